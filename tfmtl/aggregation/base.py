@@ -1,0 +1,50 @@
+"""Gradient-level balancing methods: per-task gradients J -> one gradient.
+
+Contract (other code relies on it): an aggregator is callable as `agg(J)` on
+a float32 tensor J of shape [T, n] -- row t the flattened gradient of task t's
+(unweighted) mean loss w.r.t. the shared variables -- and returns the
+combined [n] gradient. Randomised aggregators take a `seed`.
+
+In the train step J is global (all-reduced over replicas), so every replica
+returns the same vector. Task-specific variables are not aggregated: task t's
+own variables receive w_t · ∇L_t with its configured weight w_t.
+
+Optional pieces:
+  build(tasks, num_params)   learn configured weights/roles and create state
+                             (inside the strategy's scope); without it the
+                             weights are all 1 and every task is "main"
+  needs                      {"variance"}: the step passes
+                             `variance=` [T, n] per-sample gradient variance
+  logs() -> dict             extra scalars for summaries
+"""
+
+from typing import Dict, FrozenSet, Optional, Sequence
+
+import tensorflow as tf
+
+from tfmtl.weighting.base import state  # noqa: F401  (re-exported for methods)
+
+
+class Aggregator(tf.Module):
+  """Base class of gradient aggregators."""
+
+  needs: FrozenSet[str] = frozenset()
+
+  def build(self, tasks: Sequence, num_params: Optional[int] = None) -> None:
+    del num_params
+    self.task_names = [t.name for t in tasks]
+    self.roles = [t.role for t in tasks]
+    self.task_weights = tf.constant([t.weight for t in tasks], tf.float32)
+
+  def weights_for(self, J: tf.Tensor) -> tf.Tensor:
+    """Configured task weights [T] (all ones when the aggregator is unbuilt)."""
+    w = getattr(self, "task_weights", None)
+    if w is None:
+      return tf.ones([tf.shape(J)[0]], J.dtype)
+    return tf.cast(w, J.dtype)
+
+  def __call__(self, J: tf.Tensor, **extra) -> tf.Tensor:
+    raise NotImplementedError
+
+  def logs(self) -> Dict[str, tf.Tensor]:
+    return {}

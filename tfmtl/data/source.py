@@ -1,0 +1,72 @@
+"""What every data source offers: `dataset(split, batch_size, ...)`.
+
+A source yields `(inputs, labels)` with `labels` a dict keyed by task name.
+`dataset` is what `strategy.distribute_datasets_from_function` calls: it
+shards by the `tf.distribute.InputContext` and batches per replica.
+"""
+
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from tfmtl.errors import UserError
+
+SPLITS = ("train", "val", "test")
+
+
+class ArraySource:
+  """An in-memory source over numpy arrays, split once by a permutation.
+
+  Args:
+    inputs: [N, ...] array.
+    labels: {task: [N, ...] array}.
+    splits: fractions of train/val/test.
+    seed: seed of the split permutation and of shuffling.
+  """
+
+  def __init__(self, inputs: np.ndarray, labels: Dict[str, np.ndarray],
+               splits: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0):
+    n = len(inputs)
+    perm = np.random.default_rng(seed).permutation(n)
+    bounds = np.cumsum([int(round(f * n)) for f in splits])
+    parts = np.split(perm, bounds[:-1])
+    self._index = dict(zip(SPLITS, parts))
+    self._inputs = inputs.astype(np.float32)
+    self._labels = {k: v.astype(np.float32) for k, v in labels.items()}
+    self.seed = seed
+
+  @property
+  def task_names(self):
+    return list(self._labels)
+
+  @property
+  def input_shape(self):
+    return self._inputs.shape[1:]
+
+  def arrays(self, split: str):
+    """(inputs, labels) of a split as numpy arrays."""
+    if split not in self._index:
+      raise UserError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
+    idx = self._index[split]
+    return self._inputs[idx], {k: v[idx] for k, v in self._labels.items()}
+
+  def dataset(self, split: str, batch_size: int, *, shuffle: bool = False,
+              repeat: bool = False, seed: Optional[int] = None,
+              drop_remainder: bool = True,
+              input_context: Optional[tf.distribute.InputContext] = None):
+    x, y = self.arrays(split)
+    if len(x) == 0:
+      raise UserError(f"split {split!r} is empty")
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if input_context is not None:
+      ds = ds.shard(input_context.num_input_pipelines,
+                    input_context.input_pipeline_id)
+      batch_size = input_context.get_per_replica_batch_size(batch_size)
+    if shuffle:
+      ds = ds.shuffle(len(x), seed=self.seed if seed is None else seed,
+                      reshuffle_each_iteration=True)
+    if repeat:
+      ds = ds.repeat()
+    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(
+        tf.data.AUTOTUNE)

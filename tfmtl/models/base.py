@@ -1,0 +1,58 @@
+"""The model contract every tfmtl model follows.
+
+A multi-task model is a Keras model whose call returns a dict keyed by task
+name, and which says which trainable variables are shared by all tasks and
+which belong to one task. Methods that work on gradients read the split; a
+test checks it is a partition and that a task's loss has no gradient on other
+tasks' variables.
+"""
+
+from typing import Dict, List, Sequence
+
+import keras
+
+
+def _unique(variables):
+  seen, out = set(), []
+  for v in variables:
+    if id(v) not in seen:
+      seen.add(id(v))
+      out.append(v)
+  return out
+
+
+class MultiTaskModel(keras.Model):
+  """Base class: subclasses build layers and fill the two groups.
+
+  Subclasses call `self._register(shared=[...], per_task={name: [...]})` with
+  layers (or nested models) in their constructor. `last_shared_layer` is the
+  layer whose weights gradient-norm methods (GradNorm) watch; by default the
+  last shared layer registered that owns a kernel.
+  """
+
+  def _register(self, shared: Sequence[keras.Layer],
+                per_task: Dict[str, Sequence[keras.Layer]]):
+    self._shared_layers = list(shared)
+    self._task_layers = {k: list(v) for k, v in per_task.items()}
+
+  @property
+  def task_names(self) -> List[str]:
+    return list(self._task_layers)
+
+  @property
+  def shared_variables(self) -> List[keras.Variable]:
+    """Trainable variables every task's output depends on."""
+    return _unique(v for l in self._shared_layers
+                   for v in l.trainable_variables)
+
+  def task_variables(self, task: str) -> List[keras.Variable]:
+    """Trainable variables only `task`'s output depends on."""
+    return _unique(v for l in self._task_layers[task]
+                   for v in l.trainable_variables)
+
+  @property
+  def last_shared_layer(self) -> keras.Layer:
+    for layer in reversed(self._shared_layers):
+      if getattr(layer, "kernel", None) is not None:
+        return layer
+    return self._shared_layers[-1]

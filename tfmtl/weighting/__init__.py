@@ -1,0 +1,18 @@
+"""Loss-level balancing methods (see base.py for the contract)."""
+
+from tfmtl.registry import Registry
+from tfmtl.weighting.base import Weighting
+from tfmtl.weighting.fixed import Fixed
+from tfmtl.weighting.gradnorm import GradNorm
+from tfmtl.weighting.uncertainty import Uncertainty
+
+WEIGHTINGS = Registry("weighting method", {
+    "fixed": Fixed,
+    "uncertainty": Uncertainty,
+    "gradnorm": GradNorm,
+})
+
+
+def get(name, **kwargs) -> Weighting:
+  """Builds the weighting method `name`; unknown names list the known ones."""
+  return WEIGHTINGS.get(name, **kwargs)

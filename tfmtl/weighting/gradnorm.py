@@ -1,0 +1,86 @@
+"""GradNorm (Chen, Badrinarayanan, Lee, Rabinovich, ICML 2018)."""
+
+import tensorflow as tf
+
+from tfmtl.errors import UserError
+from tfmtl.weighting.base import Weighting, state
+
+
+class GradNorm(Weighting):
+  r"""Learns task weights so that weighted-task gradient norms train at a rate.
+
+  With W the last shared layer, G_t = ‖∇_W w_t L_t‖ = w_t ‖∇_W L_t‖,
+  Ḡ = mean_t G_t, L̃_t = L_t / L_t(0) and r_t = L̃_t / mean_j L̃_j:
+
+    L_grad = Σ_t | G_t − Ḡ · r_t^α |       (the target is held constant)
+    w ← optimizer step on ∂L_grad/∂w_t = sign(G_t − target_t) · ‖∇_W L_t‖
+    w ← T · w / Σ_t w_t                    (renormalise after every step)
+
+  Because G_t is linear in w_t, the derivative is exact without the double
+  backward pass of the reference code. The weights have their own optimizer
+  (Adam by default, as seed 003 and the paper), separate from the model's.
+  Weights are floored at `min_weight` before renormalising so a large step
+  cannot flip a sign. L_t(0) are the losses of the first step.
+
+  References:
+    Chen et al. "GradNorm: Gradient Normalization for Adaptive Loss Balancing
+    in Deep Multitask Networks", ICML 2018, eqs. (1)-(2) and Algorithm 1.
+
+  Args:
+    alpha: restoring-force strength α (0.12 on the paper's toy, 1.5 on NYUv2).
+    lr: learning rate of the weights' optimizer.
+    optimizer: "adam" or "sgd".
+    min_weight: floor applied before renormalising.
+  """
+
+  needs = frozenset({"grad_norms"})
+
+  def __init__(self, alpha: float = 1.5, lr: float = 1e-3,
+               optimizer: str = "adam", min_weight: float = 1e-4,
+               name="gradnorm"):
+    super().__init__(name=name)
+    if optimizer not in ("adam", "sgd"):
+      raise UserError(f"gradnorm: optimizer {optimizer!r} is not adam or sgd")
+    self.alpha, self.lr, self.optimizer = alpha, lr, optimizer
+    self.min_weight = min_weight
+
+  def build(self, tasks):
+    super().build(tasks)
+    t = self.num_tasks
+    self.w = state(tf.ones([t]), "weights")
+    self.initial_losses = state(tf.ones([t]), "initial_losses")
+    self.initialised = state(False, "initialised", dtype=tf.bool)
+    self.m = state(tf.zeros([t]), "adam_m")
+    self.v = state(tf.zeros([t]), "adam_v")
+    self.count = state(0.0, "adam_count")
+
+  def __call__(self, losses, step):
+    del step
+    return tf.cast(tf.identity(self.w), losses.dtype)
+
+  def update(self, losses, step, grad_norms=None, kpis=None):
+    del step, kpis
+    losses = tf.cast(losses, tf.float32)
+    l0 = tf.where(self.initialised, self.initial_losses, losses)
+    self.initial_losses.assign(l0)
+    self.initialised.assign(True)
+    norms = tf.cast(grad_norms, tf.float32)
+    g = self.w * norms
+    ratio = losses / l0
+    r = ratio / tf.reduce_mean(ratio)
+    target = tf.stop_gradient(tf.reduce_mean(g) * tf.pow(r, self.alpha))
+    grad = tf.sign(g - target) * norms
+    self.w.assign(self._step(grad))
+    w = tf.maximum(self.w, self.min_weight)
+    self.w.assign(self.num_tasks * w / tf.reduce_sum(w))
+
+  def _step(self, grad):
+    if self.optimizer == "sgd":
+      return self.w - self.lr * grad
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    self.count.assign_add(1.0)
+    self.m.assign(b1 * self.m + (1 - b1) * grad)
+    self.v.assign(b2 * self.v + (1 - b2) * tf.square(grad))
+    m_hat = self.m / (1 - tf.pow(b1, self.count))
+    v_hat = self.v / (1 - tf.pow(b2, self.count))
+    return self.w - self.lr * m_hat / (tf.sqrt(v_hat) + eps)

@@ -1,0 +1,59 @@
+"""Homoscedastic uncertainty weighting (Kendall, Gal & Cipolla, CVPR 2018)."""
+
+from typing import Sequence
+
+import tensorflow as tf
+
+from tfmtl.weighting.base import Weighting, state
+
+
+class Uncertainty(Weighting):
+  r"""Learned task weights from homoscedastic uncertainty.
+
+  With s_t = log σ_t² learned jointly with the network:
+
+    regression task:      exp(-s_t) · L_t / 2 + s_t / 2
+    classification task:  exp(-s_t) · L_t     + s_t / 2
+
+  so w_t = exp(-s_t)/2 (regression) or exp(-s_t) (classification), and the
+  regularizer is Σ_t s_t / 2. For a regression task ∂/∂s_t = 0 at
+  σ_t² = exp(s_t) = L_t: the learned variance tracks the task's loss.
+
+  References:
+    Kendall, Gal, Cipolla. "Multi-Task Learning Using Uncertainty to Weigh
+    Losses for Scene Geometry and Semantics", CVPR 2018, eqs. (7) and (10).
+
+  Args:
+    classification: task names that take the classification form; every
+      other task is a regression task.
+    init: initial s_t.
+  """
+
+  def __init__(self, classification: Sequence[str] = (), init: float = 0.0,
+               name="uncertainty"):
+    super().__init__(name=name)
+    self._classification = set(classification)
+    self._init = init
+
+  def build(self, tasks):
+    super().build(tasks)
+    unknown = self._classification - set(self.task_names)
+    if unknown:
+      from tfmtl.errors import UserError
+      raise UserError(f"uncertainty: classification tasks {sorted(unknown)} "
+                      f"are not among the tasks {self.task_names}")
+    self.log_var = state(tf.fill([self.num_tasks], self._init), "log_var",
+                         trainable=True)
+    self._scale = tf.constant(
+        [1.0 if n in self._classification else 0.5 for n in self.task_names])
+
+  def __call__(self, losses, step):
+    del step
+    return self._scale * tf.exp(-self.log_var)
+
+  def regularizer(self):
+    return 0.5 * tf.reduce_sum(self.log_var)
+
+  def logs(self):
+    return {f"sigma2/{n}": tf.exp(self.log_var[i])
+            for i, n in enumerate(self.task_names)}
