@@ -99,7 +99,8 @@ class TrainStep:
         self.shared = list(model.shared_variables)
         self.task_vars = [list(model.task_variables(n)) for n in names]
         n = sum(int(tf.size(v)) for v in self.shared)
-        method.build(self.tasks, num_params=n)
+        method.build(self.tasks, num_params=n,
+                     shared_variables=self.shared)
         self.variables = self.shared + [v for vs in self.task_vars for v in vs]
       else:
         method.build(self.tasks)

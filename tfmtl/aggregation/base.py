@@ -10,9 +10,13 @@ returns the same vector. Task-specific variables are not aggregated: task t's
 own variables receive w_t · ∇L_t with its configured weight w_t.
 
 Optional pieces:
-  build(tasks, num_params)   learn configured weights/roles and create state
+  build(tasks, num_params, shared_variables)
+                             learn configured weights/roles and create state
                              (inside the strategy's scope); without it the
-                             weights are all 1 and every task is "main"
+                             weights are all 1 and every task is "main".
+                             `shared_variables` (the list J's columns are
+                             flattened from, in order) lets a method report
+                             per-layer statistics
   needs                      {"variance"}: the step passes
                              `variance=` [T, n] per-sample gradient variance
   logs() -> dict             extra scalars for summaries
@@ -30,8 +34,9 @@ class Aggregator(tf.Module):
 
   needs: FrozenSet[str] = frozenset()
 
-  def build(self, tasks: Sequence, num_params: Optional[int] = None) -> None:
-    del num_params
+  def build(self, tasks: Sequence, num_params: Optional[int] = None,
+            shared_variables: Optional[Sequence] = None) -> None:
+    del num_params, shared_variables
     self.task_names = [t.name for t in tasks]
     self.roles = [t.role for t in tasks]
     self.task_weights = tf.constant([t.weight for t in tasks], tf.float32)
