@@ -1,12 +1,28 @@
 """Gradient-level balancing methods (see base.py for the contract)."""
 
 from tfmtl.aggregation.base import Aggregator
+from tfmtl.aggregation.aligned_mtl import AlignedMTL
+from tfmtl.aggregation.cagrad import CAGrad
+from tfmtl.aggregation.graddrop import GradDrop
+from tfmtl.aggregation.imtl import IMTL
+from tfmtl.aggregation.mgda import MGDA
+from tfmtl.aggregation.nash_mtl import NashMTL
+from tfmtl.aggregation.pcgrad import PCGrad
 from tfmtl.aggregation.sum import Mean, Sum
+from tfmtl.aggregation.upgrad import UPGrad
 from tfmtl.registry import Registry
 
 AGGREGATORS = Registry("aggregation method", {
     "sum": Sum,
     "mean": Mean,
+    "pcgrad": PCGrad,
+    "mgda": MGDA,
+    "cagrad": CAGrad,
+    "graddrop": GradDrop,
+    "imtl": IMTL,
+    "nash_mtl": NashMTL,
+    "aligned_mtl": AlignedMTL,
+    "upgrad": UPGrad,
 })
 
 

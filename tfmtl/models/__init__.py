@@ -2,10 +2,12 @@
 
 from tfmtl.models.base import MultiTaskModel
 from tfmtl.models.hard_sharing import HardSharingMLP
+from tfmtl.models.pose_flow import PoseFlowNet
 from tfmtl.registry import Registry
 
 MODELS = Registry("model", {
     "hard_sharing": HardSharingMLP,
+    "pose_flow": PoseFlowNet,
 })
 
 

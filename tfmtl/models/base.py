@@ -35,6 +35,22 @@ class MultiTaskModel(keras.Model):
     self._shared_layers = list(shared)
     self._task_layers = {k: list(v) for k, v in per_task.items()}
 
+  def _trackable_children(self, save_type="checkpoint", **kwargs):
+    """Adds every variable, so tf.train.Checkpoint saves all of them.
+
+    Keras 3 layers kept in Python lists or dicts of a subclassed model are
+    invisible to TensorFlow's object tracking: without this, a checkpoint of
+    the model silently holds none of their weights (measured with Keras
+    3.15). Keys are positions in `self.variables` (creation order, fixed by
+    the architecture), not paths: paths carry per-process name counters
+    ("model_1", "seed_generator_3"). Variables reached twice are saved once.
+    """
+    children = super()._trackable_children(save_type, **kwargs)
+    if save_type == "checkpoint":
+      for i, v in enumerate(self.variables):
+        children[f"variables/{i}"] = v
+    return children
+
   @property
   def task_names(self) -> List[str]:
     return list(self._task_layers)

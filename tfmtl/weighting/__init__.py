@@ -2,14 +2,22 @@
 
 from tfmtl.registry import Registry
 from tfmtl.weighting.base import Weighting
+from tfmtl.weighting.dtp import DTP
+from tfmtl.weighting.dwa import DWA
 from tfmtl.weighting.fixed import Fixed
 from tfmtl.weighting.gradnorm import GradNorm
+from tfmtl.weighting.pseudo_gradnorm import PseudoGradNorm
+from tfmtl.weighting.rlw import RLW
 from tfmtl.weighting.uncertainty import Uncertainty
 
 WEIGHTINGS = Registry("weighting method", {
     "fixed": Fixed,
     "uncertainty": Uncertainty,
     "gradnorm": GradNorm,
+    "dwa": DWA,
+    "dtp": DTP,
+    "rlw": RLW,
+    "pseudo_gradnorm": PseudoGradNorm,
 })
 
 

@@ -1,0 +1,145 @@
+"""From a config to the pieces of a run: strategy, data, model, method, step.
+
+train.py and eval.py are thin: they call `build` and loop. Every user
+mistake in a config surfaces here as one `UserError` naming the key.
+"""
+
+import dataclasses
+import sys
+from typing import Dict, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfmtl import data as data_lib
+from tfmtl import methods, models
+from tfmtl import tasks as tasks_lib
+from tfmtl.errors import UserError
+from tfmtl.train_step import TrainStep, make_train_step
+
+OPTIMIZERS = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD,
+              "adamw": keras.optimizers.AdamW}
+
+
+@dataclasses.dataclass
+class Experiment:
+  config: object
+  strategy: tf.distribute.Strategy
+  source: object
+  tasks: Sequence[tasks_lib.Task]
+  model: models.MultiTaskModel
+  method: object
+  optimizer: keras.optimizers.Optimizer
+  train_step: TrainStep = None
+
+  def train_dataset(self):
+    """The distributed, shuffled, repeated train input."""
+    c = self.config
+
+    def fn(ctx):
+      return self.source.dataset("train", c.batch_size, shuffle=True,
+                                 repeat=True, seed=c.seed,
+                                 input_context=ctx)
+    return self.strategy.distribute_datasets_from_function(fn)
+
+
+def parse_flags(argv):
+  """absl flags parser that turns config mistakes into one line + exit 2.
+
+  ml_collections reports an unknown `--config.key` as an AttributeError
+  (with a "did you mean" hint) and a bad config file as an exception of the
+  file's own; a user should see neither as a traceback.
+  """
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    msg = " ".join(str(e).split())
+  except (AttributeError, KeyError, TypeError, ValueError) as e:
+    msg = " ".join(str(e).strip("'\"").replace("\\n", " ").split())
+    msg = msg.replace("\\'", "'").replace('\\"', '"')
+    msg = f"bad config override or config file: {msg}"
+  print(f"error: {msg}", file=sys.stderr)
+  sys.exit(2)
+
+
+def load_config(holder):
+  """The config of a config_flags holder; a missing/broken file is a
+  UserError (ml_collections loads the file lazily, on first access)."""
+  try:
+    config = holder.value
+    config.keys()  # a failed load only raises on first attribute access
+    return config
+  except OSError as e:
+    lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+    raise UserError(f"cannot load the config file: {lines[-1]}") from None
+
+
+def make_optimizer(config):
+  spec = dict(config.optimizer)
+  name = spec.pop("name", "adam")
+  if name not in OPTIMIZERS:
+    raise UserError(f"unknown optimizer {name!r}; known: "
+                    f"{', '.join(sorted(OPTIMIZERS))}")
+  return OPTIMIZERS[name](**spec)
+
+
+def build(config, strategy, with_step: bool = True) -> Experiment:
+  """Builds data, tasks, model (inside the strategy's scope), method, step."""
+  if config.get("deterministic"):
+    tf.config.experimental.enable_op_determinism()
+  keras.utils.set_random_seed(config.seed)
+  replicas = strategy.num_replicas_in_sync
+  if config.batch_size % replicas:
+    raise UserError(f"batch_size {config.batch_size} is not divisible by the "
+                    f"{replicas} replicas; choose a multiple of {replicas}")
+  source = data_lib.get(config.data.name, **config.data.kwargs)
+  tasks = tasks_lib.from_config(config.tasks)
+  unknown = [t.name for t in tasks if t.name not in source.task_names]
+  if unknown:
+    raise UserError(f"config.tasks {unknown} have no labels in data source "
+                    f"{config.data.name!r} (it has {source.task_names})")
+  names = [t.name for t in tasks]
+  sample, _ = next(iter(source.dataset("train", 2)))
+  with strategy.scope():
+    model = models.get(config.model.name, task_names=names,
+                       **config.model.kwargs)
+    model(sample, training=False)  # build the variables in the scope
+    method = methods.get(config.method, **config.method_kwargs)
+    optimizer = make_optimizer(config)
+  exp = Experiment(config, strategy, source, tasks, model, method, optimizer)
+  if with_step:
+    exp.train_step = make_train_step(
+        model, tasks, method, optimizer, strategy=strategy,
+        clip_global_norm=config.clip_global_norm or None,
+        clip_by_value=dict(config.clip_by_value),
+        per_sample_mode=config.per_sample_mode,
+        jit_compile=config.jit_compile)
+  return exp
+
+
+def evaluate(model, tasks, source, split: str,
+             batch_size: int) -> Dict[str, Dict[str, float]]:
+  """Mean per-example loss of every task over a split, plus its metrics."""
+  ds = source.dataset(split, batch_size, drop_remainder=False)
+  sums = {t.name: 0.0 for t in tasks}
+  count = 0
+
+  @tf.function
+  def losses(x, y):
+    out = model(x, training=False)
+    return {t.name: tf.reduce_sum(t.loss(y[t.name], out[t.name]))
+            for t in tasks}
+
+  for x, y in ds:
+    for k, v in losses(x, y).items():
+      sums[k] += float(v)
+    count += int(tf.shape(tf.nest.flatten(x)[0])[0])
+  return {k: {"loss": v / max(count, 1)} for k, v in sums.items()}
+
+
+def task_normalised_loss(results, initial) -> float:
+  """Σ_t L_t / L_t(0): the GradNorm paper's summary of a run."""
+  return float(np.sum([results[k]["loss"] / initial[k]["loss"]
+                       for k in results]))
