@@ -47,7 +47,8 @@ def get_config(arg: str = ""):
        for t in range(len(sigmas))})
   c.method = "gradnorm"
   # α = 0.12 is the value the paper uses on this toy.
-  c.method_kwargs = ml_collections.ConfigDict(dict(alpha=0.12, lr=0.025))
+  c.method_kwargs = ml_collections.ConfigDict(dict(
+      gradnorm=dict(alpha=0.12, lr=0.025)))
   c.optimizer = ml_collections.ConfigDict(dict(name="adam",
                                                learning_rate=1e-3))
   c.batch_size = 100

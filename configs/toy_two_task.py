@@ -27,7 +27,9 @@ def get_config(arg: str = ""):
       y1=dict(loss="mse", weight=1.0, role="main"),
       y2=dict(loss="mse", weight=1.0, role="main")))
   c.method = "fixed"
-  c.method_kwargs = ml_collections.ConfigDict()
+  # Per-method keyword arguments, keyed by method name.
+  c.method_kwargs = ml_collections.ConfigDict(dict(
+      gradnorm=dict(alpha=0.16, lr=1e-3)))
   c.optimizer = ml_collections.ConfigDict(dict(name="adam",
                                                learning_rate=1e-3))
   c.batch_size = 100  # global, split over replicas

@@ -76,6 +76,17 @@ def load_config(holder):
     raise UserError(f"cannot load the config file: {lines[-1]}") from None
 
 
+def method_kwargs(config) -> dict:
+  """Keyword arguments of the chosen method.
+
+  `config.method_kwargs` is keyed by method name, so a config can carry
+  settings for several methods and `--config.method=...` picks one without
+  the others' arguments getting in the way.
+  """
+  per_method = config.get("method_kwargs") or {}
+  return dict(per_method.get(config.method, {}))
+
+
 def make_optimizer(config):
   spec = dict(config.optimizer)
   name = spec.pop("name", "adam")
@@ -106,7 +117,7 @@ def build(config, strategy, with_step: bool = True) -> Experiment:
     model = models.get(config.model.name, task_names=names,
                        **config.model.kwargs)
     model(sample, training=False)  # build the variables in the scope
-    method = methods.get(config.method, **config.method_kwargs)
+    method = methods.get(config.method, **method_kwargs(config))
     optimizer = make_optimizer(config)
   exp = Experiment(config, strategy, source, tasks, model, method, optimizer)
   if with_step:

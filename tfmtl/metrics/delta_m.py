@@ -1,6 +1,6 @@
 """Multi-task performance Delta_m (Maninis et al., CVPR 2019; LibMTL).
 
-  Delta_m = 100 / T * sum_t 1/N_t * sum_n (-1)^{l_{t,n}} (M_{t,n} - B_{t,n}) / B_{t,n}
+  Delta_m = 100/T sum_t 1/N_t sum_n (-1)^{l_{t,n}} (M_{t,n} - B_{t,n}) / B_{t,n}
 
 with M the multi-task model's metric, B the single-task baseline's, and
 l_{t,n} = 1 when *lower* is better for metric n of task t (Maninis et al.,

@@ -7,7 +7,9 @@ z forward); N x 12 rows or N x 3 x 4 (or N x 4 x 4) arrays are accepted.
 Relative poses: T_rel_i = inv(T_i) T_{i+1} (frame i+1 in frame i), as
 (trans, rot) with trans = t(T_rel_i) in metres and rot = (rx, ry, rz) Euler
 angles in radians with R = Rz(rz) Ry(ry) Rx(rx) (rotate about x, then y, then
-z, fixed axes). `integrate` inverts this: T_0 = I, T_{i+1} = T_i T_rel_i.
+z, fixed axes), the convention of the training labels
+(`tfmtl.data.kitti_odometry`, whose functions these wrap). `integrate`
+inverts this: T_0 = I, T_{i+1} = T_i T_rel_i.
 
 KITTI metric (Geiger et al., CVPR 2012; devkit `evaluate_odometry.cpp`): for
 first frames f = 0, 10, 20, ... and lengths L = 100, 200, ..., 800 m, the last
@@ -18,10 +20,20 @@ P true), the segment errors are |t(E)| / L and
 arccos(clip((tr R(E) - 1)/2, -1, 1)) / L, and the reported numbers are their
 plain means over all segments of all sequences:
 t_err x 100 (%) and r_err x 180/pi x 100 (deg / 100 m).
+Two consequences worth knowing: L is the nominal length, while the segment
+really spans d(l) - d(f) > L, so a uniform 1 % scale error on a straight
+path gives slightly more than 1 % (1.004 % on 1000 frames of 1 m); and
+|t(E)| of a pure scale error is that error times the segment's chord, not
+its path length, so on a winding sequence it reads lower (a 1 % scale
+error gives 0.58 % on the real sequence 05).
 """
 
 import numpy as np
 
+from tfmtl.data import kitti_odometry
+# Re-exported: the label convention's Euler <-> matrix maps.
+from tfmtl.data.kitti_odometry import (euler_from_matrix,  # noqa: F401
+                                       matrix_from_euler)
 from tfmtl.errors import UserError
 
 LENGTHS = (100, 200, 300, 400, 500, 600, 700, 800)
@@ -46,43 +58,24 @@ def as_matrices(poses):
   return p
 
 
-def euler_to_matrix(rot):
-  """[..., 3] angles (rx, ry, rz) -> [..., 3, 3] R = Rz(rz) Ry(ry) Rx(rx)."""
-  rot = np.asarray(rot, np.float64)
-  cx, cy, cz = np.cos(rot[..., 0]), np.cos(rot[..., 1]), np.cos(rot[..., 2])
-  sx, sy, sz = np.sin(rot[..., 0]), np.sin(rot[..., 1]), np.sin(rot[..., 2])
-  return np.stack([
-      np.stack([cz * cy, cz * sy * sx - sz * cx, cz * sy * cx + sz * sx], -1),
-      np.stack([sz * cy, sz * sy * sx + cz * cx, sz * sy * cx - cz * sx], -1),
-      np.stack([-sy, cy * sx, cy * cx], -1),
-  ], -2)
-
-
-def matrix_to_euler(r):
-  """[..., 3, 3] rotations -> [..., 3] (rx, ry, rz), inverse of the above.
-
-  ry is in [-pi/2, pi/2]; at ry = +-pi/2 (gimbal lock) rx absorbs rz.
-  """
-  r = np.asarray(r, np.float64)
-  rx = np.arctan2(r[..., 2, 1], r[..., 2, 2])
-  ry = np.arctan2(-r[..., 2, 0], np.hypot(r[..., 2, 1], r[..., 2, 2]))
-  rz = np.arctan2(r[..., 1, 0], r[..., 0, 0])
-  return np.stack([rx, ry, rz], -1)
-
-
 def relative_poses(poses):
-  """Absolute poses -> (trans [N-1, 3], rot [N-1, 3]) between frames."""
-  p = as_matrices(poses)
-  rel = np.linalg.inv(p[:-1]) @ p[1:]
-  return rel[:, :3, 3], matrix_to_euler(rel[:, :3, :3])
+  """Absolute poses -> (trans [N-1, 3], rot [N-1, 3]) between frames.
+
+  Delegates to `tfmtl.data.kitti_odometry.relative_poses`, which makes the
+  training labels, so metrics and labels share one convention.
+  """
+  rel = kitti_odometry.relative_poses(as_matrices(poses)[:, :3, :])
+  return rel[:, :3], rel[:, 3:]
 
 
 def integrate(trans, rot, start=None):
   """Relative (trans, rot) -> absolute N+1 x 4 x 4 poses, T_0 = start or I.
 
+  Delegates to `tfmtl.data.kitti_odometry.integrate` (T_{i+1} = T_i T_rel_i).
+
   Args:
-    trans: [N, 3] translations of frame i+1 in frame i (metres; undo any
-      label scaling first).
+    trans: [N, 3] translations of frame i+1 in frame i (metres; undo the
+      label scaling first, `kitti_odometry` `label_scale`).
     rot: [N, 3] Euler angles (rx, ry, rz), radians, R = Rz Ry Rx.
     start: optional 3x4 / 4x4 pose of the first frame.
   """
@@ -91,15 +84,10 @@ def integrate(trans, rot, start=None):
   if len(trans) != len(rot):
     raise UserError(f"integrate: {len(trans)} translations but {len(rot)} "
                     "rotations; give one (trans, rot) pair per frame step")
-  rel = np.tile(np.eye(4), (len(trans), 1, 1))
-  rel[:, :3, :3] = euler_to_matrix(rot)
-  rel[:, :3, 3] = trans
-  out = np.empty((len(trans) + 1, 4, 4))
-  out[0] = np.eye(4) if start is None else as_matrices(
-      np.asarray(start)[None])[0]
-  for i, t in enumerate(rel):  # sequential by nature: T_{i+1} = T_i T_rel_i
-    out[i + 1] = out[i] @ t
-  return out
+  if start is not None:
+    start = as_matrices(np.asarray(start, np.float64)[None])[:, :3, :]
+  return as_matrices(kitti_odometry.integrate(
+      np.concatenate([trans, rot], -1), start))
 
 
 def trajectory_distances(poses):

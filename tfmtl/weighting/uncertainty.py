@@ -33,7 +33,7 @@ class Uncertainty(Weighting):
                name="uncertainty"):
     super().__init__(name=name)
     self._classification = set(classification)
-    self._init = init
+    self._init = float(init)
 
   def build(self, tasks):
     super().build(tasks)

@@ -1,0 +1,47 @@
+"""Small builders shared by tests: a toy model, tasks and a train loop."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfmtl import data, models
+from tfmtl import tasks as tasks_lib
+from tfmtl.train_step import make_train_step
+
+
+def toy_setup(method, *, sigmas=None, seed=0, lr=1e-3, strategy=None,
+              batch_size=100, dropout=0.0):
+  """(source, model, tasks, step) on a toy problem, same init per seed."""
+  if sigmas is None:
+    source = data.get("correlated_regression")
+    kwargs = dict(output_dim=1, trunk_units=[64], tower_units=[32, 16])
+  else:
+    source = data.get("gradnorm_toy", sigmas=sigmas, n=4000)
+    kwargs = dict(output_dim=100, trunk_units=[100] * 4, tower_units=[])
+  tasks = tasks_lib.from_config(
+      {n: {"loss": "mse"} for n in source.task_names})
+  strategy = strategy or tf.distribute.get_strategy()
+  x, _ = source.arrays("train")
+  with strategy.scope():
+    model = models.get("hard_sharing", task_names=source.task_names,
+                       dropout=dropout, seed=seed, **kwargs)
+    model(x[:2])
+    optimizer = keras.optimizers.Adam(lr)
+  step = make_train_step(model, tasks, method, optimizer, strategy=strategy)
+  return source, model, tasks, step
+
+
+def batches(source, batch_size, steps, seed=0):
+  """A fixed, repeatable sequence of training batches (numpy)."""
+  x, y = source.arrays("train")
+  rng = np.random.default_rng(seed)
+  for _ in range(steps):
+    idx = rng.choice(len(x), batch_size, replace=False)
+    yield x[idx], {k: v[idx] for k, v in y.items()}
+
+
+def eval_losses(model, tasks, source):
+  x, y = source.arrays("test")
+  out = model(x, training=False)
+  return {t.name: float(tf.reduce_mean(t.loss(y[t.name], out[t.name])))
+          for t in tasks}

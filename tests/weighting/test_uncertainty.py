@@ -1,0 +1,56 @@
+"""Uncertainty weighting (Kendall et al. 2018)."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfmtl import losses, weighting
+from tfmtl.tasks import Task
+
+
+def test_learned_variance_converges_to_the_plateau_loss():
+  """With the loss at a plateau, ∂/∂s [exp(-s) L/2 + s/2] = 0 at exp(s) = L.
+
+  The "network" here is a linear model on data with irreducible noise of
+  variance 0.25 (task a) and 4.0 (task b): the MSE plateaus at the noise
+  variance, and σ² = exp(s) must follow it.
+  """
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(4096, 4)).astype(np.float32)
+  w_true = rng.normal(size=(4, 2)).astype(np.float32)
+  noise = rng.normal(size=(4096, 2)).astype(np.float32) * [0.5, 2.0]
+  y = x @ w_true + noise
+  tasks = [Task("a", losses.mse), Task("b", losses.mse)]
+  method = weighting.get("uncertainty")
+  method.build(tasks)
+  w = tf.Variable(tf.zeros([4, 2]))
+  opt = keras.optimizers.Adam(0.05)
+
+  @tf.function
+  def step(xb, yb):
+    with tf.GradientTape() as tape:
+      pred = xb @ w
+      task_losses = tf.stack([losses.mse(yb[:, i:i + 1], pred[:, i:i + 1])
+                              for i in range(2)])
+      task_losses = tf.reduce_mean(task_losses, axis=1)
+      total = tf.reduce_sum(method(task_losses, 0) * task_losses)
+      total += method.regularizer()
+    vs = [w, method.log_var]
+    opt.apply_gradients(zip(tape.gradient(total, vs), vs))
+    return task_losses
+
+  for i in range(1500):
+    j = (i * 256) % 4096
+    step(x[j:j + 256], y[j:j + 256])
+  plateau = np.mean((x @ w.numpy() - y) ** 2, axis=0)
+  sigma2 = np.exp(method.log_var.numpy())
+  np.testing.assert_allclose(sigma2, plateau, rtol=0.10)
+
+
+def test_classification_form_weight_and_regularizer():
+  method = weighting.get("uncertainty", classification=["c"], init=np.log(2.))
+  method.build([Task("r", losses.mse), Task("c", losses.sparse_ce)])
+  np.testing.assert_allclose(method(tf.ones([2]), 0).numpy(), [0.25, 0.5],
+                             rtol=1e-6)
+  np.testing.assert_allclose(float(method.regularizer()), np.log(2.0),
+                             rtol=1e-6)
