@@ -1,8 +1,12 @@
-r"""Evaluates the latest checkpoint of a run; optionally exports a SavedModel.
+r"""Evaluates the latest checkpoint of a run: metrics, cost, Δm%, pictures.
 
   python eval.py --config=configs/toy_two_task.py --workdir=runs/toy
-  python eval.py --config=configs/toy_two_task.py --workdir=runs/toy \
-      --export_dir=runs/toy/export --format=json
+  python eval.py --config=configs/demo.py --workdir=runs/demo \
+      --single_task=runs/demo_semantic,runs/demo_depth,runs/demo_motion \
+      --export_dir=runs/demo/export --format=markdown
+
+Writes `<workdir>/results_<split>.json` (read by tools/compare.py and by
+other runs' --single_task) and pictures under `<workdir>/pictures/`.
 """
 
 import json
@@ -14,8 +18,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from tfmtl import checkpoint, distribute, experiment  # noqa: E402
+from tfmtl import checkpoint, distribute, evaluation, experiment  # noqa: E402
 from tfmtl import export as export_lib  # noqa: E402
+from tfmtl import models, pictures  # noqa: E402
 from tfmtl.errors import UserError  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -25,43 +30,90 @@ _SPLIT = flags.DEFINE_string("split", None, "Split to evaluate "
                              "(default: config.eval_split).")
 _EXPORT_DIR = flags.DEFINE_string(
     "export_dir", None, "Write a SavedModel (serving endpoint `serve`) here.")
+_SINGLE = flags.DEFINE_list(
+    "single_task", [], "Workdirs of single-task baselines (already "
+    "evaluated) for Δm%.")
+_PICTURES = flags.DEFINE_integer("pictures", 4, "Examples to draw (0: none).")
 _FORMAT = flags.DEFINE_enum("format", "text", ["text", "json", "markdown"],
                             "How to print the results.")
 
 
-def evaluate(config, workdir, split=None, export_dir=None) -> dict:
-  """Restores the latest checkpoint, evaluates, and optionally exports."""
-  strategy = distribute.make_strategy("default")
-  exp = experiment.build(config, strategy, with_step=False)
+def results_path(workdir, split):
+  return os.path.join(workdir, f"results_{split}.json")
+
+
+def load_results(workdir, split):
+  path = results_path(workdir, split)
+  if not os.path.exists(path):
+    raise UserError(f"{path} not found: run eval.py on {workdir} first")
+  with open(path) as f:
+    return json.load(f)
+
+
+def evaluate(config, workdir, split=None, export_dir=None, single_task=(),
+             num_pictures=0) -> dict:
+  """Restores the latest checkpoint, evaluates, draws, and exports."""
+  split = split or config.eval_split
+  exp = experiment.build(config, distribute.make_strategy("default"),
+                         with_step=False)
   ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"),
                                  model=exp.model)
   if not ckpt.latest:
     raise UserError(f"no checkpoint in {workdir!r}: train first with "
                     f"train.py --workdir={workdir}")
   ckpt.checkpoint.restore(ckpt.latest).expect_partial()
-  results = experiment.evaluate(exp.model, exp.tasks, exp.source,
-                                split or config.eval_split,
-                                config.eval_batch_size)
+  first = []
+  metrics = evaluation.evaluate(
+      exp.model, exp.tasks, exp.source, split, config.eval_batch_size,
+      eval_metrics=config.get("eval_metrics"),
+      depth_range=tuple(config.get("eval_depth_range", (0.0, float("inf")))),
+      on_batch=lambda x, y, out: first or first.append((x, y, out)))
+  spec = exp.source.dataset("train", 1).element_spec[0]
+  shapes = ({k: v.shape[1:] for k, v in spec.items()}
+            if isinstance(spec, dict) else spec.shape[1:])
+  cost = models.cost(exp.model, shapes)
+  report = {
+      "metrics": metrics,
+      "headline": evaluation.headline(metrics, config.get("eval_metrics")),
+      "params": cost.params, "gmacs": cost.gmacs,
+      "task_gmacs": {k: v.gmacs for k, v in cost.tasks.items()},
+      "method": config.method, "model": config.model.name,
+      "tasks": [t.name for t in exp.tasks], "seed": config.seed,
+      "step": int(ckpt.latest.rsplit("-", 1)[-1]), "split": split,
+  }
+  if single_task:
+    base = {}
+    for wd in single_task:
+      base.update(load_results(wd, split)["metrics"])
+    report["delta_m"] = evaluation.delta_m(metrics, base,
+                                           config.get("eval_metrics"))
+  if num_pictures and first:
+    report["pictures"] = pictures.draw(os.path.join(workdir, "pictures"),
+                                       split, *first[0], num_pictures)
+  with open(results_path(workdir, split), "w") as f:
+    json.dump(report, f, indent=2, sort_keys=True)
   if export_dir:
-    spec = exp.source.dataset("train", 1).element_spec[0]
     export_lib.export_saved_model(exp.model, spec, export_dir)
-  return results
+  return report
 
 
-def format_results(results, fmt: str) -> str:
+def format_report(report, fmt: str) -> str:
   if fmt == "json":
-    return json.dumps(results, indent=2, sort_keys=True)
-  metrics = sorted({m for r in results.values() for m in r})
+    return json.dumps(report, indent=2, sort_keys=True)
+  metrics = report["metrics"]
+  lines = []
   if fmt == "markdown":
-    lines = ["| task | " + " | ".join(metrics) + " |",
-             "|---|" + "---|" * len(metrics)]
-    for task, r in results.items():
-      lines.append(f"| {task} | " + " | ".join(
-          f"{r[m]:.5g}" if m in r else "" for m in metrics) + " |")
-    return "\n".join(lines)
-  return "\n".join(f"{task}: " + ", ".join(f"{k}={v:.5g}"
-                                            for k, v in r.items())
-                   for task, r in results.items())
+    lines += ["| task | metric | value |", "|---|---|---|"]
+    for task, values in metrics.items():
+      lines += [f"| {task} | {k} | {v:.5g} |" for k, v in values.items()]
+  else:
+    lines += [f"{task}: " + ", ".join(f"{k}={v:.5g}" for k, v in
+                                      values.items())
+              for task, values in metrics.items()]
+  lines.append(f"params {report['params']:,}  GMACs {report['gmacs']:.4g}")
+  if "delta_m" in report:
+    lines.append(f"Δm% vs single-task: {report['delta_m']:+.2f}")
+  return "\n".join(lines)
 
 
 def main(argv):
@@ -70,12 +122,13 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)
   try:
     checkpoint.check_workdir(_WORKDIR.value)
-    results = evaluate(experiment.load_config(_CONFIG), _WORKDIR.value,
-                       _SPLIT.value, _EXPORT_DIR.value)
+    report = evaluate(experiment.load_config(_CONFIG), _WORKDIR.value,
+                      _SPLIT.value, _EXPORT_DIR.value, _SINGLE.value,
+                      _PICTURES.value)
   except UserError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
-  print(format_results(results, _FORMAT.value))
+  print(format_report(report, _FORMAT.value))
   if _EXPORT_DIR.value:
     print(f"exported SavedModel to {_EXPORT_DIR.value}", file=sys.stderr)
 

@@ -1,0 +1,165 @@
+"""Evaluation of a trained model: per-task metrics over a split.
+
+Which metrics a task gets follows its name (the project's task-name
+conventions), overridable per task with `config.eval_metrics[task]`:
+
+  semantic      segmentation: mIoU, pixel accuracy (classes = output channels)
+  motion        segmentation over static / moving
+  depth         depth errors (abs_rel = ARD, rmse, δ < 1.25^k, ...), range
+                from `config.eval_depth_range` (seed 001: 3–80 m)
+  flow          end-point error in the label's units
+  anything else regression: mse, mae
+
+Every task also reports the mean of its training loss. Odometry tasks
+(trans, rot) additionally get the KITTI trajectory metric when the source
+can give ordered sequences (see `odometry_results`).
+"""
+
+import math
+from typing import Dict, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfmtl import metrics as metrics_lib
+
+KINDS = ("segmentation", "motion", "depth", "flow", "regression")
+_DEFAULT_KIND = {"semantic": "segmentation", "motion": "motion",
+                 "depth": "depth", "flow": "flow"}
+
+
+class _Mean(keras.metrics.Metric):
+  """Streaming means of named per-example values (SUM-aggregated)."""
+
+  def __init__(self, names, name="mean"):
+    super().__init__(name=name)
+    self.names = list(names)
+    self.sums = self.add_variable(shape=(len(names) + 1,), dtype="float64",
+                                  initializer="zeros", aggregation="sum",
+                                  name="sums")
+
+  def add(self, values: Dict[str, tf.Tensor], count):
+    row = [tf.reduce_sum(tf.cast(values[n], tf.float64)) for n in self.names]
+    self.sums.assign_add(tf.stack(row + [tf.cast(count, tf.float64)]))
+
+  def result(self):
+    s = tf.convert_to_tensor(self.sums)
+    return {n: s[i] / tf.maximum(s[-1], 1.0) for i, n in
+            enumerate(self.names)}
+
+
+def kind_of(task_name: str, overrides: Optional[dict] = None) -> str:
+  kind = (overrides or {}).get(task_name) or _DEFAULT_KIND.get(
+      task_name, "regression")
+  if kind not in KINDS:
+    from tfmtl.errors import UserError
+    raise UserError(f"eval_metrics[{task_name!r}] = {kind!r}; known: "
+                    f"{', '.join(KINDS)}")
+  return kind
+
+
+class TaskEvaluator:
+  """Streaming metrics of one task."""
+
+  def __init__(self, task, kind: str, num_channels: int,
+               depth_range=(0.0, math.inf)):
+    self.task, self.kind = task, kind
+    self.metric = None
+    if kind == "segmentation":
+      self.metric = metrics_lib.SegmentationMetric(num_channels,
+                                                   name=task.name)
+    elif kind == "motion":
+      self.metric = metrics_lib.MotionMetric(name=task.name)
+    elif kind == "depth":
+      self.metric = metrics_lib.DepthMetric(*depth_range, name=task.name)
+    names = ["loss"] + {"flow": ["epe"], "regression": ["mse", "mae"]}.get(
+        kind, [])
+    self.means = _Mean(names, name=f"{task.name}_mean")
+
+  def update(self, y_true, y_pred):
+    values = {"loss": self.task.loss(y_true, y_pred)}
+    b = tf.shape(y_pred)[0]
+    if self.kind == "flow":
+      y = tf.cast(tf.reshape(y_true, tf.shape(y_pred)), y_pred.dtype)
+      epe = tf.norm(y_pred - y, axis=-1)
+      values["epe"] = tf.reduce_mean(tf.reshape(epe, [b, -1]), axis=1)
+    elif self.kind == "regression":
+      d = tf.reshape(tf.cast(y_true, y_pred.dtype) - tf.reshape(
+          y_pred, tf.shape(y_true)), [b, -1])
+      values["mse"] = tf.reduce_mean(tf.square(d), axis=1)
+      values["mae"] = tf.reduce_mean(tf.abs(d), axis=1)
+    elif self.metric is not None:
+      self.metric.update_state(y_true, y_pred)
+    self.means.add(values, b)
+
+  def result(self) -> Dict[str, float]:
+    out = {k: float(v) for k, v in self.means.result().items()}
+    if self.metric is not None:
+      for k, v in self.metric.result().items():
+        if np.ndim(v) == 0:
+          out[k] = float(v)
+    return out
+
+
+def evaluate(model, tasks, source, split: str, batch_size: int,
+             eval_metrics: Optional[dict] = None,
+             depth_range=(0.0, math.inf), max_batches: int = 0,
+             on_batch=None) -> Dict[str, Dict[str, float]]:
+  """Per-task metrics of `model` over `split` of `source`.
+
+  Args:
+    on_batch: optional callback (inputs, labels, outputs) per batch, e.g. to
+      keep the first batch for pictures.
+    max_batches: stop after this many batches (0 = the whole split).
+  """
+  ds = source.dataset(split, batch_size, drop_remainder=False)
+  sample, _ = next(iter(ds.take(1)))
+  outputs = model(sample, training=False)
+  evaluators = [TaskEvaluator(t, kind_of(t.name, eval_metrics),
+                              int(outputs[t.name].shape[-1]), depth_range)
+                for t in tasks]
+
+  @tf.function
+  def step(x, y):
+    out = model(x, training=False)
+    for e in evaluators:
+      e.update(y[e.task.name], out[e.task.name])
+    return out
+
+  for i, (x, y) in enumerate(ds):
+    if max_batches and i >= max_batches:
+      break
+    out = step(x, y)
+    if on_batch is not None:
+      on_batch(x, y, out)
+  return {e.task.name: e.result() for e in evaluators}
+
+
+# The metrics a results table and Δm compare, per kind of task.
+HEADLINE = {"segmentation": ("miou", "pixel_accuracy"), "motion": ("miou",),
+            "depth": ("abs_rel", "abs"), "flow": ("epe",),
+            "regression": ("mse",)}
+LOWER_IS_BETTER = {"loss": False, "mse": False, "mae": False, "epe": False}
+
+
+def headline(results, eval_metrics=None) -> Dict[str, Dict[str, float]]:
+  """The headline metrics of each task (what Δm and tables compare)."""
+  out = {}
+  for task, values in results.items():
+    keys = HEADLINE[kind_of(task, eval_metrics)]
+    out[task] = {k: values[k] for k in keys if k in values}
+  return out
+
+
+def delta_m(mtl_results, single_results, eval_metrics=None) -> float:
+  """Δm% of a multi-task run against single-task runs (positive = better).
+
+  Args:
+    mtl_results: {task: {metric: value}} of the multi-task model.
+    single_results: {task: {metric: value}} merged from the single-task
+      runs (each run contributes the task it was trained on).
+  """
+  base = headline(single_results, eval_metrics)
+  return metrics_lib.delta_m(mtl_results, base,
+                             higher_is_better=LOWER_IS_BETTER)

@@ -1,0 +1,146 @@
+r"""Results table of several evaluated runs, as Markdown and a PNG chart.
+
+  python tools/compare.py runs/st_semantic runs/st_depth runs/st_motion \
+      runs/equal runs/uncertainty runs/pcgrad --split=test \
+      --out=RESULTS_table.md --png=docs/results.png
+
+Each workdir must hold `results_<split>.json` (written by eval.py). Runs
+trained on one task are the single-task baselines; every multi-task row gets
+Δm% against them. Runs that differ only in seed are grouped into one row
+reporting mean ± standard deviation over seeds.
+"""
+
+import collections
+import json
+import os
+import sys
+
+import numpy as np
+from absl import app, flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tfmtl import evaluation  # noqa: E402
+from tfmtl.errors import UserError  # noqa: E402
+
+_SPLIT = flags.DEFINE_string("split", "test", "Split the runs were evaluated on.")
+_OUT = flags.DEFINE_string("out", None, "Write the Markdown table here.")
+_PNG = flags.DEFINE_string("png", None, "Write a bar chart here.")
+
+# Shown as percent in tables: fractions in the results files.
+PERCENT = {"miou", "pixel_accuracy", "abs_rel"}
+LABELS = {"miou": "mIoU (%)", "pixel_accuracy": "pix acc (%)",
+          "abs_rel": "ARD (%)", "abs": "abs err", "mse": "MSE", "epe": "EPE"}
+
+
+def load(workdir, split):
+  path = os.path.join(workdir, f"results_{split}.json")
+  if not os.path.exists(path):
+    raise UserError(f"{path} not found: run eval.py on {workdir} first")
+  with open(path) as f:
+    report = json.load(f)
+  report["workdir"] = workdir
+  return report
+
+
+def row_name(report):
+  if len(report["tasks"]) == 1:
+    return f"single-task {report['tasks'][0]}"
+  return f"{report['model']} + {report['method']}"
+
+
+def table(reports):
+  """(columns, rows): rows are (name, {column: (mean, std)}, seeds)."""
+  single = {}
+  for r in reports:
+    if len(r["tasks"]) == 1:
+      single.update(r["metrics"])
+  groups = collections.OrderedDict()
+  for r in reports:
+    groups.setdefault(row_name(r), []).append(r)
+  columns = []
+  for r in reports:
+    for task, values in r["headline"].items():
+      for metric in values:
+        col = f"{task} {LABELS.get(metric, metric)}"
+        if (task, metric, col) not in columns:
+          columns.append((task, metric, col))
+  rows = []
+  for name, runs in groups.items():
+    cells = {}
+    for task, metric, col in columns:
+      vals = [r["headline"][task][metric] for r in runs
+              if metric in r["headline"].get(task, {})]
+      if vals:
+        scale = 100.0 if metric in PERCENT else 1.0
+        cells[col] = (np.mean(vals) * scale, np.std(vals) * scale)
+    cells["GMACs"] = (np.mean([r["gmacs"] for r in runs]), 0.0)
+    if single and len(runs[0]["tasks"]) > 1:
+      dm = [evaluation.delta_m(r["metrics"], {
+          t: v for t, v in single.items() if t in r["metrics"]})
+            for r in runs]
+      cells["Δm%"] = (np.mean(dm), np.std(dm))
+    rows.append((name, cells, sorted({r["seed"] for r in runs})))
+  names = [c for _, _, c in columns] + ["GMACs"] + (["Δm%"] if single else [])
+  return names, rows
+
+
+def markdown(names, rows) -> str:
+  lines = ["| run | " + " | ".join(names) + " | seeds |",
+           "|---|" + "---|" * (len(names) + 1)]
+  for name, cells, seeds in rows:
+    out = []
+    for c in names:
+      if c not in cells:
+        out.append("")
+      else:
+        m, s = cells[c]
+        out.append(f"{m:.3g}" if len(seeds) == 1 or s == 0 else
+                   f"{m:.3g} ± {s:.2g}")
+    lines.append(f"| {name} | " + " | ".join(out) +
+                 f" | {','.join(map(str, seeds))} |")
+  return "\n".join(lines)
+
+
+def chart(names, rows, path):
+  import matplotlib
+  from matplotlib.backends.backend_agg import FigureCanvasAgg
+  from matplotlib.figure import Figure
+  del matplotlib
+  cols = [c for c in names if c != "GMACs"]
+  fig = Figure(figsize=(3.2 * len(cols), 3.6))
+  FigureCanvasAgg(fig)
+  for i, c in enumerate(cols):
+    ax = fig.add_subplot(1, len(cols), i + 1)
+    present = [(n, cells[c]) for n, cells, _ in rows if c in cells]
+    ax.bar(range(len(present)), [m for _, (m, _) in present],
+           yerr=[s for _, (_, s) in present], color="tab:blue")
+    ax.set_xticks(range(len(present)))
+    ax.set_xticklabels([n.replace(" + ", "\n") for n, _ in present],
+                       rotation=60, ha="right", fontsize=7)
+    ax.set_title(c, fontsize=9)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+
+
+def main(argv):
+  workdirs = argv[1:]
+  try:
+    if not workdirs:
+      raise UserError("give the workdirs of evaluated runs to compare")
+    reports = [load(w, _SPLIT.value) for w in workdirs]
+    names, rows = table(reports)
+  except UserError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+  text = markdown(names, rows)
+  print(text)
+  if _OUT.value:
+    with open(_OUT.value, "w") as f:
+      f.write(text + "\n")
+  if _PNG.value:
+    chart(names, rows, _PNG.value)
+
+
+if __name__ == "__main__":
+  app.run(main)
