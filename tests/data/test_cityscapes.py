@@ -14,7 +14,7 @@ H, W = 16, 32
 BASELINE, FX = 0.2, 2000.0
 
 
-def write_tiny(root, n=2, split="train", seed=0, flow=True):
+def write_tiny(root, n=2, split="train", seed=0, flow=True, flow_ext=".png"):
   """n examples of 16×32 in the official layout; returns what was written."""
   rng = np.random.default_rng(seed)
   out = []
@@ -24,10 +24,13 @@ def write_tiny(root, n=2, split="train", seed=0, flow=True):
         label_ids=rng.integers(0, 34, (H, W), dtype=np.uint8),
         disparity=rng.integers(0, 30000, (H, W), dtype=np.uint16),
         motion=rng.choice(np.array([0, 1, 255], np.uint8), (H, W)),
-        flow=rng.normal(size=(H, W, 3)).astype(np.float32) if flow else None)
+        flow=np.concatenate([rng.normal(0, 5, (H, W, 2)),
+                             rng.uniform(0, 1, (H, W, 1))],
+                            -1).astype(np.float32) if flow else None)
     ex["disparity"][0, :3] = (0, 1, 257)  # invalid, d = 0, d = 1 px
     cityscapes.write_example(root, split, "aachen", f"aachen_000000_{i:06d}",
-                             baseline=BASELINE, fx=FX, **ex)
+                             baseline=BASELINE, fx=FX, flow_ext=flow_ext,
+                             **ex)
     out.append(ex)
   return out
 
@@ -72,8 +75,9 @@ def test_depth_from_disparity_hand_values():
       cityscapes.depth_from_disparity(tf.constant(p), BASELINE * FX), want)
 
 
-def test_source_reads_layout(tmp_path):
-  exs = write_tiny(tmp_path)
+@pytest.mark.parametrize("flow_ext", [".png", ".npy"])
+def test_source_reads_layout(tmp_path, flow_ext):
+  exs = write_tiny(tmp_path, flow_ext=flow_ext)
   src = CityscapesSource(tmp_path, scheme="7",
                          tasks=("semantic", "depth", "motion"),
                          with_flow=True, augment=False)
@@ -93,7 +97,8 @@ def test_source_reads_layout(tmp_path):
   assert np.all(y["depth"][0, 0, :2] == 0)  # p = 0 and p = 1 masked
   np.testing.assert_allclose(y["depth"][0, 0, 2], 400.0)
   np.testing.assert_array_equal(y["motion"][0], ex["motion"])
-  np.testing.assert_allclose(x["flow"][0], ex["flow"])
+  # The 16-bit PNG keeps 1/64 px and 1/65535 of confidence.
+  np.testing.assert_allclose(x["flow"][0], ex["flow"], atol=1 / 128 + 1e-4)
 
 
 def test_resize_and_augment_keep_static_shapes(tmp_path):

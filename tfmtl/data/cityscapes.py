@@ -9,8 +9,10 @@ flow additions of seed 001 / the TI cityscapes motion dataset):
   camera/{split}/{city}/{stem}_camera.json                 baseline, fx
   gtFine/{split}/{city}/{stem}_gtFine_motion.png           0 static, 1 moving,
                                                            255 ignore
-  leftImg8bit_flow_farneback_confidence/{split}/{city}/{stem}_*.{npy,png}
+  leftImg8bit_flow_farneback_confidence/{split}/{city}/{stem}_flow.png
                                                            dx, dy, confidence
+      (16-bit RGB, the format of `tfmtl.data.flow`; a float32 [H, W, 3]
+      `{stem}_*.npy` is read too)
 
 `{stem}` is `{city}_{seq:06d}_{frame:06d}`; split folders are train/val/test.
 
@@ -130,36 +132,48 @@ def depth_from_disparity(disp_png, baseline_fx):
                     0.0).astype(np.float32)
 
 
-def read_camera(path) -> float:
-  """baseline · fx from a Cityscapes camera JSON."""
+def read_camera_full(path) -> Dict[str, float]:
+  """{baseline, fx, fy, u0, v0} from a Cityscapes camera JSON."""
   try:
     with open(path) as f:
       cam = json.load(f)
-    return float(cam["extrinsic"]["baseline"]) * float(cam["intrinsic"]["fx"])
+    out = {"baseline": float(cam["extrinsic"]["baseline"])}
+    out.update({k: float(cam["intrinsic"][k])
+                for k in ("fx", "fy", "u0", "v0")})
+    return out
   except FileNotFoundError:
     raise UserError(f"{path}: camera file missing") from None
   except (ValueError, KeyError, TypeError) as e:
     raise UserError(f"{path}: not a Cityscapes camera JSON (need "
-                    f"extrinsic.baseline and intrinsic.fx): {e}") from None
+                    f"extrinsic.baseline and intrinsic.fx, fy, u0, v0): {e}"
+                    ) from None
 
 
-def read_flow_input(path, flow_png_scale: float = 64.0,
-                    flow_png_offset: float = 2.0 ** 15) -> np.ndarray:
-  """The [H, W, 3] float32 flow input (dx, dy, confidence) of one image.
+def read_camera(path) -> float:
+  """baseline · fx from a Cityscapes camera JSON."""
+  cam = read_camera_full(path)
+  return cam["baseline"] * cam["fx"]
 
-  `.npy`: stored as is. `.png` (16-bit, 3 channels): dx, dy =
-  (p − offset) / scale as the KITTI flow encoding, confidence = p / 65535.
+
+def decode_flow_png(raw, scale: float = 64.0, offset: float = 2.0 ** 15):
+  """uint16 [H, W, 3] (RGB) -> float32 (dx, dy, confidence).
+
+  The format of `tfmtl.data.flow`: dx, dy = (p − offset) / scale (the KITTI
+  flow encoding), confidence = p / 65535. Numpy and TF friendly.
   """
-  if path.endswith(".npy"):
-    arr = np.load(path).astype(np.float32)
-  else:
-    import cv2
-    raw = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if raw is None:
-      raise UserError(f"{path}: unreadable or corrupt flow PNG")
-    raw = raw[..., ::-1].astype(np.float32)
-    arr = np.concatenate([(raw[..., :2] - flow_png_offset) / flow_png_scale,
-                          raw[..., 2:] / 65535.0], -1)
+  if isinstance(raw, (tf.Tensor, tf.Variable)):
+    raw = tf.cast(raw, tf.float32)
+    return tf.concat([(raw[..., :2] - offset) / scale,
+                      raw[..., 2:] / 65535.0], -1)
+  raw = np.asarray(raw, np.float32)
+  return np.concatenate([(raw[..., :2] - offset) / scale,
+                         raw[..., 2:] / 65535.0], -1)
+
+
+def read_flow_npy(path) -> np.ndarray:
+  """The [H, W, 3] float32 flow input (dx, dy, confidence) from a .npy."""
+  path = pipeline.as_str(path)
+  arr = np.load(path).astype(np.float32)
   if arr.ndim != 3 or arr.shape[-1] != 3:
     raise UserError(f"{path}: the flow input must be [H, W, 3] (dx, dy, "
                     f"confidence), got {arr.shape}")
@@ -207,6 +221,7 @@ class CityscapesSource:
     self.motion_moving = int(motion_moving)
     self.num_classes = NUM_CLASSES[self.scheme]
     self._records = {}
+    self._flow_ext = None
 
   @property
   def task_names(self):
@@ -223,9 +238,12 @@ class CityscapesSource:
     return os.path.join(self.root, d[0], split, city, stem + d[1])
 
   def _flow_path(self, split, city, stem):
+    # `{stem}_flow.png` is what `python -m tfmtl.data.flow` writes; its
+    # `*_vis.png` colour-wheel pictures sit next to it and are not inputs.
     found = [p for p in sorted(glob.glob(os.path.join(
         self.root, FLOW_DIR, split, city, stem + "_*")))
-             if os.path.splitext(p)[1] in FLOW_EXTS]
+             if os.path.splitext(p)[1] in FLOW_EXTS
+             and not p.endswith("_vis.png")]
     if not found:
       raise UserError(
           f"no flow input for {self._path('image', split, city, stem)}: "
@@ -273,8 +291,19 @@ class CityscapesSource:
       else:
         rows["baseline_fx"].append(0.0)
       rows["disparity"].append(disp)
-      rows["flow"].append(self._flow_path(split, city, stem)
-                          if self.with_flow else "")
+      if self.with_flow:
+        flow = self._flow_path(split, city, stem)
+        ext = os.path.splitext(flow)[1]
+        if self._flow_ext is None:
+          self._flow_ext = ext
+        elif ext != self._flow_ext:
+          raise UserError(f"{flow}: flow inputs mix {ext} and "
+                          f"{self._flow_ext} files; use one format")
+        if ext == ".png":
+          pipeline.check_png(flow, 16, "flow input")
+        rows["flow"].append(flow)
+      else:
+        rows["flow"].append("")
     self._native = shape
     out = {k: np.array(v) for k, v in rows.items()}
     out["baseline_fx"] = out["baseline_fx"].astype(np.float32)
@@ -307,8 +336,11 @@ class CityscapesSource:
       labels["motion"] = tf.where(
           m == self.motion_moving, 1, tf.where(m == 0, 0, 255))
     if self.with_flow:
-      flow = tf.numpy_function(lambda p: read_flow_input(p.decode()),
-                               [row["flow"]], tf.float32, stateful=False)
+      if self._flow_ext == ".png":
+        flow = decode_flow_png(pipeline.read_png(row["flow"], tf.uint16, 3))
+      else:
+        flow = tf.numpy_function(read_flow_npy, [row["flow"]], tf.float32,
+                                 stateful=False)
       inputs["flow"] = tf.ensure_shape(flow, [None, None, 3])
     h, w = size
     inputs = {k: _fix(k, v, (h, w)) for k, v in inputs.items()}
@@ -347,7 +379,7 @@ def write_example(root, split: str, city: str, stem: str, image: np.ndarray,
                   disparity: Optional[np.ndarray] = None,
                   baseline: float = 0.209313, fx: float = 2262.52,
                   motion: Optional[np.ndarray] = None,
-                  flow: Optional[np.ndarray] = None):
+                  flow: Optional[np.ndarray] = None, flow_ext: str = ".png"):
   """Writes one example in the layout this module reads (tests, generators).
 
   Args:
@@ -357,7 +389,8 @@ def write_example(root, split: str, city: str, stem: str, image: np.ndarray,
     disparity: [H, W] uint16 raw disparity p (d = (p − 1)/256).
     baseline, fx: camera (defaults: a real Cityscapes camera).
     motion: [H, W] uint8 (0 static, 1 moving, 255 ignore).
-    flow: [H, W, 3] float32 (dx, dy, confidence), written as .npy.
+    flow: [H, W, 3] float32 (dx, dy, confidence).
+    flow_ext: ".png" (16-bit, `tfmtl.data.flow`'s format) or ".npy".
   """
   import cv2
 
@@ -388,4 +421,11 @@ def write_example(root, split: str, city: str, stem: str, image: np.ndarray,
   if motion is not None:
     put("gtFine", "_gtFine_motion.png", np.asarray(motion, np.uint8))
   if flow is not None:
-    put(FLOW_DIR, "_leftImg8bit_flow.npy", np.asarray(flow, np.float32))
+    flow = np.asarray(flow, np.float32)
+    if flow_ext == ".npy":
+      put(FLOW_DIR, "_flow.npy", flow)
+    else:
+      q = np.clip(np.round(np.concatenate(
+          [flow[..., :2] * 64.0 + 2.0 ** 15, flow[..., 2:] * 65535.0], -1)),
+                  0, 65535).astype(np.uint16)
+      put(FLOW_DIR, "_flow.png", q)

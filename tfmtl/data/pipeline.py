@@ -97,6 +97,13 @@ def check_png(path, bit_depth: Optional[int] = None,
 # ---------------------------------------------------------- decode, resize
 
 
+def as_str(path) -> str:
+  """A path handed to a numpy_function (bytes, numpy str or str) as str."""
+  if isinstance(path, np.ndarray):
+    path = path.item()
+  return path.decode() if isinstance(path, bytes) else str(path)
+
+
 def read_png(path, dtype=tf.uint8, channels: int = 0) -> tf.Tensor:
   """Decodes a PNG file to [H, W, C] of `dtype` (graph friendly)."""
   return tf.io.decode_png(tf.io.read_file(path), channels=channels,

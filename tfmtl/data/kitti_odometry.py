@@ -1,0 +1,327 @@
+"""KITTI odometry (Geiger, Lenz, Urtasun, CVPR 2012) as frame pairs + poses.
+
+Layout under `root` (the official `data_odometry_color` and
+`data_odometry_poses` zips), plus optional flow labels:
+
+  sequences/NN/image_2/{i:06d}.png      left colour frames
+  poses/NN.txt                          one line per frame: 12 numbers, the
+                                        row-major 3×4 [R | t] of camera i in
+                                        the frame of camera 0 (metres)
+  flow/NN/{i:06d}.{png,flo,npy}         flow from frame i to i+1 (optional;
+                                        `tfmtl.data.flow_io` formats)
+
+Each example is a pair (i, i+1): inputs `{"frames": [H, W, 6]}` (the two RGB
+frames stacked, in [0, 1]); labels `{"trans": [3], "rot": [3]}` and,
+with flow, `{"flow": [H/2, W/2, 2]}` (pixels of the half-resolution map,
+0 where unknown).
+
+Pose labels (the PRF reference's convention): the relative pose of camera
+i+1 in the frame of camera i, T_rel = T_i⁻¹ T_{i+1} = [R | t]; `trans` = t,
+`rot` = Euler angles (α, β, γ) about the camera's x (right), y (down),
+z (forward) axes with R = Rz(γ) Ry(β) Rx(α) ("sxyz" in transforms3d). Both
+are divided, per component, by (max − min) of that component over all
+consecutive pairs of the train split (no offset, so a mirror's sign flip
+still holds; see `tfmtl.data.pipeline`). `label_scale` undoes it.
+
+The reference split: train 00, 01, 02, 03, 06, 08, 09; val 05, 07, 10;
+test 04, 05, 07, 10.
+"""
+
+import glob
+import os
+from typing import Dict, Optional, Sequence, Union
+
+import numpy as np
+import tensorflow as tf
+
+from tfmtl.data import flow_io
+from tfmtl.data import pipeline
+from tfmtl.errors import UserError
+
+REFERENCE_SPLIT = {
+    "train": ("00", "01", "02", "03", "06", "08", "09"),
+    "val": ("05", "07", "10"),
+    "test": ("04", "05", "07", "10"),
+}
+FLOW_EXTS = (".png", ".flo", ".npy")
+
+
+# ------------------------------------------------------------------- poses
+
+
+def read_poses(path) -> np.ndarray:
+  """[N, 3, 4] absolute poses from a KITTI poses file.
+
+  Raises:
+    UserError: missing file, or a line without exactly 12 numbers.
+  """
+  if not os.path.exists(path):
+    raise UserError(f"{path}: poses file not found")
+  rows = []
+  with open(path) as f:
+    for n, line in enumerate(f, 1):
+      if not line.strip():
+        continue
+      try:
+        vals = [float(v) for v in line.split()]
+      except ValueError:
+        raise UserError(f"{path}:{n}: not numbers: {line.strip()[:60]!r}"
+                        ) from None
+      if len(vals) != 12:
+        raise UserError(f"{path}:{n}: a KITTI pose line holds 12 numbers "
+                        f"(row-major 3×4 [R | t]), found {len(vals)}")
+      rows.append(vals)
+  if not rows:
+    raise UserError(f"{path}: poses file is empty")
+  return np.array(rows, np.float64).reshape(-1, 3, 4)
+
+
+def euler_from_matrix(r: np.ndarray) -> np.ndarray:
+  """(α, β, γ) with R = Rz(γ) Ry(β) Rx(α); r is [..., 3, 3]."""
+  beta = np.arcsin(np.clip(-r[..., 2, 0], -1.0, 1.0))
+  alpha = np.arctan2(r[..., 2, 1], r[..., 2, 2])
+  gamma = np.arctan2(r[..., 1, 0], r[..., 0, 0])
+  return np.stack([alpha, beta, gamma], -1)
+
+
+def matrix_from_euler(e: np.ndarray) -> np.ndarray:
+  """R = Rz(γ) Ry(β) Rx(α) for e = (α, β, γ) [..., 3] -> [..., 3, 3]."""
+  a, b, c = (e[..., i] for i in range(3))
+  ca, sa, cb, sb, cc, sc = (np.cos(a), np.sin(a), np.cos(b), np.sin(b),
+                            np.cos(c), np.sin(c))
+  return np.stack([
+      np.stack([cc * cb, cc * sb * sa - sc * ca, cc * sb * ca + sc * sa], -1),
+      np.stack([sc * cb, sc * sb * sa + cc * ca, sc * sb * ca - cc * sa], -1),
+      np.stack([-sb, cb * sa, cb * ca], -1)], -2)
+
+
+def _homogeneous(p):
+  p = np.asarray(p, np.float64).reshape(-1, 3, 4)
+  out = np.tile(np.eye(4), (len(p), 1, 1))
+  out[:, :3, :] = p
+  return out
+
+
+def relative_poses(abs_poses: np.ndarray) -> np.ndarray:
+  """[N, 3, 4] (or [N, 12]) absolute poses -> [N − 1, 6] (trans, euler).
+
+  Row i is T_i⁻¹ T_{i+1}: camera i+1 seen from camera i.
+  """
+  t = _homogeneous(abs_poses)
+  rel = np.linalg.inv(t[:-1]) @ t[1:]
+  return np.concatenate([rel[:, :3, 3], euler_from_matrix(rel[:, :3, :3])],
+                        -1)
+
+
+def integrate(rel_poses: np.ndarray,
+              start: Optional[np.ndarray] = None) -> np.ndarray:
+  """[M, 6] relative poses -> [M + 1, 3, 4] absolute poses.
+
+  The inverse of `relative_poses`: T_{i+1} = T_i · T_rel,i, from `start`
+  (default the identity, KITTI's pose 0).
+  """
+  rel = np.asarray(rel_poses, np.float64)
+  step = np.tile(np.eye(4), (len(rel), 1, 1))
+  step[:, :3, :3] = matrix_from_euler(rel[:, 3:])
+  step[:, :3, 3] = rel[:, :3]
+  cur = np.eye(4) if start is None else _homogeneous(start)[0]
+  out = [cur]
+  for s in step:
+    cur = cur @ s
+    out.append(cur)
+  return np.stack(out)[:, :3, :]
+
+
+# ------------------------------------------------------------------ source
+
+
+class KittiOdometrySource:
+  """Pairs of consecutive KITTI frames with relative pose (and flow) labels.
+
+  Args:
+    root: folder holding sequences/ and poses/ (and flow/ with flow).
+    split: "reference" (REFERENCE_SPLIT) or a dict {split: [sequence ids]}.
+    height, width: frame size after resizing (the reference: 128×320).
+    with_flow: add the "flow" label [height/2, width/2, 2].
+    sequences: overrides the split table: a dict {split: [ids]}, or one list
+      used for every split (e.g. the only sequences of a small dataset).
+    label_scale: [6] divisors of (trans, rot); None: (max − min) over the
+      train split's pairs, which must then be on disk.
+    augment: random horizontal flip (frames, flow x, mirrored pose) on train.
+    cache: keep decoded pairs in memory.
+  """
+
+  def __init__(self, root: str, split: Union[str, Dict] = "reference",
+               height: int = 128, width: int = 320, with_flow: bool = True,
+               sequences: Optional[Union[Sequence[str], Dict]] = None,
+               label_scale: Optional[Sequence[float]] = None,
+               augment: bool = True, cache: bool = False):
+    self.root = os.path.expanduser(str(root))
+    if not os.path.isdir(self.root):
+      raise UserError(f"KITTI odometry root {self.root!r} does not exist")
+    if sequences is not None:
+      table = (dict(sequences) if isinstance(sequences, dict)
+               else {s: tuple(sequences) for s in REFERENCE_SPLIT})
+    elif split == "reference":
+      table = REFERENCE_SPLIT
+    elif isinstance(split, dict):
+      table = dict(split)
+    else:
+      raise UserError(f"KITTI split {split!r}: use 'reference' or a dict "
+                      f"{{split: [sequence ids]}}")
+    self.splits = {k: tuple(f"{int(s):02d}" for s in v)
+                   for k, v in table.items()}
+    if height % 2 or width % 2:
+      raise UserError(f"height and width must be even (flow is at half "
+                      f"resolution), got {height}×{width}")
+    self.size = (int(height), int(width))
+    self.with_flow = with_flow
+    self.augment = augment
+    self.cache = cache
+    self._label_scale = (None if label_scale is None
+                         else np.asarray(label_scale, np.float32))
+    self._records = {}
+    self._rel = {}
+    self._all_png = False
+
+  @property
+  def task_names(self):
+    return ["trans", "rot"] + (["flow"] if self.with_flow else [])
+
+  @property
+  def label_scale(self) -> np.ndarray:
+    """[6] divisors of (trans, rot): (max − min) over the train pairs."""
+    if self._label_scale is None:
+      if "train" not in self.splits or not self.splits["train"]:
+        raise UserError("no train sequences to compute the label scale "
+                        "from; pass label_scale")
+      rel = np.concatenate([self._relative(s) for s in self.splits["train"]])
+      span = rel.max(0) - rel.min(0)
+      # A constant component (e.g. a straight synthetic drive) keeps scale 1.
+      self._label_scale = np.where(span > 0, span, 1.0).astype(np.float32)
+    return self._label_scale
+
+  def _relative(self, seq):
+    if seq not in self._rel:
+      self._rel[seq] = relative_poses(
+          read_poses(os.path.join(self.root, "poses", f"{seq}.txt")))
+    return self._rel[seq]
+
+  def _frames(self, seq):
+    d = os.path.join(self.root, "sequences", seq, "image_2")
+    frames = sorted(glob.glob(os.path.join(d, "*.png")))
+    if not frames:
+      raise UserError(f"sequence {seq}: no frames in {d}")
+    return frames
+
+  def _flow_file(self, seq, i, frame):
+    base = os.path.join(self.root, "flow", seq, f"{i:06d}")
+    for ext in FLOW_EXTS:
+      if os.path.exists(base + ext):
+        return base + ext
+    raise UserError(f"missing flow label for {frame}: expected {base}.png, "
+                    f".flo or .npy (or pass with_flow=False)")
+
+  def records(self, split: str) -> Dict[str, np.ndarray]:
+    """Checked pair lists of a split: one row per consecutive pair."""
+    if split in self._records:
+      return self._records[split]
+    if split not in self.splits:
+      raise UserError(f"unknown split {split!r}; known: "
+                      f"{', '.join(self.splits)}")
+    rows = {"first": [], "second": [], "pose": [], "flow": []}
+    for seq in self.splits[split]:
+      frames = self._frames(seq)
+      rel = self._relative(seq)
+      posefile = os.path.join(self.root, "poses", f"{seq}.txt")
+      if len(rel) + 1 != len(frames):
+        raise UserError(f"{posefile}: {len(rel) + 1} poses for "
+                        f"{len(frames)} frames in sequence {seq}")
+      for f in frames:
+        pipeline.check_png(f)
+      for i in range(len(frames) - 1):
+        rows["first"].append(frames[i])
+        rows["second"].append(frames[i + 1])
+        rows["pose"].append(rel[i])
+        rows["flow"].append(self._flow_file(seq, i, frames[i])
+                            if self.with_flow else "")
+    if not rows["first"]:
+      raise UserError(f"KITTI split {split!r} is empty (sequences "
+                      f"{self.splits[split]} under {self.root})")
+    out = {k: np.array(v) for k, v in rows.items()}
+    self._all_png = self.with_flow and all(
+        f.endswith(".png") for f in rows["flow"])
+    out["pose"] = (out["pose"] / self.label_scale).astype(np.float32)
+    self._records[split] = out
+    return out
+
+  def decode(self, row):
+    """One pair row -> ({"frames"}, {"trans", "rot"[, "flow"]})."""
+    h, w = self.size
+    frames = []
+    for key in ("first", "second"):
+      img = tf.cast(pipeline.read_png(row[key], tf.uint8, 3), tf.float32)
+      frames.append(pipeline.resize_dense(img / 255.0, "image", (h, w)))
+    inputs = {"frames": tf.ensure_shape(tf.concat(frames, -1), [h, w, 6])}
+    labels = {"trans": tf.ensure_shape(row["pose"][:3], [3]),
+              "rot": tf.ensure_shape(row["pose"][3:], [3])}
+    if self.with_flow:
+      if self._all_png:  # KITTI 16-bit PNG: decode in the graph, no GIL
+        raw = tf.cast(pipeline.read_png(row["flow"], tf.uint16, 3),
+                      tf.float32)
+        flow = tf.where(raw[..., 2:] > 0,
+                        (raw[..., :2] - 2.0 ** 15) / 64.0, 0.0)
+      else:
+        flow = tf.numpy_function(_read_flow_np, [row["flow"]], tf.float32,
+                                 stateful=False)
+      flow = pipeline.resize_dense(tf.ensure_shape(flow, [None, None, 2]),
+                                   "flow", (h // 2, w // 2))
+      labels["flow"] = tf.ensure_shape(flow, [h // 2, w // 2, 2])
+    return inputs, labels
+
+  def augment_fn(self, inputs, labels, seed):
+    return pipeline.augment(inputs, labels, seed, flip=True)
+
+  def dataset(self, split: str, batch_size: int, *, shuffle: bool = False,
+              repeat: bool = False, seed: Optional[int] = None,
+              drop_remainder: bool = True,
+              input_context: Optional[tf.distribute.InputContext] = None):
+    rows = self.records(split)
+    aug = self.augment_fn if (self.augment and split == "train") else None
+    return pipeline.make_dataset(
+        rows, self.decode, batch_size, augment_fn=aug, shuffle=shuffle,
+        repeat=repeat, seed=seed, drop_remainder=drop_remainder,
+        input_context=input_context, cache=self.cache,
+        what=f"KITTI split {split!r} under {self.root}")
+
+
+def _read_flow_np(path):
+  flow, _ = flow_io.read_flow(pipeline.as_str(path))
+  return flow
+
+
+def write_sequence(root, seq: str, frames: Sequence[np.ndarray],
+                   poses: np.ndarray, flows: Optional[Sequence] = None,
+                   flow_ext: str = ".png"):
+  """Writes one sequence in the layout this module reads (tests, generators).
+
+  Args:
+    root: dataset folder.
+    seq: sequence id ("00").
+    frames: [H, W, 3] uint8 RGB frames.
+    poses: [N, 3, 4] absolute poses.
+    flows: optional N − 1 flows [H, W, 2] (frame i -> i + 1).
+    flow_ext: ".png" (KITTI 16-bit), ".flo" or ".npy".
+  """
+  import cv2
+  d = os.path.join(root, "sequences", seq, "image_2")
+  os.makedirs(d, exist_ok=True)
+  for i, f in enumerate(frames):
+    cv2.imwrite(os.path.join(d, f"{i:06d}.png"),
+                np.ascontiguousarray(np.asarray(f, np.uint8)[..., ::-1]))
+  os.makedirs(os.path.join(root, "poses"), exist_ok=True)
+  np.savetxt(os.path.join(root, "poses", f"{seq}.txt"),
+             np.asarray(poses).reshape(-1, 12), fmt="%.9e")
+  for i, fl in enumerate(() if flows is None else flows):
+    flow_io.write_flow(os.path.join(root, "flow", seq, f"{i:06d}{flow_ext}"),
+                       fl)
