@@ -1,0 +1,238 @@
+"""Procedural scenes: exact ground truth checked against the geometry."""
+
+import hashlib
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from tfmtl.data import flow_io, scenes
+
+H, W = 48, 96
+VALID_IDS = set(scenes.LABEL_IDS.values())
+
+
+@pytest.fixture(scope="module")
+def samples():
+  return [scenes.generate_sample(s, H, W) for s in range(3)]
+
+
+def _warp(image, flow):
+  """Samples `image` at x + flow (bilinear): the backward warp."""
+  h, w = flow.shape[:2]
+  xs, ys = np.meshgrid(np.arange(w, dtype=np.float32),
+                       np.arange(h, dtype=np.float32))
+  return cv2.remap(image.astype(np.float32), xs + flow[..., 0],
+                   ys + flow[..., 1], cv2.INTER_LINEAR)
+
+
+def test_same_seed_same_sample_and_different_seed_differs():
+  a = scenes.generate_sample(7, H, W)
+  b = scenes.generate_sample(7, H, W)
+  c = scenes.generate_sample(8, H, W)
+  for k in a:
+    np.testing.assert_array_equal(a[k], b[k])
+  assert not np.array_equal(a["image1"], c["image1"])
+
+
+def test_labels_are_cityscapes_ids_and_sky_has_no_depth(samples):
+  for s in samples:
+    assert set(np.unique(s["semantic"])) <= VALID_IDS
+    sky = s["semantic"] == scenes.LABEL_IDS["sky"]
+    assert sky.any() and (s["semantic"] == scenes.LABEL_IDS["road"]).any()
+    np.testing.assert_array_equal(s["depth"] == 0, sky)
+    np.testing.assert_array_equal(s["disparity"] == 0, sky)
+
+
+def test_disparity_is_baseline_times_focal_over_depth(samples):
+  for s in samples:
+    hit = s["depth"] > 0
+    f = s["intrinsics"][0, 0]
+    np.testing.assert_allclose(s["disparity"][hit] * s["depth"][hit],
+                               s["baseline"] * f, rtol=1e-5)
+
+
+def test_ground_pixels_back_project_onto_the_ground_plane(samples):
+  # Road and sidewalk pixels, lifted to 3-D with their depth, lie on one
+  # plane whose distance from the camera is the camera height.
+  for s in samples:
+    k = s["intrinsics"]
+    flat = np.isin(s["semantic"], [7, 8])
+    v, u = np.nonzero(flat)
+    z = s["depth"][flat].astype(float)
+    x = np.stack([(u - k[0, 2]) / k[0, 0] * z, (v - k[1, 2]) / k[1, 1] * z,
+                  z], -1)
+    n, *_ = np.linalg.lstsq(x, np.ones(len(x)), rcond=None)
+    np.testing.assert_allclose(1 / np.linalg.norm(n), s["camera_height"],
+                               rtol=1e-4)
+    np.testing.assert_allclose(x @ n, 1.0, atol=1e-4)
+
+
+def test_flow_matches_the_warp_between_frames():
+  # 96×192: at tinier sizes bilinear resampling of edges dominates.
+  for seed in range(3):
+    s = scenes.generate_sample(seed, 2 * H, 2 * W)
+    f1 = s["image1"].astype(np.float32)
+    warped = _warp(s["image2"], s["flow"])
+    v = s["flow_valid"].copy()
+    # Bilinear sampling needs the 2×2 neighbours inside the image.
+    v[:, -1] = v[-1, :] = False
+    assert v.mean() > 0.5
+    err_warped = np.abs(warped - f1)[v].mean()
+    err_plain = np.abs(s["image2"].astype(np.float32) - f1)[v].mean()
+    assert err_warped < 0.35 * err_plain, (err_warped, err_plain)
+    assert np.median(np.abs(warped - f1)[v]) < 1.5  # Grey levels.
+
+
+def test_motion_mask_marks_exactly_the_moving_objects():
+  for seed in range(12):
+    s = scenes.generate_sample(seed, H, W)
+    # Independent motion = flow that the ego-motion alone can't explain:
+    # rebuild the ego-only flow from depth and pose and compare.
+    k, t = s["intrinsics"], np.linalg.inv(s["pose"])
+    hit = s["depth"] > 0
+    v, u = np.nonzero(hit)
+    z = s["depth"][hit]
+    x = np.stack([(u - k[0, 2]) / k[0, 0] * z, (v - k[1, 2]) / k[1, 1] * z,
+                  z], -1)
+    x2 = x @ t[:3, :3].T + t[:3, 3]
+    u2 = k[0, 0] * x2[:, 0] / x2[:, 2] + k[0, 2]
+    v2 = k[1, 1] * x2[:, 1] / x2[:, 2] + k[1, 2]
+    ego = np.stack([u2 - u, v2 - v], -1)
+    resid = np.linalg.norm(s["flow"][hit] - ego, axis=-1)
+    moving = s["motion"][hit] == 1
+    assert np.all(resid[~moving] < 1e-2), resid[~moving].max()
+    if moving.any():
+      assert set(np.unique(s["semantic"][s["motion"] == 1])) <= {24, 26}
+      # Almost every moving pixel moves visibly (walkers can be slow).
+      assert np.mean(resid[moving] > 1e-2) > 0.9
+
+
+def test_pose_is_a_rigid_motion_with_euler_angles(samples):
+  for s in samples:
+    r = s["pose"][:3, :3]
+    np.testing.assert_allclose(r @ r.T, np.eye(3), atol=1e-9)
+    rx, ry, rz = s["rot"]
+    rebuilt = scenes._rot_z(rz) @ scenes._rot_y(ry) @ scenes._rot_x(rx)
+    np.testing.assert_allclose(rebuilt, r, atol=1e-9)
+    # Frame 2 is the previous frame: the camera was behind (z < 0).
+    assert s["trans"][2] < -0.3
+
+
+def _tree_digest(root):
+  h = hashlib.sha256()
+  for d, _, files in sorted(os.walk(root)):
+    for f in sorted(files):
+      p = os.path.join(d, f)
+      h.update(os.path.relpath(p, root).encode())
+      with open(p, "rb") as fh:
+        h.update(fh.read())
+  return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+  root = str(tmp_path_factory.mktemp("scenes"))
+  scenes.write_dataset(root, 4, H, W, seed=3, kitti_sequences=2,
+                       splits=(("train", 0.5), ("val", 0.5)))
+  return root
+
+
+def test_write_is_byte_deterministic(written, tmp_path):
+  scenes.write_dataset(str(tmp_path), 4, H, W, seed=3, kitti_sequences=2,
+                       splits=(("train", 0.5), ("val", 0.5)), workers=2)
+  assert _tree_digest(written) == _tree_digest(str(tmp_path))
+
+
+def test_cityscapes_layout_and_depth_from_disparity_png(written):
+  root = os.path.join(written, "cityscapes")
+  stem = "synth00_000000_000019"
+  base = os.path.join("train", "synth00", stem)
+  s = scenes.generate_sample(np.random.default_rng(
+      scenes._sample_seed(3, 0, 0)), H, W, step=-1)
+  img = cv2.imread(os.path.join(root, "leftImg8bit", base +
+                                "_leftImg8bit.png"))[..., ::-1]
+  np.testing.assert_array_equal(img, s["image1"])
+  prev = cv2.imread(os.path.join(
+      root, "leftImg8bit_sequence", "train", "synth00",
+      "synth00_000000_000018_leftImg8bit.png"))[..., ::-1]
+  np.testing.assert_array_equal(prev, s["image2"])
+  labels = cv2.imread(os.path.join(root, "gtFine", base +
+                                   "_gtFine_labelIds.png"),
+                      cv2.IMREAD_UNCHANGED)
+  assert labels.dtype == np.uint8
+  np.testing.assert_array_equal(labels, s["semantic"])
+  motion = cv2.imread(os.path.join(root, "gtFine", base +
+                                   "_gtFine_motion.png"),
+                      cv2.IMREAD_UNCHANGED)
+  np.testing.assert_array_equal(motion, s["motion"])
+  p = cv2.imread(os.path.join(root, "disparity", base + "_disparity.png"),
+                 cv2.IMREAD_UNCHANGED)
+  assert p.dtype == np.uint16
+  with open(os.path.join(root, "camera", base + "_camera.json")) as f:
+    cam = json.load(f)
+  valid = p > 0
+  np.testing.assert_array_equal(valid, s["depth"] > 0)
+  d = (p[valid].astype(float) - 1) / 256  # DESIGN.md §5.
+  np.testing.assert_allclose(d, s["disparity"][valid], atol=0.5 / 256 + 1e-6)
+  depth = cam["extrinsic"]["baseline"] * cam["intrinsic"]["fx"] / d
+  near = s["depth"][valid] < 20
+  np.testing.assert_allclose(depth[near], s["depth"][valid][near], rtol=0.02)
+  flow, fvalid = flow_io.read_flow(os.path.join(root, "gtFine", base +
+                                                "_gtFine_flow.png"))
+  np.testing.assert_array_equal(fvalid, s["flow_valid"])
+  np.testing.assert_allclose(flow[fvalid], s["flow"][fvalid], atol=0.5 / 64 + 1e-4)
+  assert os.path.exists(os.path.join(
+      root, "leftImg8bit_flow_farneback_confidence", base + "_flow.png"))
+  assert os.path.exists(os.path.join(root, "gtFine", "val", "synth00",
+                                     "synth00_000000_000019_"
+                                     "gtFine_labelIds.png"))
+
+
+def test_kitti_poses_match_the_generators_motion(written):
+  root = os.path.join(written, "kitti")
+  frames = list(scenes.generate_sequence(np.random.default_rng(
+      scenes._sample_seed(3, 1, 0)), 2, H, W))
+  rows = [list(map(float, line.split()))
+          for line in open(os.path.join(root, "poses", "00.txt"))]
+  assert len(rows) == 2 and all(len(r) == 12 for r in rows)
+  poses = [np.vstack([np.reshape(r, (3, 4)), [0, 0, 0, 1]]) for r in rows]
+  np.testing.assert_allclose(poses[0], np.eye(4), atol=1e-9)
+  rel = np.linalg.inv(poses[0]) @ poses[1]
+  want = np.linalg.inv(frames[0]["pose_c2w"]) @ frames[1]["pose_c2w"]
+  np.testing.assert_allclose(rel, want, atol=1e-6)
+  assert want[2, 3] > 0.3  # Driving forward.
+  img = cv2.imread(os.path.join(root, "sequences", "00", "image_2",
+                                "000001.png"))[..., ::-1]
+  np.testing.assert_array_equal(img, frames[1]["image"])
+  flow, valid = flow_io.read_flow(os.path.join(root, "flow", "00",
+                                               "000000.png"))
+  np.testing.assert_allclose(flow[valid], frames[0]["flow"][valid],
+                             atol=0.5 / 64 + 1e-4)
+  calib = open(os.path.join(root, "sequences", "00", "calib.txt")).read()
+  p2 = [l for l in calib.splitlines() if l.startswith("P2:")][0]
+  assert len(p2.split()) == 13
+  assert len(open(os.path.join(root, "sequences", "00",
+                               "times.txt")).read().split()) == 2
+
+
+def test_sequence_flow_matches_the_warp():
+  frames = list(scenes.generate_sequence(5, 3, 2 * H, 2 * W))
+  assert frames[-1]["flow"] is None
+  for a, b in zip(frames[:-1], frames[1:]):
+    v = a["flow_valid"].copy()
+    v[:, -1] = v[-1, :] = False
+    warped = _warp(b["image"], a["flow"])
+    f1 = a["image"].astype(np.float32)
+    assert (np.abs(warped - f1)[v].mean() <
+            0.35 * np.abs(b["image"].astype(np.float32) - f1)[v].mean())
+
+
+def test_bad_arguments_are_user_errors(tmp_path):
+  from tfmtl.errors import UserError
+  with pytest.raises(UserError, match="layouts"):
+    scenes.write_dataset(str(tmp_path), 1, H, W, layouts=("coco",))
+  with pytest.raises(UserError, match="too small"):
+    scenes.generate_sample(0, 4, 4)
