@@ -16,7 +16,11 @@ except RuntimeError:  # already initialised by another conftest import
   pass
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def mirrored():
-  """MirroredStrategy over the two logical CPU devices."""
+  """MirroredStrategy over the two logical CPU devices.
+
+  One per session: several MirroredStrategy objects in one process can make
+  collective ops fail with "Shape mismatch in the collective instance".
+  """
   return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])

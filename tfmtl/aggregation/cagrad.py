@@ -18,7 +18,7 @@ class CAGrad(solvers.GramianWeighted):
   The paper's code solves the dual with scipy's SLSQP. Here
   √φ‖g_w‖ = min_{τ>0} (√φ/2)(‖g_w‖²/τ + τ) turns it into a QP in w for each
   τ (solved exactly, `solvers.qp`) and a convex problem in τ, minimised by
-  60 golden-section steps on log τ ∈ [log(1e-6·τ_max), log τ_max],
+  40 golden-section steps on log τ ∈ [log(1e-6·τ_max), log τ_max],
   τ_max = max_t ‖g_t‖ ≥ ‖g_w‖: w* to float32 round-off (matches TorchJD's
   cvxpy values to 1e-4, tested). If ‖g_w*‖ < `norm_eps` (relative; a
   Pareto-stationary point) d = 0, as TorchJD. c = 0 gives the mean.

@@ -22,7 +22,9 @@ class GradDrop(Aggregator):
   gradients at one layer of activations, summed over the batch; like
   TorchJD, we apply it to the rows of J (the gradients w.r.t. the shared
   variables). U is drawn by a stateless RNG keyed on (seed, step), so eager,
-  tf.function and every replica draw the same mask. Coordinates where every
+  tf.function and every replica draw the same mask (an XLA-compiled step
+  draws a different, equally valid mask: TF's stateless RNG is not
+  bit-identical between XLA and the kernels). Coordinates where every
   g_tk = 0 get P = ½ and contribute 0. Output scale: like `sum`.
 
   References:

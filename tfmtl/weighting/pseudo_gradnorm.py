@@ -77,6 +77,3 @@ class PseudoGradNorm(Weighting):
                                                  self.alpha)
     w = self.w + self.lr * self.w * (target / (self.norms + self.eps) - 1.0)
     self.w.assign(self.num_tasks * w / tf.reduce_sum(w))
-
-  def logs(self):
-    return {}

@@ -1,0 +1,42 @@
+"""DWA: ones for two epochs, then T·softmax(r/temp); weights sum to T."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfmtl.errors import UserError
+from tfmtl.tasks import Task
+from tfmtl.weighting.dwa import DWA
+
+
+def _tasks(t):
+  return [Task(f"t{i}", lambda y, p: y) for i in range(t)]
+
+
+def test_rule_over_epochs():
+  dwa = DWA(steps_per_epoch=2)
+  dwa.build(_tasks(3))
+  epochs = [[[1.0, 2.0, 4.0], [3.0, 2.0, 2.0]],   # mean (2, 2, 3)
+            [[1.0, 1.0, 3.0], [1.0, 3.0, 3.0]],   # mean (1, 2, 3)
+            [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]]
+  step = tf.constant(0)
+  for e, batches in enumerate(epochs):
+    for losses in batches:
+      w = dwa(tf.constant(losses), step).numpy()
+      if e < 2:
+        np.testing.assert_array_equal(w, [1.0, 1.0, 1.0])
+      else:
+        r = np.array([1 / 2, 2 / 2, 3 / 3])
+        expected = 3 * np.exp(r / 2) / np.exp(r / 2).sum()
+        np.testing.assert_allclose(w, expected, rtol=1e-6)
+      np.testing.assert_allclose(w.sum(), 3.0, rtol=1e-6)
+      dwa.update(tf.constant(losses), step)
+  # The task whose loss fell fastest in the last epoch (t2: 3 -> 1) now
+  # weighs least, the one that stalled (t0: 1 -> 1) most.
+  w = dwa(tf.ones([3]), step).numpy()
+  assert np.argmin(w) == 2 and np.argmax(w) == 0
+
+
+def test_needs_steps_per_epoch():
+  with pytest.raises(UserError, match="steps_per_epoch"):
+    DWA()
