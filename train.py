@@ -5,10 +5,16 @@ r"""Trains a multi-task network from a Python config.
       --config.method=gradnorm
 
 Rerun with the same --workdir to resume from its latest checkpoint.
+
+  python train.py --config=configs/toy_two_task.py --workdir=runs/toy \
+      --strategy=mirrored --config.num_devices=2 --mixed_precision=mixed_bfloat16
+  TF_CONFIG=... python train.py ... --strategy=multi_worker   # on each worker
+  python train.py ... --strategy=tpu --tpu_address=grpc://10.0.0.2:8470
 """
 
 import os
 import sys
+from typing import Callable, Optional
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -23,29 +29,55 @@ _CONFIG = config_flags.DEFINE_config_file(
     lock_config=True)
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Directory for checkpoints, summaries and exports.")
+# Shorthands that override the config (same as --config.<name>=...).
+_OVERRIDES = {
+    "strategy": flags.DEFINE_enum(
+        "strategy", None, distribute.STRATEGIES, "config.strategy"),
+    "tpu_address": flags.DEFINE_string(
+        "tpu_address", None, "config.tpu_address: TPU name or grpc:// address"),
+    "mixed_precision": flags.DEFINE_enum(
+        "mixed_precision", None, experiment.PRECISIONS,
+        "config.mixed_precision (Keras policy; '' = float32)"),
+}
 
 
-def train(config, workdir: str) -> dict:
-  """Runs (or resumes) training; returns the final evaluation."""
-  # === Strategy ===
-  strategy = distribute.make_strategy(config.strategy, config.num_devices)
-  chief = distribute.is_chief(strategy)
+def train(config, workdir: str,
+          after_training: Optional[Callable] = None) -> dict:
+  """Runs (or resumes) training; returns the final evaluation.
+
+  `after_training(experiment)`, if given, sees the trained pieces before the
+  evaluation (tests compare the weights of workers with it).
+  """
+  experiment.preflight(config)
   checkpoint.check_workdir(workdir)
+  # === Strategy ===
+  strategy = distribute.make_strategy(
+      config.strategy, config.num_devices,
+      experiment.setting(config, "tpu_address"))
+  chief = distribute.is_chief(strategy)
 
   # === Data, model, method, step ===
   exp = experiment.build(config, strategy)
-  checkpoint.prepare_workdir(workdir, config)  # only once the config is valid
-  iterator = iter(exp.train_dataset())
+  if chief:
+    checkpoint.prepare_workdir(workdir, config)  # only once config is valid
 
   # === Checkpoints: resume where the last run stopped ===
+  # Non-chief workers save too (collectives) into a directory they delete.
+  iterator = iter(exp.train_dataset())
+  saveable = experiment.iterator_saveable(iterator)
+  counters = exp.train_step.counters
   ckpt = checkpoint.Checkpointer(
-      os.path.join(workdir, "checkpoints") if chief
-      else os.path.join(workdir, f"tmp_worker_{strategy.cluster_resolver.task_id}"),
-      max_to_keep=config.keep_checkpoints, model=exp.model,
-      optimizer=exp.optimizer, method=exp.method, iterator=iterator)
+      os.path.join(workdir, "checkpoints"), max_to_keep=config.keep_checkpoints,
+      write_directory=(None if chief
+                       else distribute.worker_directory(workdir, strategy)),
+      model=exp.model, optimizer=exp.optimizer, method=exp.method,
+      counters=counters, **({"iterator": iterator} if saveable else {}))
   if ckpt.restore():
-    print(f"resumed from {ckpt.latest}", flush=True)
-  step = int(exp.optimizer.iterations.numpy())
+    print(f"resumed from {ckpt.restored}", flush=True)
+  step = int(counters.steps.numpy())  # attempted steps, skipped ones too
+  skips = int(counters.skips.numpy())
+  if step and not saveable:
+    iterator = iter(exp.train_dataset(skip=step))  # replay to our place
 
   # === Loop ===
   writer = summaries.Writer(os.path.join(workdir, "train") if chief else None)
@@ -59,6 +91,8 @@ def train(config, workdir: str) -> dict:
     logs = (exp.train_step.loop(iterator, n) if n > 1
             else exp.train_step(next(iterator)))
     step += n
+    skips = _check_faults(logs, step, skips, exp.tasks,
+                          experiment.setting(config, "max_nonfinite_skips"))
     done = step >= config.steps
     if done or step % config.log_every == 0:
       values = summaries.to_floats(logs)
@@ -66,6 +100,9 @@ def train(config, workdir: str) -> dict:
       writer.scalars(step, values)
     if done or step % config.checkpoint_every == 0:
       ckpt.save(step)
+
+  if after_training:
+    after_training(exp)
 
   # === Evaluate ===
   results = experiment.evaluate(exp.model, exp.tasks, exp.source,
@@ -77,12 +114,42 @@ def train(config, workdir: str) -> dict:
   return results
 
 
+def _check_faults(logs, step: int, skips: int, tasks, limit: int) -> int:
+  """Reports newly skipped (non-finite) updates; stops after `limit` in a
+  row. Returns the skip count so far."""
+  total = int(logs["nonfinite_skips"])
+  if total == skips:
+    return total
+  culprits = []
+  for t in tasks:
+    code = int(logs[f"nonfinite/{t.name}"])
+    what = [w for bit, w in ((1, "loss"), (2, "gradient")) if code & bit]
+    if what:
+      culprits.append(f"{t.name} ({' and '.join(what)})")
+  named = ", ".join(culprits) or "none named"
+  print(f"warning: step {step}: skipped {total - skips} update(s) with a "
+        f"non-finite loss or gradient ({total} so far); last one in task(s) "
+        f"{named}", file=sys.stderr, flush=True)
+  in_a_row = int(logs["consecutive_skips"])
+  if limit and in_a_row >= limit:
+    raise UserError(
+        f"stopped at step {step}: {in_a_row} updates in a row had a "
+        f"non-finite loss or gradient (task(s) {named}); the last checkpoint "
+        "is intact. Lower the learning rate, set clip_global_norm, check the "
+        "data and labels, or raise config.max_nonfinite_skips")
+  return total
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.WARNING)
   try:
-    train(experiment.load_config(_CONFIG), _WORKDIR.value)
+    config = experiment.load_config(_CONFIG)
+    given = {k: f.value for k, f in _OVERRIDES.items() if f.present}
+    with config.unlocked():
+      config.update(given)
+    train(config, _WORKDIR.value)
   except UserError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)

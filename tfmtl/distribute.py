@@ -1,4 +1,11 @@
-"""tf.distribute strategies by name: default, mirrored, multi_worker, tpu."""
+"""tf.distribute strategies by name: default, mirrored, multi_worker, tpu.
+
+Which worker is the chief decides who writes summaries, checkpoints and
+exports: the "chief" task if the cluster has one, else worker 0 (the
+MultiWorkerMirroredStrategy convention); a single process is always chief.
+"""
+
+import os
 
 import tensorflow as tf
 
@@ -38,12 +45,21 @@ def make_strategy(name: str = "default", num_devices: int = 0,
             f"started with {have}; choose the strategy before any TF op")
     return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(n)])
   if name == "multi_worker":
+    # TF_CONFIG names the cluster and this process's task; without it the
+    # strategy runs as a single worker.
     return tf.distribute.MultiWorkerMirroredStrategy()
   if name == "tpu":
-    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
-        tpu=tpu_address)
-    tf.config.experimental_connect_to_cluster(resolver)
-    tf.tpu.experimental.initialize_tpu_system(resolver)
+    try:
+      resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
+          tpu=tpu_address)
+      tf.config.experimental_connect_to_cluster(resolver)
+      tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (ValueError, RuntimeError, tf.errors.OpError) as e:
+      first = (str(e).splitlines() or [""])[0][:200]
+      raise UserError(f"strategy tpu: cannot reach a TPU at "
+                      f"{tpu_address or '(local/env)'!r}: {first}; set "
+                      "--tpu_address to the TPU's name or grpc:// address"
+                      ) from None
     return tf.distribute.TPUStrategy(resolver)
   raise UserError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")
 
@@ -57,3 +73,9 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
   return task_type in (None, "chief") or (
       task_type == "worker" and task_id == 0 and
       "chief" not in resolver.cluster_spec().as_dict())
+
+
+def worker_directory(workdir: str, strategy: tf.distribute.Strategy) -> str:
+  """A non-chief worker's own temporary directory under `workdir`."""
+  resolver = strategy.cluster_resolver
+  return os.path.join(workdir, f".tmp_{resolver.task_type}_{resolver.task_id}")

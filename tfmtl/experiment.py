@@ -20,6 +20,34 @@ from tfmtl.train_step import TrainStep, make_train_step
 
 OPTIMIZERS = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD,
               "adamw": keras.optimizers.AdamW}
+PRECISIONS = ("", "float32", "mixed_float16", "mixed_bfloat16")
+# Schema keys a config may leave out (older configs), with their defaults.
+DEFAULTS = dict(mixed_precision="", max_nonfinite_skips=10, tpu_address="")
+# Examples of the first train batch whose labels are checked before training.
+CHECK_EXAMPLES = 4
+
+
+def setting(config, key):
+  """`config.key`, or its default when the config predates the key."""
+  return config.get(key, DEFAULTS[key])
+
+
+def preflight(config) -> None:
+  """Cheap checks before any device or file is touched."""
+  from tfmtl import distribute  # pylint: disable=g-import-not-at-top
+  from tfmtl.train_step import xla_problem  # pylint: disable=g-import-not-at-top
+  if config.strategy not in distribute.STRATEGIES:
+    raise UserError(f"unknown strategy {config.strategy!r}; known: "
+                    f"{', '.join(distribute.STRATEGIES)}")
+  if setting(config, "mixed_precision") not in PRECISIONS:
+    raise UserError(
+        f"mixed_precision {setting(config, 'mixed_precision')!r} is not one "
+        f"of {', '.join(repr(p) for p in PRECISIONS)}")
+  if config.strategy == "tpu" or config.jit_compile:
+    problem = xla_problem(methods.get(config.method, **method_kwargs(config)))
+    if problem:
+      where = "on TPU" if config.strategy == "tpu" else "with jit_compile"
+      raise UserError(f"{problem}; it can't run {where}")
 
 
 @dataclasses.dataclass
@@ -33,15 +61,27 @@ class Experiment:
   optimizer: keras.optimizers.Optimizer
   train_step: TrainStep = None
 
-  def train_dataset(self):
-    """The distributed, shuffled, repeated train input."""
+  def train_dataset(self, skip: int = 0):
+    """The distributed, shuffled, repeated train input.
+
+    Args:
+      skip: batches each input pipeline drops first: how a resumed run
+        finds its place when the iterator could not be checkpointed
+        (distributed iterators can't be); the seeded pipeline replays.
+    """
     c = self.config
 
     def fn(ctx):
-      return self.source.dataset("train", c.batch_size, shuffle=True,
-                                 repeat=True, seed=c.seed,
-                                 input_context=ctx)
+      ds = self.source.dataset("train", c.batch_size, shuffle=True,
+                               repeat=True, seed=c.seed, input_context=ctx)
+      return ds.skip(skip) if skip else ds
     return self.strategy.distribute_datasets_from_function(fn)
+
+
+def iterator_saveable(iterator) -> bool:
+  """A single-device tf.data iterator is checkpointable; a distributed one
+  (MirroredStrategy, multi-worker, TPU) is not."""
+  return isinstance(iterator, tf.data.Iterator)
 
 
 def parse_flags(argv):
@@ -98,9 +138,13 @@ def make_optimizer(config):
 
 def build(config, strategy, with_step: bool = True) -> Experiment:
   """Builds data, tasks, model (inside the strategy's scope), method, step."""
+  preflight(config)
   if config.get("deterministic"):
     tf.config.experimental.enable_op_determinism()
   keras.utils.set_random_seed(config.seed)
+  # Before the model exists: layers take the policy when they are built.
+  keras.mixed_precision.set_global_policy(
+      setting(config, "mixed_precision") or "float32")
   replicas = strategy.num_replicas_in_sync
   if config.batch_size % replicas:
     raise UserError(f"batch_size {config.batch_size} is not divisible by the "
@@ -112,13 +156,15 @@ def build(config, strategy, with_step: bool = True) -> Experiment:
     raise UserError(f"config.tasks {unknown} have no labels in data source "
                     f"{config.data.name!r} (it has {source.task_names})")
   names = [t.name for t in tasks]
-  sample, _ = next(iter(source.dataset("train", 2)))
+  sample, sample_labels = next(iter(source.dataset(
+      "train", CHECK_EXAMPLES, drop_remainder=False)))
   with strategy.scope():
     model = models.get(config.model.name, task_names=names,
                        **config.model.kwargs)
-    model(sample, training=False)  # build the variables in the scope
+    outputs = model(sample, training=False)  # builds the variables in scope
     method = methods.get(config.method, **method_kwargs(config))
     optimizer = make_optimizer(config)
+  check_outputs(config, model, outputs, sample_labels)
   exp = Experiment(config, strategy, source, tasks, model, method, optimizer)
   if with_step:
     exp.train_step = make_train_step(
@@ -128,6 +174,34 @@ def build(config, strategy, with_step: bool = True) -> Experiment:
         per_sample_mode=config.per_sample_mode,
         jit_compile=config.jit_compile)
   return exp
+
+
+def check_outputs(config, model, outputs, labels) -> None:
+  """Every task is a model output; class labels fit the output channels.
+
+  Only the first few train examples are checked: cheap, and it catches the
+  systematic mistakes (raw dataset ids instead of train ids, a wrong
+  num_classes); an out-of-range label would otherwise make a NaN loss on GPU
+  and an error deep inside a step on CPU.
+  """
+  missing = [n for n in config.tasks if n not in outputs]
+  if missing:
+    raise UserError(f"config.tasks {missing} are not outputs of model "
+                    f"{config.model.name!r} (it outputs {sorted(outputs)})")
+  for name, spec in config.tasks.items():
+    if spec.get("loss") != "sparse_ce":
+      continue
+    classes = int(outputs[name].shape[-1])
+    ignore = int(spec.get("ignore_label", 255))
+    y = np.asarray(labels[name]).astype(np.int64)
+    # Negative labels are void (the .npy layout), like the ignore label.
+    bad = y[(y != ignore) & (y >= classes)]
+    if bad.size:
+      raise UserError(
+          f"task {name!r}: label {int(bad.max())} in the train data is out of "
+          f"range for the {classes} classes model {config.model.name!r} "
+          f"outputs (ignore label {ignore}); fix the labels or the model's "
+          "number of classes")
 
 
 def evaluate(model, tasks, source, split: str,

@@ -23,7 +23,9 @@ class Progress:
                       if k.startswith("loss/"))
     weights = " ".join(f"{v:.3g}" for k, v in logs.items()
                        if k.startswith("weight/"))
+    skipped = int(logs.get("nonfinite_skips", 0))
     return (f"step {step}/{self.total} | loss {losses} | weights [{weights}]"
+            + (f" | skipped {skipped}" if skipped else "") +
             f" | {rate:.1f} steps/s | ETA {_fmt(eta)}")
 
   def __call__(self, step: int, logs: Mapping[str, float]) -> None:

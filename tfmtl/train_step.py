@@ -17,18 +17,82 @@ sums gradients across replicas again inside `apply_gradients` (DESIGN.md §5).
 The same code runs eagerly, under tf.function, under XLA and in
 `strategy.run`; with no strategy the default replica context makes every
 all-reduce an identity.
+
+Numerical faults: when a global loss or the global gradient is not finite the
+update is skipped: the optimizer is not applied (weights, slots and
+`optimizer.iterations` stay put) and the method's state variables are put back
+to their values before the step, so a method whose `__call__`/`update`
+mutated state commits nothing. The decision is taken on all-reduced values,
+so every replica takes it; it is a `tf.cond` in cross-replica context (what
+`keras.optimizers.LossScaleOptimizer` does, because a cond whose branch calls
+`merge_call` is not allowed in a replica context). `TrainStep.counters`
+(checkpointed) counts attempted steps, skips and consecutive faults.
+
+Mixed precision: outputs are cast to float32 before the losses; under the
+"mixed_float16" Keras policy the step keeps a dynamic loss scale (×2 after
+2000 finite steps, ÷2 on overflow) and multiplies the losses by it before
+differentiating. Per-sample statistics are computed unscaled.
 """
 
 import re
 from typing import Dict, Mapping, Optional, Sequence
 
+import keras
 import tensorflow as tf
 
 from tfmtl.aggregation.base import Aggregator
 from tfmtl.errors import UserError
-from tfmtl.weighting.base import Weighting
+from tfmtl.weighting.base import Weighting, state
 
 SUM = tf.distribute.ReduceOp.SUM
+# Dynamic loss scaling (mixed_float16), as keras.mixed_precision.
+INITIAL_LOSS_SCALE = 2.0 ** 15
+LOSS_SCALE_PERIOD = 2000
+
+
+def xla_problem(method) -> Optional[str]:
+  """Why `method` can't be compiled with XLA, or None if it can.
+
+  A method class that can't be compiled sets `xla_ok = False` and
+  `xla_reason = "..."` (also said in its docstring).
+  """
+  if getattr(method, "xla_ok", True):
+    return None
+  return (f"method {type(method).__name__} can't be compiled with XLA: "
+          f"{getattr(method, 'xla_reason', 'no reason given')}")
+
+
+def _all_finite(tensors):
+  return tf.reduce_all(tf.stack(
+      [tf.reduce_all(tf.math.is_finite(t)) for t in tensors]))
+
+
+def _float32(outputs):
+  return tf.nest.map_structure(
+      lambda o: tf.cast(o, tf.float32) if o.dtype.is_floating else o,
+      outputs)
+
+
+def _finite_or_zero(x):
+  return tf.where(tf.math.is_finite(x), x, tf.zeros_like(x))
+
+
+class Counters(tf.Module):
+  """Step bookkeeping the checkpoint keeps: attempted steps, skipped
+  (non-finite) updates, consecutive faults, the tasks of the last skip and
+  the dynamic loss scale."""
+
+  def __init__(self, num_tasks: int):
+    super().__init__(name="train_step_counters")
+    self.steps = state(0, "steps", dtype=tf.int64)
+    self.skips = state(0, "nonfinite_skips", dtype=tf.int64)
+    self.consecutive = state(0, "consecutive_skips", dtype=tf.int64)
+    self.bad_loss = state(tf.zeros([num_tasks], tf.bool), "bad_loss",
+                          dtype=tf.bool)
+    self.bad_grad = state(tf.zeros([num_tasks], tf.bool), "bad_grad",
+                          dtype=tf.bool)
+    self.loss_scale = state(INITIAL_LOSS_SCALE, "loss_scale")
+    self.good_steps = state(0, "good_steps", dtype=tf.int64)
 
 
 def _flatten(grads, variables):
@@ -93,7 +157,15 @@ class TrainStep:
     else:
       raise UserError(f"{method!r} is neither a weighting nor an aggregation "
                       "method")
+    problem = xla_problem(method)
+    if problem and (jit_compile or isinstance(
+        self.strategy, (tf.distribute.TPUStrategy,))):
+      raise UserError(f"{problem}; run it without jit_compile and not on "
+                      "TPU, or choose another method")
+    policy = keras.mixed_precision.global_policy().name
+    self.loss_scaling = policy == "mixed_float16"
     with self.strategy.scope():
+      self.counters = Counters(len(self.tasks))
       if self.kind == "grads":
         check_partition(model, names)
         self.shared = list(model.shared_variables)
@@ -108,11 +180,16 @@ class TrainStep:
                           list(method.trainable_variables))
       # Built inside the scope before the first step: no second trace.
       optimizer.build(self.variables)
+    # Method state that a skipped step must leave as it was (trainable
+    # method variables only change through the optimizer).
+    self._method_state = [v for v in method.variables if not v.trainable]
     self._clip_values = self._match_clip_patterns()
     self._step = self._distributed_step
     self._loop = self._run_loop
     if function:
       self._step = tf.function(self._step, jit_compile=jit_compile)
+      # The loop holds the iterator (not compilable); each step inside it
+      # is the compiled `_step`.
       self._loop = tf.function(self._loop, jit_compile=False)
 
   def _match_clip_patterns(self):
@@ -138,9 +215,9 @@ class TrainStep:
     return self._loop(iterator, tf.constant(num_steps, tf.int32))
 
   def _run_loop(self, iterator, num_steps):
-    logs = self._distributed_step(next(iterator))
+    logs = self._step(next(iterator))
     for _ in tf.range(num_steps - 1):
-      logs = self._distributed_step(next(iterator))
+      logs = self._step(next(iterator))
     return logs
 
   def _distributed_step(self, batch):
@@ -157,8 +234,12 @@ class TrainStep:
     step = self.optimizer.iterations
     needs = self.method.needs
     persistent = self.kind == "grads" or "grad_norms" in needs
+    # Read before the method can assign: restored if the step is skipped.
+    saved = [tf.identity(v.read_value()) for v in self._method_state]
+    scale = (tf.identity(self.counters.loss_scale.read_value())
+             if self.loss_scaling else None)
     with tf.GradientTape(persistent=persistent) as tape:
-      outputs = self.model(inputs, training=True)
+      outputs = _float32(self.model(inputs, training=True))
       # Kept as a list: slicing a stacked tensor after the tape closes
       # would not be recorded, and per-task gradients would be None.
       task_shares = [
@@ -171,29 +252,102 @@ class TrainStep:
         weights = self.method(losses, step)
         total = (tf.reduce_sum(weights * shares) +
                  self.method.regularizer() / replicas)
+        target = total if scale is None else total * scale
+      else:
+        target = (task_shares if scale is None
+                  else [x * scale for x in task_shares])
+    bad_loss = tf.logical_not(tf.math.is_finite(losses))
     if self.kind == "losses":
-      grads = self._loss_level(tape, total, task_shares, losses, step, labels,
-                               outputs, local_b, global_b, ctx)
+      grads, bad_grad = self._loss_level(tape, target, task_shares, losses,
+                                         step, labels, outputs, local_b,
+                                         global_b, ctx, scale)
       total = ctx.all_reduce(SUM, tf.stop_gradient(total))
+      # A non-finite loss explains its gradient; blame the rest only when
+      # every loss is finite.
+      bad_grad = tf.logical_and(bad_grad,
+                                tf.logical_not(tf.reduce_any(bad_loss)))
     else:
-      grads, weights = self._grad_level(tape, task_shares, inputs, labels,
-                                        local_b, global_b, ctx)
+      grads, weights, bad_grad = self._grad_level(
+          tape, target, inputs, labels, local_b, global_b, ctx, scale)
       total = tf.reduce_sum(weights * losses)
     del tape
     grads, grad_norm = self._clip(grads)
-    self.optimizer.apply_gradients(
-        zip([g / replicas for g in grads], self.variables))
+    finite = tf.logical_and(
+        tf.logical_not(tf.reduce_any(bad_loss)),
+        tf.logical_and(_all_finite(grads), tf.math.is_finite(total)))
+    self._apply_if(finite, [g / replicas for g in grads], ctx)
+    for v, old in zip(self._method_state, saved):
+      v.assign(tf.where(finite, v.read_value(), old))
     logs = {"total_loss": total, "grad_norm": grad_norm}
     for i, t in enumerate(self.tasks):
       logs[f"loss/{t.name}"] = losses[i]
       logs[f"weight/{t.name}"] = tf.stop_gradient(weights[i])
     logs.update(self.method.logs())
+    logs.update(self._count(finite, bad_loss, bad_grad, scale))
     return logs
 
-  def _loss_level(self, tape, total, shares, losses, step, labels, outputs,
-                  local_b, global_b, ctx):
-    grads = tape.gradient(total, self.variables)
+  def _apply_if(self, finite, grads, ctx):
+    """Applies the optimizer only when `finite` (the same on every replica).
+
+    With merge_call strategies (MirroredStrategy) the cond must sit in
+    cross-replica context, since `apply_gradients` calls `merge_call`.
+    """
+    def apply(gs):
+      self.optimizer.apply_gradients(zip(gs, self.variables))
+
+    if tf.__internal__.distribute.strategy_supports_no_merge_call():
+      tf.cond(finite, lambda: apply(grads), lambda: None)
+      return
+
+    def cross_replica(distribution, finite, grads):
+      first = distribution.experimental_local_results(finite)[0]
+      tf.cond(first, lambda: distribution.extended.call_for_each_replica(
+          apply, args=(grads,)), lambda: None)
+    ctx.merge_call(cross_replica, args=(finite, grads))
+
+  def _count(self, finite, bad_loss, bad_grad, scale):
+    """Updates `counters` from global values; returns their logs."""
+    c = self.counters
+    skipped = tf.logical_not(finite)
+    # An overflow while the loss scale can still shrink is the normal way
+    # dynamic loss scaling probes; it is skipped but is no fault.
+    fault = skipped
+    if scale is not None:
+      fault = tf.logical_and(skipped, tf.logical_or(
+          tf.reduce_any(bad_loss), scale <= 1.0))
+    c.steps.assign_add(1)
+    c.skips.assign_add(tf.cast(skipped, tf.int64))
+    c.consecutive.assign(tf.where(
+        finite, tf.constant(0, tf.int64),
+        c.consecutive.read_value() + tf.cast(fault, tf.int64)))
+    c.bad_loss.assign(tf.where(skipped, bad_loss, c.bad_loss.read_value()))
+    c.bad_grad.assign(tf.where(skipped, bad_grad, c.bad_grad.read_value()))
+    logs = {"nonfinite_skips": c.skips.read_value(),
+            "consecutive_skips": c.consecutive.read_value()}
+    if scale is not None:
+      good = tf.where(finite, c.good_steps.read_value() + 1, 0)
+      grow = good >= LOSS_SCALE_PERIOD
+      c.loss_scale.assign(tf.where(
+          finite, tf.where(grow, scale * 2.0, scale),
+          tf.maximum(scale * 0.5, 1.0)))
+      c.good_steps.assign(tf.where(grow, tf.constant(0, tf.int64), good))
+      logs["loss_scale"] = c.loss_scale.read_value()
+    codes = (tf.cast(c.bad_loss.read_value(), tf.int32) +
+             2 * tf.cast(c.bad_grad.read_value(), tf.int32))
+    for i, t in enumerate(self.tasks):
+      # 1: loss, 2: gradient, 3: both were non-finite at the last skip.
+      logs[f"nonfinite/{t.name}"] = codes[i]
+    return logs
+
+  def _loss_level(self, tape, target, shares, losses, step, labels, outputs,
+                  local_b, global_b, ctx, scale):
+    grads = tape.gradient(target, self.variables)
     grads = ctx.all_reduce(SUM, _zeros_for_none(grads, self.variables))
+    if scale is not None:
+      grads = [g / scale for g in grads]
+    # One backward pass of Σ w_t L_t: a bad gradient can't be pinned on a
+    # task, so all are named.
+    bad_grad = tf.fill([len(self.tasks)], tf.logical_not(_all_finite(grads)))
     stats = {}
     if "grad_norms" in self.method.needs:
       watched = self.model.last_shared_layer.trainable_variables
@@ -207,21 +361,34 @@ class TrainStep:
           for t in self.tasks])
       stats["kpis"] = ctx.all_reduce(SUM, kpis * local_b) / global_b
     self.method.update(losses, step, **stats)
-    return grads
+    return grads, bad_grad
 
-  def _grad_level(self, tape, shares, inputs, labels, local_b, global_b, ctx):
+  def _grad_level(self, tape, shares, inputs, labels, local_b, global_b, ctx,
+                  scale):
     rows, own = [], []
     for i, vs in enumerate(self.task_vars):
       g = tape.gradient(shares[i], self.shared + vs)
       rows.append(_flatten(g[:len(self.shared)], self.shared))
       own.append(_zeros_for_none(g[len(self.shared):], vs))
     jacobian, own = ctx.all_reduce(SUM, (tf.stack(rows), own))
+    if scale is not None:
+      jacobian = jacobian / scale
+      own = [[x / scale for x in g] for g in own]
+      shares = [x / scale for x in shares]
+    bad_grad = tf.logical_not(tf.stack([
+        tf.logical_and(tf.reduce_all(tf.math.is_finite(jacobian[i])),
+                       _all_finite(own[i]) if own[i] else True)
+        for i in range(len(own))]))
+    # A method's solver must not see NaN (an iterative one could spin);
+    # the step is skipped anyway when anything here is non-finite.
+    jacobian = _finite_or_zero(jacobian)
     extra = {}
     if "variance" in self.method.needs:
-      extra["variance"] = self._variance(inputs, labels, local_b, global_b,
-                                         ctx)
+      extra["variance"] = _finite_or_zero(
+          self._variance(inputs, labels, local_b, global_b, ctx))
     if "losses" in self.method.needs:
-      extra["losses"] = ctx.all_reduce(SUM, tf.stop_gradient(tf.stack(shares)))
+      extra["losses"] = _finite_or_zero(
+          ctx.all_reduce(SUM, tf.stop_gradient(tf.stack(shares))))
     if "step" in self.method.needs:
       extra["step"] = self.optimizer.iterations
     combined = self.method(jacobian, **extra)
@@ -229,7 +396,7 @@ class TrainStep:
     grads = _unflatten(combined, self.shared)
     for i, g in enumerate(own):
       grads += [weights[i] * x for x in g]
-    return grads, weights
+    return grads, weights, bad_grad
 
   def _variance(self, inputs, labels, local_b, global_b, ctx):
     """Per-sample gradient variance [T, n] of the shared variables, global.
@@ -247,7 +414,8 @@ class TrainStep:
         continue
       mean, var = per_sample.gradient_moments(
           self.model, inputs, labels[t.name],
-          lambda out, lab, t=t: t.loss(lab, out[t.name]), self.shared,
+          lambda out, lab, t=t: t.loss(lab, _float32(out[t.name])),
+          self.shared,
           mode=self.per_sample_mode)
       m = _flatten(mean, self.shared)
       v = _flatten(var, self.shared)

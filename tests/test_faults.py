@@ -1,0 +1,135 @@
+"""Numerical faults and mixed precision.
+
+- A non-finite loss or gradient skips the update: model weights, optimizer
+  slots and iterations, and the method's state stay exactly as they were; the
+  skip is counted and the task named.
+- train.py stops with one clear error after max_nonfinite_skips in a row.
+- Mixed precision (bfloat16, float16 with dynamic loss scaling) trains a
+  loss-level and a gradient-level method to about the float32 result.
+"""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import train as train_main
+from configs import toy_two_task
+from tfmtl import methods
+from tfmtl.errors import UserError
+from tfmtl.models.hard_sharing import HardSharingMLP
+from tfmtl.tasks import Task
+from tfmtl.train_step import make_train_step
+
+
+def _mse(y, p):
+  return tf.reduce_mean(tf.square(y - p), axis=-1)
+
+
+@tf.custom_gradient
+def _poison_grad(x, flag):
+  """Identity whose gradient is NaN where `flag` is set (a finite loss with
+  a non-finite gradient)."""
+  def grad(g):
+    return tf.where(flag > 0, np.nan, g), tf.zeros_like(flag)
+  return tf.identity(x), grad
+
+
+def _flagged(y, p):
+  """MSE on column 0 of y; column 1 flags a poisoned gradient."""
+  return tf.reduce_mean(tf.square(y[:, :1] - _poison_grad(p, y[:, 1:])),
+                        axis=-1)
+
+
+def _setup(name, jit_compile=False):
+  model = HardSharingMLP(["a", "b"], trunk_units=(4,), tower_units=(2,),
+                         dropout=0.0, seed=1)
+  model(tf.zeros([1, 3]))
+  tasks = [Task("a", _mse),
+           Task("b", _flagged, role="aux" if name == "prf" else "main")]
+  method = methods.get(name, **({"steps_per_epoch": 1} if name == "dwa"
+                                else {}))
+  opt = keras.optimizers.Adam(0.01)
+  step = make_train_step(model, tasks, method, opt, jit_compile=jit_compile)
+  return model, method, opt, step
+
+
+def _batch(seed, nan_loss=False, nan_grad=False):
+  x = np.random.default_rng(seed).normal(size=(8, 3)).astype(np.float32)
+  a = x[:, :1] * 2
+  b = np.concatenate([np.sin(x[:, 1:2]), np.zeros((8, 1), np.float32)], 1)
+  if nan_loss:
+    a[3] = np.nan
+  if nan_grad:
+    b[:, 1] = 1.0
+  return tf.constant(x), {"a": tf.constant(a), "b": tf.constant(b)}
+
+
+def _state(model, method, opt):
+  return [np.array(v) for v in
+          model.variables + opt.variables + list(method.variables)]
+
+
+@pytest.mark.parametrize("name, jit", [
+    ("gradnorm", False), ("dwa", True), ("pcgrad", False), ("prf", True)])
+def test_nonfinite_step_changes_nothing_and_is_counted(name, jit):
+  model, method, opt, step = _setup(name, jit)
+  step(_batch(0))
+  before = _state(model, method, opt)
+  logs = step(_batch(1, nan_loss=True))
+  assert int(logs["nonfinite_skips"]) == 1
+  assert int(logs["nonfinite/a"]) & 1 and int(logs["nonfinite/b"]) == 0
+  logs = step(_batch(2, nan_grad=True))
+  assert int(logs["nonfinite_skips"]) == 2
+  assert int(logs["consecutive_skips"]) == 2
+  assert int(logs["nonfinite/b"]) & 2
+  for x, y in zip(before, _state(model, method, opt)):
+    np.testing.assert_array_equal(x, y)
+  assert int(opt.iterations.numpy()) == 1
+  logs = step(_batch(3))
+  assert int(logs["consecutive_skips"]) == 0
+  assert int(opt.iterations.numpy()) == 2
+  assert int(step.counters.steps.numpy()) == 4
+
+
+def test_train_stops_after_consecutive_nonfinite_steps(tmp_path, capfd):
+  c = toy_two_task.get_config("runlocal")
+  c.update(dict(steps=40, log_every=100, checkpoint_every=5))
+  c.optimizer = dict(name="sgd", learning_rate=1e30)  # diverges at once
+  c.max_nonfinite_skips = 4
+  with pytest.raises(UserError, match="4 updates in a row had a non-finite"):
+    train_main.train(c, str(tmp_path / "wd"))
+  err = capfd.readouterr().err
+  assert "warning: step" in err and "y1 (loss" in err
+
+
+@pytest.fixture
+def policy():
+  yield keras.mixed_precision.set_global_policy
+  keras.mixed_precision.set_global_policy("float32")
+
+
+def _train(name, precision, set_policy, steps=5):
+  set_policy(precision)
+  model, method, opt, step = _setup(name)
+  for i in range(steps):
+    logs = step(_batch(i))
+  return model, logs
+
+
+@pytest.mark.parametrize("name", ["uncertainty", "pcgrad"])
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_trains_like_float32(name, precision, policy):
+  ref, _ = _train(name, "float32", policy)
+  model, logs = _train(name, precision, policy)
+  # float16: an overflow at the initial scale 2^15 is the loss scaler
+  # probing (skipped, scale halved), not a fault.
+  assert int(logs["consecutive_skips"]) == 0
+  if precision == "mixed_bfloat16":
+    assert int(logs["nonfinite_skips"]) == 0
+  else:
+    assert float(logs["loss_scale"]) <= 2.0 ** 15
+  assert ("loss_scale" in logs) == (precision == "mixed_float16")
+  for v, r in zip(model.trainable_variables, ref.trainable_variables):
+    assert v.dtype == "float32"
+    np.testing.assert_allclose(v.numpy(), r.numpy(), atol=0.05)
