@@ -1,12 +1,25 @@
 """Multi-task models: each returns a dict keyed by task name (see base.py)."""
 
 from tfmtl.models.base import MultiTaskModel
+from tfmtl.models.cost import cost
+from tfmtl.models.cross_stitch import CrossStitch
+from tfmtl.models.dual_encoder import DualEncoder
+from tfmtl.models.hard_sharing_conv import HardSharingConv
+from tfmtl.models.mtan import MTAN
+from tfmtl.models.segnet import SegNet
+from tfmtl.models.segnet_dense import SegNetDense
 from tfmtl.models.hard_sharing import HardSharingMLP
 from tfmtl.models.pose_flow import PoseFlowNet
 from tfmtl.registry import Registry
 
 MODELS = Registry("model", {
     "hard_sharing": HardSharingMLP,
+    "hard_sharing_conv": HardSharingConv,
+    "segnet": SegNet,
+    "mtan": MTAN,
+    "segnet_dense": SegNetDense,
+    "cross_stitch": CrossStitch,
+    "dual_encoder": DualEncoder,
     "pose_flow": PoseFlowNet,
 })
 

@@ -56,7 +56,7 @@ class CrossStitchUnit(keras.layers.Layer):
             "self_weight": self.self_weight}
 
 
-class CrossStitch(MultiTaskModel):
+class CrossStitch(L.LazyBuild, MultiTaskModel):
   """T SegNet columns joined by cross-stitch units.
 
   Args:

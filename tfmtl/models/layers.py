@@ -52,7 +52,7 @@ def resolve_tasks(tasks=None, task_names: Optional[Sequence[str]] = None,
     tasks = task_names
   if tasks is None:
     raise UserError("model: pass `tasks` ({name: channels}) or `task_names`")
-  if isinstance(tasks, Mapping):
+  if hasattr(tasks, "items"):  # a dict or an ml_collections ConfigDict
     out = {str(k): int(v) for k, v in tasks.items()}
   else:
     out = {}
@@ -143,7 +143,18 @@ def upsample_bilinear(x, factor: int = 2):
 
 # --- blocks -------------------------------------------------------------------
 
-class ConvBlock(keras.layers.Layer):
+class LazyBuild:
+  """Mixin for containers: their sublayers build themselves on first call.
+
+  Keras warns when a layer without `build()` holds unbuilt sublayers; every
+  sublayer here is called (and so built) on the container's first call.
+  """
+
+  def build(self, input_shape=None):  # pylint: disable=unused-argument
+    self.built = True
+
+
+class ConvBlock(LazyBuild, keras.layers.Layer):
   """`len(filters)` × (3×3 conv → BatchNorm → ReLU), one per entry.
 
   Args:
@@ -171,7 +182,7 @@ class ConvBlock(keras.layers.Layer):
     return {**super().get_config(), "filters": self.filters}
 
 
-class AttentionMask(keras.layers.Layer):
+class AttentionMask(LazyBuild, keras.layers.Layer):
   """MTAN attention: a = σ(BN(conv1×1(ReLU(BN(conv1×1(x)))))) ∈ (0, 1)."""
 
   def __init__(self, hidden: int, channels: int, **kwargs):
@@ -216,7 +227,7 @@ def check_depth_activation(value: str):
                     f"{DEPTH_ACTIVATIONS}")
 
 
-class PredictionHead(keras.layers.Layer):
+class PredictionHead(LazyBuild, keras.layers.Layer):
   """3×3 conv (c → c) then 1×1 conv (c → out): the seed's prediction layer."""
 
   def __init__(self, hidden: int, out_channels: int, **kwargs):
@@ -282,7 +293,7 @@ class InvertedResidual(keras.layers.Layer):
             "stride": self.stride, "expansion": self.expansion}
 
 
-class ConvBNAct(keras.layers.Layer):
+class ConvBNAct(LazyBuild, keras.layers.Layer):
   """k×k conv (stride s) → BatchNorm → activation (ReLU6 by default)."""
 
   def __init__(self, filters: int, kernel_size: int = 3, stride: int = 1,

@@ -27,7 +27,7 @@ from tfmtl.models.base import MultiTaskModel
 from tfmtl.models.segnet import FILTERS, STRIDE, SegNetTrunk
 
 
-class MTAN(MultiTaskModel):
+class MTAN(L.LazyBuild, MultiTaskModel):
   """SegNet-MTAN with one attention network per task.
 
   Args:

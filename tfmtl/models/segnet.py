@@ -34,7 +34,7 @@ FORMS = ("single", "split")
 VARIANTS = ("standard", "wide", "deep")
 
 
-class SegNetTrunk(keras.layers.Layer):
+class SegNetTrunk(L.LazyBuild, keras.layers.Layer):
   """SegNet encoder–decoder without a head; returns every intermediate.
 
   The call returns a dict of lists (level order as in the seed's forward):
@@ -91,7 +91,7 @@ class SegNetTrunk(keras.layers.Layer):
             "deep": self.deep}
 
 
-class SegNet(MultiTaskModel):
+class SegNet(L.LazyBuild, MultiTaskModel):
   """SegNet for dense prediction, `single` (one network per task) or `split`.
 
   Args:

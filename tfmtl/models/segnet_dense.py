@@ -30,7 +30,7 @@ def _block(c1, c2, stage, name):
   return L.ConvBlock([c1, c2] if stage < 2 else [c1, c1, c2], name=name)
 
 
-class SegNetDense(MultiTaskModel):
+class SegNetDense(L.LazyBuild, MultiTaskModel):
   """Shared SegNet plus one densely connected SegNet per task.
 
   Args:

@@ -1,0 +1,193 @@
+"""Shared keras-hub-style checks for dense multi-task models.
+
+A test module subclasses `DenseModelHarness` as `class TestX(...)` and sets
+the registry name, kwargs and tasks; pytest then runs every check below on
+that model: eager and symbolic calls with per-task output shapes at two
+input sizes, weight counts, get_config round trip, the shared/task partition
+with zero cross-task gradients, one train step that lowers the loss, and a
+SavedModel export whose reload gives the same outputs.
+"""
+
+import os
+from typing import Dict, Optional, Sequence, Tuple
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfmtl.models
+from tfmtl import losses, methods
+from tfmtl.tasks import Task
+from tfmtl.train_step import check_partition, make_train_step
+
+LOSS_OF = {"semantic": "sparse_ce", "motion": "sparse_ce",
+           "depth": "masked_l1", "normal": "mse"}
+
+
+def make_inputs(keys, batch, height, width, seed=0):
+  rng = np.random.default_rng(seed)
+  return {k: tf.constant(rng.uniform(0, 1, (batch, height, width, 3)),
+                         tf.float32) for k in keys}
+
+
+def make_labels(tasks: Dict[str, int], batch, height, width, seed=1):
+  """Labels in the repo's conventions: 255 = ignore, depth 0 = invalid."""
+  rng = np.random.default_rng(seed)
+  out = {}
+  for t, c in tasks.items():
+    if t == "depth":
+      d = rng.uniform(1, 10, (batch, height, width, 1))
+      d[rng.uniform(size=d.shape) < 0.1] = 0
+      out[t] = tf.constant(d, tf.float32)
+    elif LOSS_OF[t] != "sparse_ce":
+      out[t] = tf.constant(rng.normal(size=(batch, height, width, c)),
+                           tf.float32)
+    else:
+      y = rng.integers(0, c, (batch, height, width))
+      y[rng.uniform(size=y.shape) < 0.1] = 255
+      out[t] = tf.constant(y, tf.int32)
+  return out
+
+
+def _bn_stat_params(model):
+  return sum(2 * int(np.prod(l.gamma.shape))
+             for l in model._flatten_layers(include_self=False)  # pylint: disable=protected-access
+             if isinstance(l, keras.layers.BatchNormalization))
+
+
+class DenseModelHarness:
+  """Set these in the subclass."""
+  name: str = ""
+  kwargs: dict = {}
+  task_names: Sequence[str] = ("depth", "semantic")
+  channels: Dict[str, int] = {"depth": 1, "semantic": 7}
+  input_keys: Tuple[str, ...] = ("image",)
+  sizes: Sequence[Tuple[int, int]] = ((32, 64), (64, 32))
+  batch: int = 2
+  expected_trainable_params: Optional[int] = None
+  # False skips the two slow checks (train step, export) for a variant whose
+  # code path another class of the same model already covers.
+  heavy: bool = True
+  # True exports through tfmtl.export (ExportArchive), else SavedModel save.
+  keras_export: bool = False
+
+  def build(self):
+    keras.utils.set_random_seed(0)
+    return tfmtl.models.get(self.name, task_names=list(self.task_names),
+                            **self.kwargs)
+
+  @pytest.fixture(scope="class")
+  def model(self):
+    m = self.build()
+    m(make_inputs(self.input_keys, self.batch, *self.sizes[0]))
+    return m
+
+  # --- calls ---------------------------------------------------------------
+
+  def test_eager_output_shapes_at_two_sizes(self, model):
+    for h, w in self.sizes:
+      out = model(make_inputs(self.input_keys, self.batch, h, w))
+      assert sorted(out) == sorted(self.task_names)
+      for t in self.task_names:
+        assert tuple(out[t].shape) == (self.batch, h, w, self.channels[t])
+        assert np.all(np.isfinite(out[t].numpy()))
+      if "depth" in out:
+        assert np.all(out["depth"].numpy() >= 0)
+
+  def test_symbolic_call(self, model):
+    h, w = self.sizes[1]
+    inputs = {k: keras.Input((h, w, 3), name=k) for k in self.input_keys}
+    out = model(inputs)
+    for t in self.task_names:
+      assert tuple(out[t].shape) == (None, h, w, self.channels[t])
+
+  # --- weights and config ----------------------------------------------------
+
+  def test_weight_counts(self, model):
+    trainable = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+    fixed = sum(int(np.prod(v.shape))
+                for v in model.non_trainable_variables)
+    # The only non-trainable weights are BatchNorm's moving mean/variance.
+    assert fixed == _bn_stat_params(model)
+    assert trainable + fixed == model.count_params()
+    if self.expected_trainable_params is not None:
+      assert trainable == self.expected_trainable_params
+
+  def test_config_round_trip(self, model):
+    config = model.get_config()
+    clone = type(model).from_config(config)
+    clone(make_inputs(self.input_keys, 1, *self.sizes[0]))
+    assert clone.count_params() == model.count_params()
+    strip = lambda c: {k: v for k, v in c.items() if k != "name"}
+    assert strip(clone.get_config()) == strip(config)
+
+  # --- shared / task split ------------------------------------------------
+
+  def test_partition_and_cross_task_gradients(self, model):
+    check_partition(model, list(self.task_names))
+    h, w = self.sizes[0]
+    inputs = make_inputs(self.input_keys, self.batch, h, w)
+    labels = make_labels(self.channels, self.batch, h, w)
+    with tf.GradientTape(persistent=True) as tape:
+      out = model(inputs, training=True)
+      task_loss = {t: tf.reduce_mean(losses.get(LOSS_OF[t])(labels[t],
+                                                            out[t]))
+                   for t in self.task_names}
+    for t in self.task_names:
+      own = model.task_variables(t)
+      grads = tape.gradient(task_loss[t], own)
+      assert any(g is not None and np.any(g.numpy() != 0) for g in grads), t
+      for other in self.task_names:
+        if other == t:
+          continue
+        for v, g in zip(model.task_variables(other),
+                        tape.gradient(task_loss[t],
+                                      model.task_variables(other))):
+          assert g is None or not np.any(g.numpy()), (t, v.path)
+    del tape
+
+  # --- training and export --------------------------------------------------
+
+  def test_train_step_lowers_loss(self):
+    if not self.heavy:
+      pytest.skip("covered by the heavy variant of this model")
+    model = self.build()
+    h, w = self.sizes[0]
+    inputs = make_inputs(self.input_keys, self.batch, h, w)
+    labels = make_labels(self.channels, self.batch, h, w)
+    model(inputs)
+    tasks = [Task(t, losses.get(LOSS_OF[t])) for t in self.task_names]
+    step = make_train_step(model, tasks, methods.get("fixed"),
+                           keras.optimizers.Adam(3e-3), function=False)
+    first = step((inputs, labels))["total_loss"].numpy()
+    for _ in range(2):
+      last = step((inputs, labels))["total_loss"].numpy()
+    assert np.isfinite(first) and last < first
+
+  def test_savedmodel_export_reload(self, model, tmp_path):
+    if not self.heavy:
+      pytest.skip("covered by the heavy variant of this model")
+    h, w = self.sizes[0]
+    inputs = make_inputs(self.input_keys, 1, h, w, seed=3)
+    spec = {k: tf.TensorSpec([None, h, w, 3], tf.float32)
+            for k in self.input_keys}
+    path = os.path.join(tmp_path, "saved")
+    if self.keras_export:
+      # The project's export path (keras.export.ExportArchive): slow to
+      # write for big graphs, so only the small models take it.
+      from tfmtl.export import export_saved_model  # pylint: disable=g-import-not-at-top
+      export_saved_model(model, spec, path)
+    else:
+      # Same SavedModel format, written by tf.saved_model.save directly.
+      module = tf.Module()
+      module.weights = list(model.variables)
+      module.serve = tf.function(lambda x: model(x, training=False),
+                                 input_signature=[spec], autograph=False)
+      tf.saved_model.save(module, path)
+    reloaded = tf.saved_model.load(path)
+    got = reloaded.serve(inputs)
+    want = model(inputs, training=False)
+    for t in self.task_names:
+      np.testing.assert_allclose(got[t].numpy(), want[t].numpy(), rtol=1e-4,
+                                 atol=1e-5)
