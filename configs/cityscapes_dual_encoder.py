@@ -13,11 +13,12 @@ GradNorm (`--config.method=pseudo_gradnorm`) or uncertainty.
 
 import ml_collections
 
+from configs import common
+
 
 def get_config(arg: str = ""):
   args = set(filter(None, (arg or "").split(",")))
-  c = ml_collections.ConfigDict()
-  c.seed = 0
+  c = common.base_config()
   c.data = ml_collections.ConfigDict(dict(
       name="cityscapes",
       kwargs=dict(root="~/data/cityscapes", scheme="5",
@@ -31,20 +32,13 @@ def get_config(arg: str = ""):
       depth=dict(loss="masked_l1", weight=1.0, role="main"),
       semantic=dict(loss="sparse_ce", weight=1.0, role="main"),
       motion=dict(loss="sparse_ce", weight=1.0, role="main")))
-  c.method = "fixed"
-  c.method_kwargs = ml_collections.ConfigDict()
-  c.optimizer = ml_collections.ConfigDict(dict(name="adam",
-                                               learning_rate=1e-3))
+  # Seed 001's ARD is measured within 3-80 m.
+  c.eval_depth_range = (3.0, 80.0)
+  c.method_kwargs = ml_collections.ConfigDict(dict(
+      gradnorm=dict(alpha=1.5, lr=0.025),
+      dwa=dict(steps_per_epoch=2975 // 16)))
   c.batch_size = 16
   c.steps = 60000
-  c.clip_global_norm = 0.0
-  c.clip_by_value = ml_collections.ConfigDict()
-  c.per_sample_mode = "independent"
-  c.strategy = "default"
-  c.num_devices = 0
-  c.jit_compile = False
-  c.steps_per_loop = 1
-  c.deterministic = False
   c.log_every = 200
   c.checkpoint_every = 5000
   c.keep_checkpoints = 3
@@ -59,4 +53,5 @@ def get_config(arg: str = ""):
     c.log_every = 5
     c.checkpoint_every = 10
     c.eval_batch_size = 4
+    c.method_kwargs.dwa.steps_per_epoch = 10
   return c

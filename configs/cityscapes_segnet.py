@@ -13,6 +13,8 @@ Cross-Stitch (`cross_stitch`). The first argument picks the model:
 
 import ml_collections
 
+from configs import common
+
 FORMS = {
     "single": ("segnet", dict(form="single")),
     "split": ("segnet", dict(form="split", variant="standard")),
@@ -31,8 +33,7 @@ def get_config(arg: str = ""):
     raise ValueError(f"cityscapes_segnet: arguments {args}; pick one of "
                      f"{sorted(FORMS)} and optionally runlocal")
   name, kwargs = FORMS[forms[0]]
-  c = ml_collections.ConfigDict()
-  c.seed = 0
+  c = common.base_config()
   # Liu's preprocessed CityScapes: 128×256 .npy, 7 classes, depth.
   c.data = ml_collections.ConfigDict(dict(
       name="cityscapes_npy",
@@ -43,24 +44,16 @@ def get_config(arg: str = ""):
   c.tasks = ml_collections.ConfigDict(dict(
       semantic=dict(loss="sparse_ce", weight=1.0, role="main"),
       depth=dict(loss="masked_l1", weight=1.0, role="main")))
-  c.method = "fixed"
-  c.method_kwargs = ml_collections.ConfigDict()
+  # DWA re-weights once per epoch: 2975 training images / batch 8.
+  c.method_kwargs = ml_collections.ConfigDict(dict(
+      dwa=dict(temp=2.0, steps_per_epoch=2975 // 8)))
   # MTAN paper: Adam 1e-4, halved every 100 epochs, 200 epochs, batch 8.
   c.optimizer = ml_collections.ConfigDict(dict(name="adam",
                                                learning_rate=1e-4))
   c.batch_size = 8
   c.steps = 200 * 2975 // 8
-  c.clip_global_norm = 0.0
-  c.clip_by_value = ml_collections.ConfigDict()
-  c.per_sample_mode = "independent"
-  c.strategy = "default"
-  c.num_devices = 0
-  c.jit_compile = False
-  c.steps_per_loop = 1
-  c.deterministic = False
   c.log_every = 200
   c.checkpoint_every = 5000
-  c.keep_checkpoints = 3
   c.eval_split = "val"
   c.eval_batch_size = 8
   if "runlocal" in args:
@@ -70,6 +63,7 @@ def get_config(arg: str = ""):
                                    with_flow=False)))
     c.model.kwargs.width = 0.125
     c.optimizer.learning_rate = 1e-3
+    c.method_kwargs.dwa.steps_per_epoch = 10
     c.batch_size = 4
     c.steps = 20
     c.log_every = 5

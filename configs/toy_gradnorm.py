@@ -15,27 +15,21 @@ spread makes runs comparable).
 import ml_collections
 import numpy as np
 
-
-def parse(arg: str) -> dict:
-  out = {}
-  for item in filter(None, (arg or "").split(",")):
-    key, _, value = item.partition("=")
-    out[key] = value or True
-  return out
+from configs import common
 
 
 def sigmas_for(args: dict):
   if "sigmas" in args:
     return [float(s) for s in args["sigmas"].split("/")]
   t = int(args.get("T", 2))
-  return [1.0, 100.0] if t == 2 else list(np.geomspace(1.0, 100.0, t))
+  return [1.0, 100.0] if t == 2 else [float(s) for s in
+                                      np.geomspace(1.0, 100.0, t)]
 
 
 def get_config(arg: str = ""):
-  args = parse(arg)
+  args = common.parse_args(arg)
   sigmas = sigmas_for(args)
-  c = ml_collections.ConfigDict()
-  c.seed = 0
+  c = common.base_config()
   c.data = ml_collections.ConfigDict(dict(
       name="gradnorm_toy", kwargs=dict(sigmas=sigmas, n=10000, seed=0)))
   c.model = ml_collections.ConfigDict(dict(
@@ -48,23 +42,11 @@ def get_config(arg: str = ""):
   c.method = "gradnorm"
   # α = 0.12 is the value the paper uses on this toy.
   c.method_kwargs = ml_collections.ConfigDict(dict(
-      gradnorm=dict(alpha=0.12, lr=0.025)))
-  c.optimizer = ml_collections.ConfigDict(dict(name="adam",
-                                               learning_rate=1e-3))
+      gradnorm=dict(alpha=0.12, lr=0.025), dwa=dict(steps_per_epoch=80)))
   c.batch_size = 100
   c.steps = 3000
-  c.clip_global_norm = 0.0
-  c.clip_by_value = ml_collections.ConfigDict()
-  c.per_sample_mode = "independent"
-  c.strategy = "default"
-  c.num_devices = 0
-  c.jit_compile = False
-  c.steps_per_loop = 1
-  c.deterministic = False
   c.log_every = 250
   c.checkpoint_every = 1000
-  c.keep_checkpoints = 3
-  c.eval_split = "test"
   c.eval_batch_size = 500
   if "runlocal" in args:
     c.steps = 300

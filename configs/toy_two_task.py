@@ -11,11 +11,12 @@ Run:
 
 import ml_collections
 
+from configs import common
+
 
 def get_config(arg: str = ""):
-  args = set(filter(None, (arg or "").split(",")))
-  c = ml_collections.ConfigDict()
-  c.seed = 0
+  args = common.parse_args(arg)
+  c = common.base_config()
   c.data = ml_collections.ConfigDict(dict(
       name="correlated_regression",
       kwargs=dict(n=10000, m=100, c=0.5, p=0.9, seed=42)))
@@ -26,26 +27,13 @@ def get_config(arg: str = ""):
   c.tasks = ml_collections.ConfigDict(dict(
       y1=dict(loss="mse", weight=1.0, role="main"),
       y2=dict(loss="mse", weight=1.0, role="main")))
-  c.method = "fixed"
-  # Per-method keyword arguments, keyed by method name.
+  # seed 003's GradNorm: α = 0.16, the weights' Adam at 1e-3.
   c.method_kwargs = ml_collections.ConfigDict(dict(
-      gradnorm=dict(alpha=0.16, lr=1e-3)))
-  c.optimizer = ml_collections.ConfigDict(dict(name="adam",
-                                               learning_rate=1e-3))
-  c.batch_size = 100  # global, split over replicas
+      gradnorm=dict(alpha=0.16, lr=1e-3), dwa=dict(steps_per_epoch=80)))
+  c.batch_size = 100
   c.steps = 4000  # 50 epochs of 8000 examples, as the seed
-  c.clip_global_norm = 0.0  # 0 disables
-  c.clip_by_value = ml_collections.ConfigDict()  # {regex on var path: c}
-  c.per_sample_mode = "independent"
-  c.strategy = "default"
-  c.num_devices = 0  # mirrored: 0 = all local GPUs, or N logical CPUs
-  c.jit_compile = False
-  c.steps_per_loop = 1
-  c.deterministic = False
   c.log_every = 200
   c.checkpoint_every = 1000
-  c.keep_checkpoints = 3
-  c.eval_split = "test"
   c.eval_batch_size = 500
   if "runlocal" in args:
     c.steps = 200

@@ -1,11 +1,18 @@
 """Data sources: each yields (inputs, {task: label}) through tf.data."""
 
-from tfmtl.data import toy
+from tfmtl.data import synthetic_vo, toy
+from tfmtl.data import cityscapes, cityscapes_npy, embedded, kitti_odometry
 from tfmtl.registry import Registry
 
 SOURCES = Registry("data source", {
     "correlated_regression": toy.correlated_regression,
     "gradnorm_toy": toy.gradnorm_toy,
+    "synthetic_vo": synthetic_vo.synthetic_vo,
+    "cityscapes": cityscapes.CityscapesSource,
+    "cityscapes_npy": cityscapes_npy.CityscapesNpySource,
+    "kitti_odometry": kitti_odometry.KittiOdometrySource,
+    "scenes": embedded.scenes,
+    "scenes_vo": embedded.scenes_vo,
 })
 
 

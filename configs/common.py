@@ -1,0 +1,72 @@
+"""Settings every config shares; a config file overrides what it needs.
+
+    c = common.base_config()
+    c.data = ...; c.model = ...; c.tasks = ...
+
+Keys (all overridable with --config.KEY=VALUE):
+  seed                 initialisation and data order
+  data.name/kwargs     tfmtl.data source and its arguments
+  model.name/kwargs    tfmtl.models model (task names come from `tasks`)
+  tasks                {name: {loss, weight, role, ...loss kwargs}}
+  method               any name in tfmtl.methods.names()
+  method_kwargs        {method name: {kwargs}}: settings for several methods,
+                       the chosen one is used
+  optimizer            {name: adam|sgd|adamw, learning_rate, ...}
+  batch_size           global batch, split over replicas
+  steps                train steps
+  clip_global_norm     0 = off
+  clip_by_value        {regex on variable path: c} (after the method)
+  per_sample_mode      independent | coupled (methods needing variances)
+  strategy             default | mirrored | multi_worker | tpu
+  num_devices          mirrored: 0 = all GPUs, or N logical CPUs
+  tpu_address          tpu: resolver address
+  jit_compile          compile the step with XLA
+  steps_per_loop       steps per tf.function call
+  deterministic        op determinism + seeded data order
+  mixed_precision      "" | mixed_float16 | mixed_bfloat16
+  max_nonfinite_skips  stop after this many non-finite steps in a row
+  log_every, checkpoint_every, keep_checkpoints
+  eval_split, eval_batch_size
+"""
+
+import ml_collections
+
+
+def parse_args(arg: str) -> dict:
+  """"a,b=1,c" -> {"a": True, "b": "1", "c": True}."""
+  out = {}
+  for item in filter(None, (arg or "").split(",")):
+    key, _, value = item.partition("=")
+    out[key] = value or True
+  return out
+
+
+def base_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.data = ml_collections.ConfigDict(dict(name="", kwargs={}))
+  c.model = ml_collections.ConfigDict(dict(name="", kwargs={}))
+  c.tasks = ml_collections.ConfigDict()
+  c.method = "fixed"
+  c.method_kwargs = ml_collections.ConfigDict()
+  c.optimizer = ml_collections.ConfigDict(dict(name="adam",
+                                               learning_rate=1e-3))
+  c.batch_size = 16
+  c.steps = 1000
+  c.clip_global_norm = 0.0
+  c.clip_by_value = ml_collections.ConfigDict()
+  c.per_sample_mode = "independent"
+  c.strategy = "default"
+  c.num_devices = 0
+  c.tpu_address = ""
+  c.jit_compile = False
+  c.steps_per_loop = 1
+  c.deterministic = False
+  c.mixed_precision = ""
+  c.max_nonfinite_skips = 10
+  c.log_every = 100
+  c.checkpoint_every = 500
+  c.keep_checkpoints = 3
+  c.eval_split = "test"
+  c.eval_batch_size = 64
+  return c

@@ -1,0 +1,93 @@
+"""The embedded default data: procedural scenes, generated once and cached.
+
+`scenes` and `scenes_vo` generate a dataset with `tfmtl.data.scenes` on first
+use (in the exact Cityscapes / KITTI odometry layouts) and read it back with
+the real readers, so everything runs on a fresh machine with no download and
+exercises the same code a real dataset does.
+
+The cache lives under `$TFMTL_DATA_DIR` (default `~/.cache/tfmtl`), one
+folder per set of generation parameters. Generation writes to a temporary
+sibling folder that is renamed into place when complete, so an interrupted
+run never leaves a half-written dataset that a later run would trust.
+"""
+
+import os
+import shutil
+import tempfile
+from typing import Optional, Sequence
+
+from tfmtl.data import cityscapes, kitti_odometry
+from tfmtl.data import scenes as scenes_lib
+
+
+def data_dir() -> str:
+  return os.path.expanduser(os.environ.get("TFMTL_DATA_DIR",
+                                           "~/.cache/tfmtl"))
+
+
+def ensure(layout: str, num: int, height: int, width: int, seed: int,
+           root: Optional[str] = None, workers: int = 0) -> str:
+  """The folder of a generated dataset, generating it if needed."""
+  if root is None:
+    root = os.path.join(data_dir(),
+                        f"scenes-{layout}-{num}-{height}x{width}-seed{seed}")
+  root = os.path.expanduser(root)
+  layout_dir = os.path.join(root, layout)
+  if os.path.isdir(layout_dir):
+    return layout_dir
+  parent = os.path.dirname(os.path.abspath(root))
+  os.makedirs(parent, exist_ok=True)
+  tmp = tempfile.mkdtemp(prefix=".scenes-", dir=parent)
+  try:
+    print(f"generating {num} procedural {layout} samples at {height}x{width} "
+          f"into {root} (once; cached)", flush=True)
+    scenes_lib.write_dataset(tmp, num, height, width, seed=seed,
+                             layouts=(layout,),
+                             workers=workers or min(2, os.cpu_count() or 1),
+                             progress=True)
+    if os.path.isdir(root):  # another process finished first
+      shutil.rmtree(tmp, ignore_errors=True)
+    else:
+      os.replace(tmp, root)
+  except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
+  return layout_dir
+
+
+def scenes(num: int = 240, height: int = 128, width: int = 256,
+           seed: int = 0, root: Optional[str] = None, scheme: str = "5",
+           tasks: Sequence[str] = ("semantic", "depth", "motion"),
+           with_flow: bool = True, augment: bool = True, cache: bool = True,
+           workers: int = 0) -> cityscapes.CityscapesSource:
+  """Procedural street scenes read as Cityscapes (seed 001's three tasks).
+
+  Args:
+    num: samples (80/10/10 train/val/test).
+    height, width: generated (and read) image size.
+    seed: generation seed.
+    root: dataset folder (default: a cache folder named by the params).
+    scheme, tasks, with_flow, augment, cache: see CityscapesSource.
+    workers: generation processes (0: up to 2).
+  """
+  path = ensure("cityscapes", num, height, width, seed, root, workers)
+  return cityscapes.CityscapesSource(
+      path, scheme=scheme, tasks=tuple(tasks), with_flow=with_flow,
+      augment=augment, cache=cache)
+
+
+def scenes_vo(num: int = 440, height: int = 128, width: int = 320,
+              seed: int = 0, root: Optional[str] = None,
+              with_flow: bool = True, augment: bool = True,
+              cache: bool = True,
+              workers: int = 0) -> kitti_odometry.KittiOdometrySource:
+  """Procedural drives read as KITTI odometry (11 sequences, reference split).
+
+  Args:
+    num: frames, spread over sequences 00..10.
+    height, width: frame size (the PRF reference: 128×320).
+  """
+  path = ensure("kitti", num, height, width, seed, root, workers)
+  return kitti_odometry.KittiOdometrySource(
+      path, height=height, width=width, with_flow=with_flow,
+      augment=augment, cache=cache)
