@@ -63,10 +63,8 @@ def evaluate(config, workdir, split=None, export_dir=None, single_task=(),
                     f"train.py --workdir={workdir}")
   ckpt.checkpoint.restore(ckpt.latest).expect_partial()
   first = []
-  metrics = evaluation.evaluate(
-      exp.model, exp.tasks, exp.source, split, config.eval_batch_size,
-      eval_metrics=config.get("eval_metrics"),
-      depth_range=tuple(config.get("eval_depth_range", (0.0, float("inf")))),
+  metrics = evaluation.evaluate_with_config(
+      exp.model, exp.tasks, exp.source, config, split,
       on_batch=lambda x, y, out: first or first.append((x, y, out)))
   spec = exp.source.dataset("train", 1).element_spec[0]
   shapes = ({k: v.shape[1:] for k, v in spec.items()}

@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from tfmtl import checkpoint, distribute, experiment, summaries
+from tfmtl import checkpoint, distribute, evaluation, experiment, summaries
 from tfmtl.errors import UserError
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -105,8 +105,8 @@ def train(config, workdir: str,
     after_training(exp)
 
   # === Evaluate ===
-  results = experiment.evaluate(exp.model, exp.tasks, exp.source,
-                                config.eval_split, config.eval_batch_size)
+  results = evaluation.evaluate_with_config(exp.model, exp.tasks,
+                                            exp.source, config)
   print(f"final {config.eval_split} metrics after {step} steps:")
   for task, metrics in results.items():
     print(f"  {task}: " + ", ".join(f"{k}={v:.5g}" for k, v in

@@ -11,12 +11,15 @@ a SavedModel:
       --export_dir=runs/demo/export --format=markdown
 
 Any method runs the same way: --config.method=pcgrad (see README).
+Arguments (comma-separated): `runlocal` shrinks the run; `only=TASK` trains
+a single-task baseline (depth, semantic or motion) with the same network.
 """
 
-from configs import cityscapes_dual_encoder
+from configs import cityscapes_dual_encoder, common
 
 
 def get_config(arg: str = ""):
+  args = common.parse_args(arg)
   c = cityscapes_dual_encoder.get_config("runlocal")
   c.data.kwargs = dict(height=96, width=192, num=240)
   c.model.kwargs.width = 0.5
@@ -29,7 +32,10 @@ def get_config(arg: str = ""):
   c.checkpoint_every = 200
   c.eval_split = "test"
   c.eval_batch_size = 8
-  if "runlocal" in (arg or ""):
+  if "only" in args:
+    c.tasks = {args["only"]: c.tasks[args["only"]].to_dict()}
+    c.method = "fixed"
+  if "runlocal" in args:
     c.data.kwargs = dict(height=64, width=128, num=40)
     c.steps = 20
     c.log_every = 10

@@ -97,7 +97,7 @@ class TaskEvaluator:
     out = {k: float(v) for k, v in self.means.result().items()}
     if self.metric is not None:
       for k, v in self.metric.result().items():
-        if np.ndim(v) == 0:
+        if np.ndim(v) == 0 and k != "count":
           out[k] = float(v)
     return out
 
@@ -163,3 +163,13 @@ def delta_m(mtl_results, single_results, eval_metrics=None) -> float:
   base = headline(single_results, eval_metrics)
   return metrics_lib.delta_m(mtl_results, base,
                              higher_is_better=LOWER_IS_BETTER)
+
+
+def evaluate_with_config(model, tasks, source, config, split=None,
+                         on_batch=None) -> Dict[str, Dict[str, float]]:
+  """`evaluate` with the split, batch size and metric options of a config."""
+  return evaluate(
+      model, tasks, source, split or config.eval_split,
+      config.eval_batch_size, eval_metrics=config.get("eval_metrics"),
+      depth_range=tuple(config.get("eval_depth_range", (0.0, math.inf))),
+      on_batch=on_batch)

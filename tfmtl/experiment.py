@@ -202,29 +202,3 @@ def check_outputs(config, model, outputs, labels) -> None:
           f"range for the {classes} classes model {config.model.name!r} "
           f"outputs (ignore label {ignore}); fix the labels or the model's "
           "number of classes")
-
-
-def evaluate(model, tasks, source, split: str,
-             batch_size: int) -> Dict[str, Dict[str, float]]:
-  """Mean per-example loss of every task over a split, plus its metrics."""
-  ds = source.dataset(split, batch_size, drop_remainder=False)
-  sums = {t.name: 0.0 for t in tasks}
-  count = 0
-
-  @tf.function
-  def losses(x, y):
-    out = model(x, training=False)
-    return {t.name: tf.reduce_sum(t.loss(y[t.name], out[t.name]))
-            for t in tasks}
-
-  for x, y in ds:
-    for k, v in losses(x, y).items():
-      sums[k] += float(v)
-    count += int(tf.shape(tf.nest.flatten(x)[0])[0])
-  return {k: {"loss": v / max(count, 1)} for k, v in sums.items()}
-
-
-def task_normalised_loss(results, initial) -> float:
-  """Σ_t L_t / L_t(0): the GradNorm paper's summary of a run."""
-  return float(np.sum([results[k]["loss"] / initial[k]["loss"]
-                       for k in results]))

@@ -28,7 +28,13 @@ deterministic network, not dropout noise; with dropout on, each example of
 the vectorised pass would need its own mask and the spread would mix the two.
 
 Works eagerly, inside tf.function and inside `strategy.run` (each replica
-returns its local moments; the train step combines them exactly).
+returns its local moments; the train step combines them exactly). BatchNorm
+with `synchronized=True` uses global-batch statistics in both modes.
+
+Cost (bench/per_sample.py, BENCHMARKS.md "PRF"; pose + flow trunk, B = 16,
+128×320, CPU): independent 1.0–1.4× one batch gradient (one batch forward
+for the statistics + the vectorised pass; pfor runs Conv2DBackpropFilter as a
+while-loop over examples), coupled 7–11×, as the seed's loop.
 
 References:
   Al Hasib et al., "Boosting auxiliary task guidance: a probabilistic
@@ -36,6 +42,7 @@ References:
 """
 
 import contextlib
+import logging
 import threading
 from typing import Callable, List, Sequence, Tuple
 
@@ -60,6 +67,9 @@ def _bn_layers(model) -> List[keras.layers.BatchNormalization]:
 def _patched_call(layer, original):
   """BatchNorm call that follows this thread's per-sample mode, if any."""
 
+  # No autograph: nothing here branches on tensor values, and converting a
+  # fresh closure per layer per trace costs seconds.
+  @tf.autograph.experimental.do_not_convert
   def call(inputs, training=None, mask=None):
     mode = getattr(_local, "mode", None)
     if mode is None or not layer.trainable:
@@ -201,6 +211,7 @@ def batch_statistics(model, inputs) -> dict:
 def _independent(model, inputs, labels, loss_fn, variables):
   stats = batch_statistics(model, inputs)
 
+  @tf.autograph.experimental.do_not_convert
   def one(example):
     x, y = tf.nest.map_structure(lambda t: t[None], example)
     # Each trace pops the statistics in call order, so give it a fresh copy.
@@ -211,13 +222,22 @@ def _independent(model, inputs, labels, loss_fn, variables):
       loss = tf.reduce_sum(tf.cast(loss_fn(out, y), tf.float32))
     return _zeros_for_none(tape.gradient(loss, variables), variables)
 
-  grads = tf.vectorized_map(one, (inputs, labels))
+  # pfor warns once per conv layer that it runs the filter gradient as a
+  # while-loop over examples; expected, and measured (BENCHMARKS.md "PRF").
+  logger = tf.get_logger()
+  level = logger.level
+  logger.setLevel(logging.ERROR)
+  try:
+    grads = tf.vectorized_map(one, (inputs, labels))
+  finally:
+    logger.setLevel(level)
   mean = [tf.reduce_mean(g, axis=0) for g in grads]
   var = [tf.reduce_mean(tf.square(g - m[None]), axis=0)
          for g, m in zip(grads, mean)]
   return mean, var
 
 
+@tf.autograph.experimental.do_not_convert
 def gradient_moments(
     model, inputs, labels,
     per_example_loss_fn: Callable[[object, object], tf.Tensor],

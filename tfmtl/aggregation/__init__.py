@@ -2,12 +2,14 @@
 
 from tfmtl.aggregation.base import Aggregator
 from tfmtl.aggregation.aligned_mtl import AlignedMTL
+from tfmtl.aggregation.atg import ATG
 from tfmtl.aggregation.cagrad import CAGrad
 from tfmtl.aggregation.graddrop import GradDrop
 from tfmtl.aggregation.imtl import IMTL
 from tfmtl.aggregation.mgda import MGDA
 from tfmtl.aggregation.nash_mtl import NashMTL
 from tfmtl.aggregation.pcgrad import PCGrad
+from tfmtl.aggregation.prf import PRF
 from tfmtl.aggregation.sum import Mean, Sum
 from tfmtl.aggregation.upgrad import UPGrad
 from tfmtl.registry import Registry
@@ -23,6 +25,8 @@ AGGREGATORS = Registry("aggregation method", {
     "nash_mtl": NashMTL,
     "aligned_mtl": AlignedMTL,
     "upgrad": UPGrad,
+    "atg": ATG,
+    "prf": PRF,
 })
 
 

@@ -53,18 +53,21 @@ class PoseFlowNet(MultiTaskModel):
     pose_units: hidden units of each pose head (512 in the reference).
     alpha: LeakyReLU slope.
     seed: seed of the he_normal initialisers.
+    synchronized_bn: BatchNorm statistics over the global batch under a
+      tf.distribute strategy (then R replicas train exactly as one device).
   """
 
   def __init__(self, task_names: Sequence[str] = ("flow", "rot", "trans"),
                width: float = 1.0, pose_units: int = 512, alpha: float = 0.1,
-               seed: int = 0, **kwargs):
+               seed: int = 0, synchronized_bn: bool = False, **kwargs):
     super().__init__(**kwargs)
     unknown = [t for t in task_names if t not in POSE_TASKS + ("flow",)]
     if unknown:
       raise UserError(f"pose_flow: unknown tasks {unknown}; it predicts "
                       "'trans', 'rot' and 'flow'")
     self._config = dict(task_names=list(task_names), width=width,
-                        pose_units=pose_units, alpha=alpha, seed=seed)
+                        pose_units=pose_units, alpha=alpha, seed=seed,
+                        synchronized_bn=synchronized_bn)
     seeds = iter(range(seed * 1000, seed * 1000 + 1000))
 
     def scaled(n):
@@ -80,7 +83,7 @@ class PoseFlowNet(MultiTaskModel):
           scaled(f), k, strides=s, padding="same", kernel_initializer=init(),
           name=f"shared_conv_{i + 1}"))
       self.norms.append(keras.layers.BatchNormalization(
-          name=f"shared_bn_{i + 1}"))
+          synchronized=synchronized_bn, name=f"shared_bn_{i + 1}"))
     self.act = keras.layers.LeakyReLU(negative_slope=alpha)
     heads = {}
     self.pose_heads = {}

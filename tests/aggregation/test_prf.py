@@ -1,0 +1,159 @@
+"""PRF: β is the ratio of two Gaussian densities; the step runs end to end."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfmtl import aggregation, losses
+from tfmtl.aggregation.prf import PRF, probability_ratio
+from tfmtl.errors import UserError
+from tfmtl.models.pose_flow import PoseFlowNet
+from tfmtl.tasks import Task
+from tfmtl.train_step import make_train_step
+
+W = {"trans": 1.0, "rot": 10.0, "flow": 0.1}
+
+
+def vo_tasks():
+  return [Task("trans", losses.l1, W["trans"], "main"),
+          Task("rot", losses.l1, W["rot"], "main"),
+          Task("flow", losses.flow_log_rmse, W["flow"], "aux")]
+
+
+def normal_pdf(x, mean, var):
+  return np.exp(-(x - mean) ** 2 / (2 * var)) / np.sqrt(2 * np.pi * var)
+
+
+def built(num_params=2, **kwargs):
+  prf = PRF(main_task="rot", **kwargs)
+  prf.build(vo_tasks(), num_params=num_params)
+  return prf
+
+
+def test_ratio_is_gaussian_density_ratio():
+  rng = np.random.default_rng(0)
+  gm, ga = rng.normal(size=(2, 100))
+  vm, va = rng.uniform(0.1, 2.0, size=(2, 100))
+  got = probability_ratio(gm, ga, vm, va).numpy()
+  want = normal_pdf(ga, gm, vm) / normal_pdf(ga, ga, va)
+  np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_beta_is_w_aux_times_ratio():
+  rng = np.random.default_rng(1)
+  J = tf.constant(rng.normal(size=(3, 5)), tf.float32)
+  var = tf.constant(rng.uniform(0.5, 2.0, size=(3, 5)), tf.float32)
+  d = built(5)(J, variance=var).numpy()
+  j, v = J.numpy(), var.numpy()
+  main = W["trans"] * j[0] + W["rot"] * j[1]
+  beta = W["flow"] * normal_pdf(j[2], j[1], v[1]) / normal_pdf(j[2], j[2],
+                                                               v[2])
+  np.testing.assert_allclose(d, main + beta * j[2], rtol=1e-5)
+
+
+def test_identical_gradients_equal_variances_give_w_aux():
+  g = tf.constant([[0.3, -1.0, 2.0, 0.5]] * 3)
+  prf = PRF()
+  prf.build(vo_tasks(), num_params=4)
+  d = prf(g, variance=tf.fill([3, 4], 0.7))
+  np.testing.assert_allclose(d, (W["trans"] + W["rot"] + W["flow"]) *
+                             g[1].numpy(), rtol=1e-6)
+  assert prf.main == 0  # default: the first main task (trans)
+  np.testing.assert_allclose(prf.logs()["beta/shared"], W["flow"], rtol=1e-6)
+
+
+def test_conflicting_aux_gradient_is_suppressed():
+  g = tf.constant([[0.0, 0.0], [1.0, -2.0], [-1.0, 2.0]])
+  var = tf.fill([3, 2], 0.01)
+  d = built()(g, variance=var)
+  np.testing.assert_allclose(d, W["rot"] * g[1].numpy(), atol=1e-12)
+  # ATG keeps the conflicting auxiliary gradient.
+  atg = aggregation.get("atg")
+  atg.build(vo_tasks())
+  np.testing.assert_allclose(atg(g), (W["rot"] - W["flow"]) * g[1].numpy(),
+                             rtol=1e-6)
+
+
+def test_every_k_reuses_stored_variance():
+  J = tf.constant([[0.0] * 2, [1.0, 1.0], [0.5, 1.5]])
+  v1, v2 = tf.fill([3, 2], 1.0), tf.fill([3, 2], 4.0)
+  fresh, every = built(), built(every=2)
+  step = tf.function(lambda v: every(J, variance=v))
+  np.testing.assert_allclose(step(v1), fresh(J, variance=v1), rtol=1e-6)
+  np.testing.assert_allclose(step(v2), fresh(J, variance=v1), rtol=1e-6)
+  np.testing.assert_allclose(step(v2), fresh(J, variance=v2), rtol=1e-6)
+
+
+def test_ema_smooths_variance():
+  J = tf.constant([[0.0] * 2, [1.0, 1.0], [0.5, 1.5]])
+  v1, v2 = tf.fill([3, 2], 1.0), tf.fill([3, 2], 4.0)
+  fresh, ema = built(), built(ema=0.9)
+  np.testing.assert_allclose(ema(J, variance=v1), fresh(J, variance=v1),
+                             rtol=1e-6)
+  np.testing.assert_allclose(ema(J, variance=v2),
+                             fresh(J, variance=0.9 * v1 + 0.1 * v2),
+                             rtol=1e-6)
+
+
+def test_logs_mean_beta_per_layer():
+  a, b = keras.Variable(tf.zeros([2, 2]), name="k"), keras.Variable(
+      tf.zeros([2]), name="b")
+  prf = PRF(main_task="rot")
+  prf.build(vo_tasks(), num_params=6, shared_variables=[a, b])
+  J = tf.constant([[0.0] * 6, [1.0] * 6, [1.0] * 4 + [9.0] * 2])
+  prf(J, variance=tf.ones([3, 6]))
+  logs = prf.logs()
+  assert len(logs) == 2
+  values = sorted(float(v) for v in logs.values())
+  np.testing.assert_allclose(values, [W["flow"] * np.exp(-32), W["flow"]],
+                             rtol=1e-5)
+
+
+def test_bad_roles_are_user_errors():
+  tasks = vo_tasks()
+  with pytest.raises(UserError, match="main_task"):
+    PRF(main_task="flow").build(tasks)
+  with pytest.raises(UserError, match="aux"):
+    PRF().build(tasks[:2])
+
+
+def make_step(strategy, model_seed=3):
+  with strategy.scope():
+    model = PoseFlowNet(width=0.0625, pose_units=128, seed=model_seed,
+                        synchronized_bn=True)
+    model({"frames": tf.zeros([2, 32, 32, 6])})
+    method = aggregation.get("prf", main_task="rot")
+    opt = keras.optimizers.SGD(0.01)
+  step = make_train_step(model, vo_tasks(), method, opt, strategy=strategy,
+                         clip_by_value={r"shared_conv_\d+/kernel$": 1e-3})
+  return model, step
+
+
+def test_prf_step_mirrored_equals_single_device(mirrored):
+  rng = np.random.default_rng(2)
+  x = {"frames": tf.constant(rng.uniform(size=(4, 32, 32, 6)), tf.float32)}
+  y = {"trans": tf.constant(rng.normal(size=(4, 3)), tf.float32),
+       "rot": tf.constant(rng.normal(size=(4, 3)), tf.float32),
+       "flow": tf.constant(rng.uniform(size=(4, 16, 16, 2)), tf.float32)}
+  single_model, single = make_step(tf.distribute.get_strategy())
+  multi_model, multi = make_step(mirrored)
+  dist = iter(mirrored.experimental_distribute_dataset(
+      tf.data.Dataset.from_tensors((x, y)).repeat()))
+  for i in range(2):
+    logs_1 = single((x, y))
+    logs_2 = multi(next(dist))
+    assert any(k.startswith("beta/shared_conv_") for k in logs_1)
+    for k in logs_1:
+      # β = exp(log-ratio) multiplies the rounding of the variances (summed
+      # in a different order across replicas) by (g_m − g_a)²/v_m, so the
+      # combined gradient agrees to 1e-4; the losses to 1e-5.
+      rtol = 1e-5 if k.startswith("loss/") else 1e-4
+      np.testing.assert_allclose(logs_2[k], logs_1[k], rtol=rtol, atol=1e-6,
+                                 err_msg=k)
+    if i == 0:  # later steps drift chaotically (the flow loss clips)
+      for a, b in zip(multi_model.trainable_variables,
+                      single_model.trainable_variables):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5,
+                                   atol=1e-6, err_msg=a.path)
+  assert len(single._clip_values) - single._clip_values.count(None) == 9

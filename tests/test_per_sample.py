@@ -1,0 +1,174 @@
+"""Per-sample gradient moments: coupled == the seed's loop, independent ==
+per-example gradients with frozen batch statistics."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfmtl import losses, per_sample
+from tfmtl.errors import UserError
+from tfmtl.models.hard_sharing import HardSharingMLP
+from tfmtl.models.pose_flow import PoseFlowNet
+
+B = 4
+
+
+def rot_loss(out, lab):
+  return losses.l1(lab, out["rot"])
+
+
+def flow_loss(out, lab):
+  return losses.flow_log_rmse(lab, out["flow"])
+
+
+@pytest.fixture(scope="module")
+def batch():
+  rng = np.random.default_rng(0)
+  x = {"frames": tf.constant(rng.uniform(size=(B, 32, 48, 6)), tf.float32)}
+  y = tf.constant(rng.normal(size=(B, 3)), tf.float32)
+  flow = tf.constant(rng.uniform(size=(B, 16, 24, 2)), tf.float32)
+  return x, y, flow
+
+
+def tiny_model(x):
+  model = PoseFlowNet(width=0.125, pose_units=512, seed=1)
+  model(x)
+  return model
+
+
+def seed_loop(model, images, labels, variables):
+  """Seed 000's `get_grad_var` (persistent tape, one gradient per element)."""
+  var = [None] * len(variables)
+  samples = []
+  with tf.GradientTape(persistent=True) as tape:
+    batch_loss = rot_loss(model(images, training=True), labels)
+    mean = tape.gradient(tf.reduce_mean(batch_loss), variables)
+    for k in range(B):
+      samples.append(tape.gradient(batch_loss[k], variables))
+  for sample in samples:
+    for k, (g1, g2) in enumerate(zip(mean, sample)):
+      term = (1 / B) * tf.square(g1 - g2)
+      var[k] = term if var[k] is None else var[k] + term
+  return var
+
+
+def moving_stats(model):
+  return [v.numpy().copy() for v in model.non_trainable_variables]
+
+
+def freeze_batch_stats(model, x):
+  """Independent mechanism: BN momentum 0 and one training call sets the
+  moving statistics to the batch's, so inference mode normalises by them."""
+  for layer in per_sample._bn_layers(model):
+    layer.momentum = 0.0
+  model(x, training=True)
+
+
+def assert_rel_close(actual, expected, rel):
+  scale = max(float(np.max(np.abs(e))) for e in expected)
+  for a, e in zip(actual, expected):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(e), rtol=rel,
+                               atol=rel * scale)
+
+
+def test_coupled_equals_seed_loop(batch):
+  x, y, _ = batch
+  model = tiny_model(x)
+  shared = model.shared_variables
+  before = moving_stats(model)
+  _, var = tf.function(lambda: per_sample.gradient_moments(
+      model, x, y, rot_loss, shared, mode="coupled"))()
+  for a, b in zip(moving_stats(model), before):
+    np.testing.assert_array_equal(a, b)  # moving statistics untouched
+  ref = tf.function(lambda: seed_loop(model, x, y, shared))()
+  assert_rel_close(var, ref, 1e-5)
+  assert max(float(tf.reduce_max(v)) for v in var) > 0
+
+
+def test_coupled_dynamic_batch_matches_static(batch):
+  x, y, _ = batch
+  model = tiny_model(x)
+  shared = model.shared_variables[:4]
+  spec = ({"frames": tf.TensorSpec([None, 32, 48, 6])},
+          tf.TensorSpec([None, 3]))
+
+  @tf.function(input_signature=spec)
+  def dynamic(xx, yy):
+    return per_sample.gradient_moments(model, xx, yy, rot_loss, shared,
+                                       mode="coupled")
+
+  static = per_sample.gradient_moments(model, x, y, rot_loss, shared,
+                                       mode="coupled")
+  assert_rel_close(dynamic(x, y)[1], static[1], 1e-5)
+  assert_rel_close(dynamic(x, y)[0], static[0], 1e-5)
+
+
+def test_independent_equals_per_example_reference(batch):
+  x, _, flow = batch
+  model = tiny_model(x)
+  shared = model.shared_variables
+  before = moving_stats(model)
+  mean, var = tf.function(lambda: per_sample.gradient_moments(
+      model, x, flow, flow_loss, shared, mode="independent"))()
+  for a, b in zip(moving_stats(model), before):
+    np.testing.assert_array_equal(a, b)
+  # Reference: eager, one example at a time, BN frozen at the batch stats.
+  freeze_batch_stats(model, x)
+  per_example = []
+  for i in range(B):
+    with tf.GradientTape() as tape:
+      xi = {"frames": x["frames"][i:i + 1]}
+      loss = flow_loss(model(xi, training=False), flow[i:i + 1])[0]
+    per_example.append([g.numpy() for g in tape.gradient(loss, shared)])
+  stacked = [np.stack(g) for g in zip(*per_example)]
+  ref_mean = [g.mean(0) for g in stacked]
+  ref_var = [((g - g.mean(0)) ** 2).mean(0) for g in stacked]
+  assert_rel_close(mean, ref_mean, 1e-4)
+  assert_rel_close(var, ref_var, 1e-4)
+  # Mean == gradient of the mean loss with stop-gradient batch statistics.
+  with tf.GradientTape() as tape:
+    loss = tf.reduce_mean(flow_loss(model(x, training=False), flow))
+  assert_rel_close(mean, tape.gradient(loss, shared), 1e-4)
+
+
+def test_independent_mean_differs_from_coupled_batch_gradient(batch):
+  """Holding the statistics fixed matters: the batch gradient through them
+  (training mode) differs."""
+  x, y, _ = batch
+  model = tiny_model(x)
+  shared = model.shared_variables[:2]
+  mean, _ = per_sample.gradient_moments(model, x, y, rot_loss, shared)
+  with tf.GradientTape() as tape:
+    loss = tf.reduce_mean(rot_loss(model(x, training=True), y))
+  coupled_mean = tape.gradient(loss, shared)
+  # Same forward, gradients differ only through the statistics' gradient.
+  assert not np.allclose(mean[0], coupled_mean[0], rtol=1e-3)
+
+
+def test_model_without_batchnorm_has_dropout_off():
+  rng = np.random.default_rng(1)
+  x = tf.constant(rng.normal(size=(5, 6)), tf.float32)
+  y = tf.constant(rng.normal(size=(5, 1)), tf.float32)
+  model = HardSharingMLP(["a", "b"], trunk_units=[8], tower_units=[4],
+                         dropout=0.5)
+  model(x)
+  fn = lambda out, lab: losses.mse(lab, out["a"])  # noqa: E731
+  shared = model.shared_variables
+  for mode in per_sample.MODES:
+    mean, var = per_sample.gradient_moments(model, x, y, fn, shared, mode)
+    grads = []
+    for i in range(5):
+      with tf.GradientTape() as tape:
+        loss = fn(model(x[i:i + 1], training=False), y[i:i + 1])[0]
+      grads.append([g.numpy() for g in tape.gradient(loss, shared)])
+    stacked = [np.stack(g) for g in zip(*grads)]
+    assert_rel_close(mean, [g.mean(0) for g in stacked], 1e-5)
+    assert_rel_close(var, [g.var(0) for g in stacked], 1e-5)
+
+
+def test_bad_mode_is_a_user_error(batch):
+  x, y, _ = batch
+  model = tiny_model(x)
+  with pytest.raises(UserError, match="independent"):
+    per_sample.gradient_moments(model, x, y, rot_loss,
+                                model.shared_variables, mode="exact")
