@@ -63,9 +63,20 @@ def evaluate(config, workdir, split=None, export_dir=None, single_task=(),
                     f"train.py --workdir={workdir}")
   ckpt.checkpoint.restore(ckpt.latest).expect_partial()
   first = []
+  odometry = (evaluation.OdometryCollector(exp.source, split)
+              if evaluation.OdometryCollector.applies(exp.source, exp.tasks)
+              else None)
+
+  def on_batch(x, y, out):
+    if not first:
+      first.append((x, y, out))
+    if odometry:
+      odometry.add(x, y, out)
+
   metrics = evaluation.evaluate_with_config(
-      exp.model, exp.tasks, exp.source, config, split,
-      on_batch=lambda x, y, out: first or first.append((x, y, out)))
+      exp.model, exp.tasks, exp.source, config, split, on_batch=on_batch)
+  if odometry:
+    metrics["odometry"] = odometry.results()
   spec = exp.source.dataset("train", 1).element_spec[0]
   shapes = ({k: v.shape[1:] for k, v in spec.items()}
             if isinstance(spec, dict) else spec.shape[1:])
@@ -86,8 +97,12 @@ def evaluate(config, workdir, split=None, export_dir=None, single_task=(),
     report["delta_m"] = evaluation.delta_m(metrics, base,
                                            config.get("eval_metrics"))
   if num_pictures and first:
-    report["pictures"] = pictures.draw(os.path.join(workdir, "pictures"),
-                                       split, *first[0], num_pictures)
+    directory = os.path.join(workdir, "pictures")
+    report["pictures"] = pictures.draw(directory, split, *first[0],
+                                       num_pictures)
+    if odometry:
+      report["pictures"] += pictures.trajectories(
+          directory, split, odometry.trajectories(), num_pictures)
   with open(results_path(workdir, split), "w") as f:
     json.dump(report, f, indent=2, sort_keys=True)
   if export_dir:

@@ -4,21 +4,26 @@ Ego-motion (trans, rot; main tasks, rot the PRF reference) with optical flow
 as the auxiliary task whose shared-layer gradient is scaled elementwise by
 the probability ratio β (tfmtl/aggregation/prf.py). Reference
 hyper-parameters: weights trans 1 / rot 10 / flow 0.1, Adam 5e-4, batch 16,
-128×320 frame pairs, the 9 shared conv kernels' gradients clipped to ±2e-6.
-Data: the procedural `synthetic_vo` source until the KITTI loader lands.
+128×320 frame pairs, 35 epochs, the 9 shared conv kernels' gradients clipped
+to ±2e-6, KITTI odometry with the reference split.
 
 Run:
-  python train.py --config=configs/vo_prf.py --workdir=runs/vo_prf
+  python train.py --config=configs/vo_prf.py \
+      --config.data.kwargs.root=~/data/kitti_odometry --workdir=runs/vo_prf
+  python train.py --config=configs/vo_prf.py:scenes --workdir=runs/vo_prf_s
   python train.py --config=configs/vo_prf.py:runlocal --workdir=/tmp/vo_prf
 
-`arg` is a comma-separated list: `runlocal` shrinks the run to CPU size
-(32×80 frames, width 0.25, batch 8, 30 steps); `coupled` uses the seed's
-coupled per-sample statistics instead of the independent ones.
-TensorBoard shows `beta/<layer>` (mean β per shared layer) next to the
-task losses.
+`arg` is a comma-separated list: `scenes` trains on procedural drives in the
+KITTI layout (generated once, cached); `runlocal` shrinks the run to CPU
+size on them (64×160 frames, width 0.25, batch 8, 30 steps); `coupled` uses
+the seed's coupled per-sample statistics instead of the independent ones.
+TensorBoard shows `beta/<layer>` (mean β per shared layer) next to the task
+losses.
 """
 
 import ml_collections
+
+from configs import common
 
 # The 9 shared conv kernels of pose_flow (paths like
 # "pose_flow_net/shared_conv_3/kernel"); biases and BatchNorm are unclipped.
@@ -26,12 +31,12 @@ SHARED_KERNELS = r"shared_conv_\d+/kernel$"
 
 
 def get_config(arg: str = "", method: str = "prf"):
-  args = set(filter(None, (arg or "").split(",")))
-  c = ml_collections.ConfigDict()
-  c.seed = 0
+  args = common.parse_args(arg)
+  c = common.base_config()
   c.data = ml_collections.ConfigDict(dict(
-      name="synthetic_vo",
-      kwargs=dict(n=2048, height=128, width=320, seed=0)))
+      name="kitti_odometry",
+      kwargs=dict(root="~/data/kitti_odometry", height=128, width=320,
+                  with_flow=True)))
   c.model = ml_collections.ConfigDict(dict(
       name="pose_flow", kwargs=dict(width=1.0)))
   c.tasks = ml_collections.ConfigDict(dict(
@@ -39,27 +44,24 @@ def get_config(arg: str = "", method: str = "prf"):
       rot=dict(loss="l1", weight=10.0, role="main"),
       flow=dict(loss="flow_log_rmse", weight=0.1, role="aux")))
   c.method = method
-  c.method_kwargs = ml_collections.ConfigDict(
-      dict(main_task="rot") if method == "prf" else {})
+  c.method_kwargs = ml_collections.ConfigDict(dict(
+      prf=dict(main_task="rot")))
   c.optimizer = ml_collections.ConfigDict(dict(name="adam",
                                                learning_rate=5e-4))
-  c.batch_size = 16  # global, split over replicas
-  c.steps = 35 * 2048 * 8 // 10 // 16  # 35 epochs of the train split
-  c.clip_global_norm = 0.0  # 0 disables
+  c.batch_size = 16
+  c.steps = 35 * 17000 // 16  # 35 epochs of the ~17k training pairs
   c.clip_by_value = ml_collections.ConfigDict({SHARED_KERNELS: 2e-6})
   c.per_sample_mode = "coupled" if "coupled" in args else "independent"
-  c.strategy = "default"
-  c.num_devices = 0  # mirrored: 0 = all local GPUs, or N logical CPUs
-  c.jit_compile = False
-  c.steps_per_loop = 1
-  c.deterministic = False
   c.log_every = 50
   c.checkpoint_every = 1000
-  c.keep_checkpoints = 3
-  c.eval_split = "val"
+  c.eval_split = "test"
   c.eval_batch_size = 16
+  if "scenes" in args or "runlocal" in args:
+    c.data = ml_collections.ConfigDict(dict(
+        name="scenes_vo", kwargs=dict(num=1100, height=128, width=320)))
+    c.steps = 3000
   if "runlocal" in args:
-    c.data.kwargs.update(n=128, height=32, width=80)
+    c.data.kwargs = dict(num=132, height=64, width=160)
     c.model.kwargs.width = 0.25
     c.batch_size = 8
     c.eval_batch_size = 8

@@ -24,9 +24,10 @@ import tensorflow as tf
 
 from tfmtl import metrics as metrics_lib
 
-KINDS = ("segmentation", "motion", "depth", "flow", "regression")
+KINDS = ("segmentation", "motion", "depth", "flow", "regression",
+         "odometry")
 _DEFAULT_KIND = {"semantic": "segmentation", "motion": "motion",
-                 "depth": "depth", "flow": "flow"}
+                 "depth": "depth", "flow": "flow", "odometry": "odometry"}
 
 
 class _Mean(keras.metrics.Metric):
@@ -139,7 +140,7 @@ def evaluate(model, tasks, source, split: str, batch_size: int,
 # The metrics a results table and Δm compare, per kind of task.
 HEADLINE = {"segmentation": ("miou", "pixel_accuracy"), "motion": ("miou",),
             "depth": ("abs_rel", "abs"), "flow": ("epe",),
-            "regression": ("mse",)}
+            "regression": ("mse",), "odometry": ("t_err", "r_err", "ate")}
 LOWER_IS_BETTER = {"loss": False, "mse": False, "mae": False, "epe": False}
 
 
@@ -173,3 +174,60 @@ def evaluate_with_config(model, tasks, source, config, split=None,
       config.eval_batch_size, eval_metrics=config.get("eval_metrics"),
       depth_range=tuple(config.get("eval_depth_range", (0.0, math.inf))),
       on_batch=on_batch)
+
+
+class OdometryCollector:
+  """Collects (trans, rot) predictions of a split in data order.
+
+  Pass `collector.add` as (part of) `on_batch`; `results` integrates each
+  sequence's predicted relative poses (label scaling undone) into a
+  trajectory and scores it against the ground truth with the KITTI metric
+  (t_err %, r_err deg/100 m; NaN for sequences shorter than 100 m), ATE (m)
+  and RPE. Works with sources that list their sequences like
+  `tfmtl.data.kitti_odometry.KittiOdometrySource`.
+  """
+
+  def __init__(self, source, split: str):
+    self.source, self.split = source, split
+    self.trans, self.rot = [], []
+
+  @staticmethod
+  def applies(source, tasks) -> bool:
+    names = {t.name for t in tasks}
+    return {"trans", "rot"} <= names and hasattr(source, "splits") and \
+        hasattr(source, "label_scale")
+
+  def add(self, inputs, labels, outputs):
+    del inputs, labels
+    self.trans.append(np.asarray(outputs["trans"]))
+    self.rot.append(np.asarray(outputs["rot"]))
+
+  def trajectories(self):
+    """{sequence: (gt poses [N,3,4], predicted poses [N,3,4])}."""
+    from tfmtl.data import kitti_odometry  # pylint: disable=g-import-not-at-top
+    scale = np.asarray(self.source.label_scale)
+    rel = np.concatenate([np.concatenate(self.trans), np.concatenate(
+        self.rot)], axis=1) * scale
+    out, start = {}, 0
+    for seq in self.source.splits[self.split]:
+      gt = kitti_odometry.read_poses(
+          f"{self.source.root}/poses/{seq}.txt")
+      n = len(gt) - 1
+      pred = metrics_lib.integrate(rel[start:start + n, :3],
+                                   rel[start:start + n, 3:])
+      start += n
+      out[seq] = (gt, np.asarray(pred)[:, :3, :4])
+    return out
+
+  def results(self) -> Dict[str, float]:
+    per_seq = {}
+    for seq, (gt, pred) in self.trajectories().items():
+      per_seq[seq] = metrics_lib.odometry.odometry_metrics(gt, pred)
+    keys = ("t_err", "r_err", "ate", "rpe_trans", "rpe_rot")
+    out = {k: float(np.nanmean([m[k] for m in per_seq.values()]))
+           if any(np.isfinite(m[k]) for m in per_seq.values())
+           else float("nan") for k in keys}
+    for seq, m in per_seq.items():
+      out[f"{seq}/t_err"], out[f"{seq}/r_err"] = m["t_err"], m["r_err"]
+      out[f"{seq}/ate"] = m["ate"]
+    return out

@@ -52,3 +52,15 @@ def draw(directory: str, split: str, inputs, labels, outputs,
     visualize.save_png(path, img)
     paths.append(path)
   return paths
+
+
+def trajectories(directory: str, split: str, tracks, num: int = 4
+                 ) -> List[str]:
+  """x–z plots of true vs predicted paths, one PNG per sequence."""
+  paths = []
+  os.makedirs(directory, exist_ok=True)
+  for seq, (gt, pred) in list(tracks.items())[:num]:
+    path = os.path.join(directory, f"{split}_trajectory_{seq}.png")
+    visualize.trajectory_plot(gt, pred, path, title=f"sequence {seq}")
+    paths.append(path)
+  return paths
