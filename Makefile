@@ -15,7 +15,10 @@ $(VENV)/.installed: pyproject.toml
 
 demo: $(VENV)/.installed
 	$(PY) train.py --config=configs/demo.py --workdir=$(WORKDIR)
-	$(PY) eval.py --config=configs/demo.py --workdir=$(WORKDIR)
+	rm -rf $(WORKDIR)/export
+	$(PY) eval.py --config=configs/demo.py --workdir=$(WORKDIR) \
+	  --export_dir=$(WORKDIR)/export --format=markdown
+	@echo "pictures: $(WORKDIR)/pictures  SavedModel: $(WORKDIR)/export"
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -n 2 -q tests

@@ -15,6 +15,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
@@ -79,7 +80,7 @@ def evaluate(config, workdir, split=None, export_dir=None, single_task=(),
     metrics["odometry"] = odometry.results()
   spec = exp.source.dataset("train", 1).element_spec[0]
   shapes = ({k: v.shape[1:] for k, v in spec.items()}
-            if isinstance(spec, dict) else spec.shape[1:])
+            if isinstance(spec, dict) else tf.TensorSpec(spec.shape[1:]))
   cost = models.cost(exp.model, shapes)
   report = {
       "metrics": metrics,

@@ -16,11 +16,9 @@ except RuntimeError:  # already initialised by another conftest import
   pass
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def mirrored():
-  """MirroredStrategy over the two logical CPU devices.
-
-  One per session: several MirroredStrategy objects in one process can make
-  collective ops fail with "Shape mismatch in the collective instance".
-  """
-  return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+  """MirroredStrategy over the two logical CPU devices (see
+  tfmtl.distribute.cpu_mirrored for why it reduces through one device)."""
+  from tfmtl import distribute  # pylint: disable=g-import-not-at-top
+  return distribute.cpu_mirrored(2)

@@ -39,11 +39,6 @@ def _config(method):
   return c
 
 
-@pytest.fixture(scope="module")
-def mirrored():
-  return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-
-
 def _train(config, strategy):
   exp = experiment.build(config, strategy)
   it = iter(exp.train_dataset())

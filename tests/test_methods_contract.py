@@ -75,11 +75,9 @@ def _weights(model):
   return [np.asarray(v) for v in model.trainable_variables]
 
 
-@pytest.fixture(scope="module")
-def strategy():
-  """One MirroredStrategy for the module: strategies created per test share
-  collective instance keys and abort each other's all-reduces."""
-  return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+@pytest.fixture
+def strategy(mirrored):
+  return mirrored
 
 
 @pytest.mark.parametrize("name", methods.names())

@@ -100,8 +100,12 @@ def test_train_eval_export_reload_in_a_fresh_process(tmp_path):
   proc = _cli("eval.py", "--config=configs/toy_two_task.py:runlocal",
               f"--workdir={wd}", f"--export_dir={export}", "--format=json")
   assert proc.returncode == 0, proc.stderr[-2000:]
-  results = json.loads(proc.stdout)
-  assert set(results) == {"y1", "y2"}
+  report = json.loads(proc.stdout)
+  assert set(report["metrics"]) == {"y1", "y2"}
+  assert report["params"] == 11714 and report["gmacs"] > 0
+  assert report["step"] == 20
+  with open(os.path.join(wd, "results_test.json")) as f:
+    assert json.load(f)["metrics"] == report["metrics"]
   # A second export to the same place is refused, leaving the first intact.
   again = _cli("eval.py", "--config=configs/toy_two_task.py:runlocal",
                f"--workdir={wd}", f"--export_dir={export}")

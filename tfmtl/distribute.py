@@ -43,7 +43,7 @@ def make_strategy(name: str = "default", num_devices: int = 0,
         raise UserError(
             f"strategy mirrored with {n} CPU devices: TensorFlow already "
             f"started with {have}; choose the strategy before any TF op")
-    return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(n)])
+    return cpu_mirrored(n)
   if name == "multi_worker":
     # TF_CONFIG names the cluster and this process's task; without it the
     # strategy runs as a single worker.
@@ -62,6 +62,20 @@ def make_strategy(name: str = "default", num_devices: int = 0,
                       ) from None
     return tf.distribute.TPUStrategy(resolver)
   raise UserError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")
+
+
+def cpu_mirrored(n: int = 2) -> tf.distribute.MirroredStrategy:
+  """MirroredStrategy over n logical CPU devices (which must exist).
+
+  Reduces through one device instead of collective ops: collective instance
+  keys restart with every strategy object, and a second strategy in the same
+  process (or a trace that failed half-way on one replica) then aborts
+  all-reduces with "Shape mismatch in the collective instance" (seen with TF
+  2.21 on CPU). Copy-and-add reduction has no such keys.
+  """
+  return tf.distribute.MirroredStrategy(
+      [f"/cpu:{i}" for i in range(n)],
+      cross_device_ops=tf.distribute.ReductionToOneDevice())
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:

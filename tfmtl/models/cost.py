@@ -83,7 +83,9 @@ def layer_macs(layer, x, y) -> int:
   return 0
 
 
-def _specs(model, input_shape) -> Dict[str, tf.TensorSpec]:
+def _specs(model, input_shape):
+  if isinstance(input_shape, tf.TensorSpec):  # a model of one plain tensor
+    return tf.TensorSpec((1,) + tuple(input_shape.shape), tf.float32)
   if isinstance(input_shape, Mapping):
     shapes = dict(input_shape)
   else:
@@ -108,7 +110,8 @@ def _trace(model, input_shape):
   if not model.built:
     # Layers that create sublayers in build() (InvertedResidual) must exist
     # before the leaves are listed and wrapped.
-    model({k: tf.zeros(s.shape) for k, s in specs.items()}, training=False)
+    model(tf.nest.map_structure(lambda s: tf.zeros(s.shape), specs),
+          training=False)
   leaves = _leaves(model)
   originals = []
   for layer in leaves:
@@ -153,8 +156,9 @@ def cost(model, input_shape: Union[Sequence[int], Mapping[str, Sequence[int]]]
 
   Args:
     model: a MultiTaskModel returning {task: tensor}.
-    input_shape: (H, W) or (H, W, C) of every image input, or a dict
-      {input name: (H, W, C)}.
+    input_shape: (H, W) or (H, W, C) of every image input, a dict
+      {input name: (H, W, C)}, or a `tf.TensorSpec` (batch dim excluded)
+      for a model that takes one plain tensor.
   """
   _, records, outputs = _trace(model, input_shape)
   total = 0
