@@ -21,7 +21,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from tfmtl import checkpoint, distribute, evaluation, experiment, summaries
+from tfmtl import checkpoint, distribute, evaluation, experiment, pictures
+from tfmtl import summaries
 from tfmtl.errors import UserError
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -81,6 +82,9 @@ def train(config, workdir: str,
 
   # === Loop ===
   writer = summaries.Writer(os.path.join(workdir, "train") if chief else None)
+  # A fixed eval batch drawn at every checkpoint (dense tasks only).
+  shown = next(iter(exp.source.dataset(config.eval_split, 4))) if chief \
+      else None
   progress = summaries.Progress(config.steps, start=step)
   boundaries = (config.log_every, config.checkpoint_every)
   while step < config.steps:
@@ -100,6 +104,9 @@ def train(config, workdir: str,
       writer.scalars(step, values)
     if done or step % config.checkpoint_every == 0:
       ckpt.save(step)
+      if shown is not None:
+        writer.images(step, pictures.grids(
+            shown[0], shown[1], exp.model(shown[0], training=False), 4))
 
   if after_training:
     after_training(exp)

@@ -48,6 +48,16 @@ class Writer:
   def __init__(self, logdir: Optional[str]):
     self._writer = tf.summary.create_file_writer(logdir) if logdir else None
 
+  def images(self, step: int, images: Mapping[str, "np.ndarray"]) -> None:
+    """uint8 images (e.g. prediction grids) under `pictures/<name>`."""
+    if self._writer is None or not images:
+      return
+    from tfmtl import visualize  # pylint: disable=g-import-not-at-top
+    with self._writer.as_default(step=step):
+      for k, img in images.items():
+        visualize.image_summary(f"pictures/{k}", img, step)
+    self._writer.flush()
+
   def scalars(self, step: int, logs: Mapping[str, float]) -> None:
     if self._writer is None:
       return
