@@ -15,13 +15,10 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from tfmtl import checkpoint, distribute, evaluation, experiment  # noqa: E402
-from tfmtl import export as export_lib  # noqa: E402
-from tfmtl import models, pictures  # noqa: E402
+from tfmtl import checkpoint, evaluation, experiment  # noqa: E402
 from tfmtl.errors import UserError  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -37,78 +34,6 @@ _SINGLE = flags.DEFINE_list(
 _PICTURES = flags.DEFINE_integer("pictures", 4, "Examples to draw (0: none).")
 _FORMAT = flags.DEFINE_enum("format", "text", ["text", "json", "markdown"],
                             "How to print the results.")
-
-
-def results_path(workdir, split):
-  return os.path.join(workdir, f"results_{split}.json")
-
-
-def load_results(workdir, split):
-  path = results_path(workdir, split)
-  if not os.path.exists(path):
-    raise UserError(f"{path} not found: run eval.py on {workdir} first")
-  with open(path) as f:
-    return json.load(f)
-
-
-def evaluate(config, workdir, split=None, export_dir=None, single_task=(),
-             num_pictures=0) -> dict:
-  """Restores the latest checkpoint, evaluates, draws, and exports."""
-  split = split or config.eval_split
-  exp = experiment.build(config, distribute.make_strategy("default"),
-                         with_step=False)
-  ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"),
-                                 model=exp.model)
-  if not ckpt.latest:
-    raise UserError(f"no checkpoint in {workdir!r}: train first with "
-                    f"train.py --workdir={workdir}")
-  ckpt.checkpoint.restore(ckpt.latest).expect_partial()
-  first = []
-  odometry = (evaluation.OdometryCollector(exp.source, split)
-              if evaluation.OdometryCollector.applies(exp.source, exp.tasks)
-              else None)
-
-  def on_batch(x, y, out):
-    if not first:
-      first.append((x, y, out))
-    if odometry:
-      odometry.add(x, y, out)
-
-  metrics = evaluation.evaluate_with_config(
-      exp.model, exp.tasks, exp.source, config, split, on_batch=on_batch)
-  if odometry:
-    metrics["odometry"] = odometry.results()
-  spec = exp.source.dataset("train", 1).element_spec[0]
-  shapes = ({k: v.shape[1:] for k, v in spec.items()}
-            if isinstance(spec, dict) else tf.TensorSpec(spec.shape[1:]))
-  cost = models.cost(exp.model, shapes)
-  report = {
-      "metrics": metrics,
-      "headline": evaluation.headline(metrics, config.get("eval_metrics")),
-      "params": cost.params, "gmacs": cost.gmacs,
-      "task_gmacs": {k: v.gmacs for k, v in cost.tasks.items()},
-      "method": config.method, "model": config.model.name,
-      "tasks": [t.name for t in exp.tasks], "seed": config.seed,
-      "step": int(ckpt.latest.rsplit("-", 1)[-1]), "split": split,
-  }
-  if single_task:
-    base = {}
-    for wd in single_task:
-      base.update(load_results(wd, split)["metrics"])
-    report["delta_m"] = evaluation.delta_m(metrics, base,
-                                           config.get("eval_metrics"))
-  if num_pictures and first:
-    directory = os.path.join(workdir, "pictures")
-    report["pictures"] = pictures.draw(directory, split, *first[0],
-                                       num_pictures)
-    if odometry:
-      report["pictures"] += pictures.trajectories(
-          directory, split, odometry.trajectories(), num_pictures)
-  with open(results_path(workdir, split), "w") as f:
-    json.dump(report, f, indent=2, sort_keys=True)
-  if export_dir:
-    export_lib.export_saved_model(exp.model, spec, export_dir)
-  return report
 
 
 def format_report(report, fmt: str) -> str:
@@ -136,7 +61,7 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)
   try:
     checkpoint.check_workdir(_WORKDIR.value)
-    report = evaluate(experiment.load_config(_CONFIG), _WORKDIR.value,
+    report = evaluation.evaluate_run(experiment.load_config(_CONFIG), _WORKDIR.value,
                       _SPLIT.value, _EXPORT_DIR.value, _SINGLE.value,
                       _PICTURES.value)
   except UserError as e:

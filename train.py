@@ -83,7 +83,8 @@ def train(config, workdir: str,
   # === Loop ===
   writer = summaries.Writer(os.path.join(workdir, "train") if chief else None)
   # A fixed eval batch drawn at every checkpoint (dense tasks only).
-  shown = next(iter(exp.source.dataset(config.eval_split, 4))) if chief \
+  shown = next(iter(exp.source.dataset(
+      config.eval_split, 4, drop_remainder=False))) if chief \
       else None
   progress = summaries.Progress(config.steps, start=step)
   boundaries = (config.log_every, config.checkpoint_every)

@@ -15,7 +15,9 @@ Every task also reports the mean of its training loss. Odometry tasks
 can give ordered sequences (see `odometry_results`).
 """
 
+import json
 import math
+import os
 from typing import Dict, Optional
 
 import keras
@@ -23,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfmtl import metrics as metrics_lib
+from tfmtl.errors import UserError
 
 KINDS = ("segmentation", "motion", "depth", "flow", "regression",
          "odometry")
@@ -54,7 +57,6 @@ def kind_of(task_name: str, overrides: Optional[dict] = None) -> str:
   kind = (overrides or {}).get(task_name) or _DEFAULT_KIND.get(
       task_name, "regression")
   if kind not in KINDS:
-    from tfmtl.errors import UserError
     raise UserError(f"eval_metrics[{task_name!r}] = {kind!r}; known: "
                     f"{', '.join(KINDS)}")
   return kind
@@ -231,3 +233,80 @@ class OdometryCollector:
       out[f"{seq}/t_err"], out[f"{seq}/r_err"] = m["t_err"], m["r_err"]
       out[f"{seq}/ate"] = m["ate"]
     return out
+
+
+def results_path(workdir, split):
+  return os.path.join(workdir, f"results_{split}.json")
+
+
+def load_results(workdir, split):
+  path = results_path(workdir, split)
+  if not os.path.exists(path):
+    raise UserError(f"{path} not found: run eval.py on {workdir} first")
+  with open(path) as f:
+    return json.load(f)
+
+
+def evaluate_run(config, workdir, split=None, export_dir=None,
+                 single_task=(), num_pictures=0) -> dict:
+  """What eval.py does: restore the latest checkpoint of `workdir`,
+  evaluate, add cost and Δm%, draw pictures, write the results file, and
+  optionally export a SavedModel. Returns the report."""
+  # Imported here: they import much of the package, which imports this.
+  from tfmtl import checkpoint, distribute, experiment, models, pictures  # pylint: disable=g-import-not-at-top
+  from tfmtl import export as export_lib  # pylint: disable=g-import-not-at-top
+  split = split or config.eval_split
+  exp = experiment.build(config, distribute.make_strategy("default"),
+                         with_step=False)
+  ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"),
+                                 model=exp.model)
+  if not ckpt.latest:
+    raise UserError(f"no checkpoint in {workdir!r}: train first with "
+                    f"train.py --workdir={workdir}")
+  ckpt.checkpoint.restore(ckpt.latest).expect_partial()
+  first = []
+  odometry = (OdometryCollector(exp.source, split)
+              if OdometryCollector.applies(exp.source, exp.tasks)
+              else None)
+
+  def on_batch(x, y, out):
+    if not first:
+      first.append((x, y, out))
+    if odometry:
+      odometry.add(x, y, out)
+
+  metrics = evaluate_with_config(
+      exp.model, exp.tasks, exp.source, config, split, on_batch=on_batch)
+  if odometry:
+    metrics["odometry"] = odometry.results()
+  spec = exp.source.dataset("train", 1).element_spec[0]
+  shapes = ({k: v.shape[1:] for k, v in spec.items()}
+            if isinstance(spec, dict) else tf.TensorSpec(spec.shape[1:]))
+  cost = models.cost(exp.model, shapes)
+  report = {
+      "metrics": metrics,
+      "headline": headline(metrics, config.get("eval_metrics")),
+      "params": cost.params, "gmacs": cost.gmacs,
+      "task_gmacs": {k: v.gmacs for k, v in cost.tasks.items()},
+      "method": config.method, "model": config.model.name,
+      "tasks": [t.name for t in exp.tasks], "seed": config.seed,
+      "step": int(ckpt.latest.rsplit("-", 1)[-1]), "split": split,
+  }
+  if single_task:
+    base = {}
+    for wd in single_task:
+      base.update(load_results(wd, split)["metrics"])
+    report["delta_m"] = delta_m(metrics, base,
+                                           config.get("eval_metrics"))
+  if num_pictures and first:
+    directory = os.path.join(workdir, "pictures")
+    report["pictures"] = pictures.draw(directory, split, *first[0],
+                                       num_pictures)
+    if odometry:
+      report["pictures"] += pictures.trajectories(
+          directory, split, odometry.trajectories(), num_pictures)
+  with open(results_path(workdir, split), "w") as f:
+    json.dump(report, f, indent=2, sort_keys=True)
+  if export_dir:
+    export_lib.export_saved_model(exp.model, spec, export_dir)
+  return report

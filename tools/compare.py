@@ -11,7 +11,6 @@ reporting mean ± standard deviation over seeds.
 """
 
 import collections
-import json
 import os
 import sys
 
@@ -34,13 +33,7 @@ LABELS = {"miou": "mIoU (%)", "pixel_accuracy": "pix acc (%)",
 
 
 def load(workdir, split):
-  path = os.path.join(workdir, f"results_{split}.json")
-  if not os.path.exists(path):
-    raise UserError(f"{path} not found: run eval.py on {workdir} first")
-  with open(path) as f:
-    report = json.load(f)
-  report["workdir"] = workdir
-  return report
+  return dict(evaluation.load_results(workdir, split), workdir=workdir)
 
 
 def row_name(report):
