@@ -180,7 +180,7 @@ def read_flow_npy(path) -> np.ndarray:
   return arr
 
 
-class CityscapesSource:
+class CityscapesSource(pipeline.RecordSource):
   """Cityscapes images with semantic / depth / motion labels.
 
   Args:
@@ -195,6 +195,8 @@ class CityscapesSource:
     motion_moving: the value of a moving pixel in the motion PNGs (1 in
       this layout; 255 in the TI release, where there is no ignore value).
   """
+
+  what = "Cityscapes"
 
   def __init__(self, root: str, scheme: str = "19",
                tasks: Sequence[str] = ("semantic", "depth"),
@@ -351,17 +353,6 @@ class CityscapesSource:
     return pipeline.augment(inputs, labels, seed, flip=True,
                             max_scale=self.max_scale)
 
-  def dataset(self, split: str, batch_size: int, *, shuffle: bool = False,
-              repeat: bool = False, seed: Optional[int] = None,
-              drop_remainder: bool = True,
-              input_context: Optional[tf.distribute.InputContext] = None):
-    rows = self.records(split)
-    aug = self.augment_fn if (self.augment and split == "train") else None
-    return pipeline.make_dataset(
-        rows, self.decode, batch_size, augment_fn=aug, shuffle=shuffle,
-        repeat=repeat, seed=seed, drop_remainder=drop_remainder,
-        input_context=input_context, cache=self.cache,
-        what=f"Cityscapes split {split!r} under {self.root}")
 
 
 def _fix(key, x, size):

@@ -65,7 +65,7 @@ def npy_header(path):
   return offset, dtype, shape
 
 
-class CityscapesNpySource:
+class CityscapesNpySource(pipeline.RecordSource):
   """The MTAN preprocessed Cityscapes (semantic + inverse depth).
 
   Args:
@@ -77,6 +77,8 @@ class CityscapesNpySource:
     cache: keep decoded examples in memory.
     test_dir: the folder read for split "test".
   """
+
+  what = "Cityscapes npy"
 
   def __init__(self, root: str, num_classes: int = 7,
                tasks=("semantic", "depth"), augment: bool = True,
@@ -173,14 +175,3 @@ class CityscapesNpySource:
     return pipeline.augment(inputs, labels, seed, flip=True,
                             max_scale=self.max_scale, inverse_depth=True)
 
-  def dataset(self, split: str, batch_size: int, *, shuffle: bool = False,
-              repeat: bool = False, seed: Optional[int] = None,
-              drop_remainder: bool = True,
-              input_context: Optional[tf.distribute.InputContext] = None):
-    rows = self.records(split)
-    aug = self.augment_fn if (self.augment and split == "train") else None
-    return pipeline.make_dataset(
-        rows, self.decode, batch_size, augment_fn=aug, shuffle=shuffle,
-        repeat=repeat, seed=seed, drop_remainder=drop_remainder,
-        input_context=input_context, cache=self.cache,
-        what=f"Cityscapes npy split {split!r} under {self.root}")

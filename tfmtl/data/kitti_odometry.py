@@ -135,7 +135,7 @@ def integrate(rel_poses: np.ndarray,
 # ------------------------------------------------------------------ source
 
 
-class KittiOdometrySource:
+class KittiOdometrySource(pipeline.RecordSource):
   """Pairs of consecutive KITTI frames with relative pose (and flow) labels.
 
   Args:
@@ -150,6 +150,8 @@ class KittiOdometrySource:
     augment: random horizontal flip (frames, flow x, mirrored pose) on train.
     cache: keep decoded pairs in memory.
   """
+
+  what = "KITTI"
 
   def __init__(self, root: str, split: Union[str, Dict] = "reference",
                height: int = 128, width: int = 320, with_flow: bool = True,
@@ -282,17 +284,6 @@ class KittiOdometrySource:
   def augment_fn(self, inputs, labels, seed):
     return pipeline.augment(inputs, labels, seed, flip=True)
 
-  def dataset(self, split: str, batch_size: int, *, shuffle: bool = False,
-              repeat: bool = False, seed: Optional[int] = None,
-              drop_remainder: bool = True,
-              input_context: Optional[tf.distribute.InputContext] = None):
-    rows = self.records(split)
-    aug = self.augment_fn if (self.augment and split == "train") else None
-    return pipeline.make_dataset(
-        rows, self.decode, batch_size, augment_fn=aug, shuffle=shuffle,
-        repeat=repeat, seed=seed, drop_remainder=drop_remainder,
-        input_context=input_context, cache=self.cache,
-        what=f"KITTI split {split!r} under {self.root}")
 
 
 def _read_flow_np(path):

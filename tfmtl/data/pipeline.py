@@ -289,3 +289,25 @@ def make_dataset(records: Dict[str, np.ndarray],
         num_parallel_calls=tf.data.AUTOTUNE)
   ds = ds.batch(batch_size, drop_remainder=drop_remainder)
   return ds.prefetch(tf.data.AUTOTUNE)
+
+
+class RecordSource:
+  """The `dataset` of a reader built on `records(split)` + `decode(row)`.
+
+  Subclasses provide `records(split)` (dict of per-example arrays), `decode`,
+  `augment_fn(inputs, labels, seed)`, the attributes `augment`, `cache` and
+  `root`, and `what` (a name for messages).
+  """
+
+  what = "dataset"
+
+  def dataset(self, split: str, batch_size: int, *, shuffle: bool = False,
+              repeat: bool = False, seed=None, drop_remainder: bool = True,
+              input_context=None):
+    rows = self.records(split)
+    aug = self.augment_fn if (self.augment and split == "train") else None
+    return make_dataset(
+        rows, self.decode, batch_size, augment_fn=aug, shuffle=shuffle,
+        repeat=repeat, seed=seed, drop_remainder=drop_remainder,
+        input_context=input_context, cache=self.cache,
+        what=f"{self.what} split {split!r} under {self.root}")
