@@ -137,9 +137,11 @@ def _run_child(a, model, method, replicas, jit):
   proc = subprocess.run(argv, capture_output=True, text=True, check=False)
   lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
   if proc.returncode or not lines:
-    tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+    err = proc.stderr.strip().splitlines() or ["(no output)"]
+    # TF's error type and first message line say more than its last line.
+    named = [l for l in err if "Error" in l and ":" in l]
     return dict(model=model, method=method, replicas=replicas, jit=jit,
-                error=tail[:200])
+                error=" ".join((named or err)[-1].split())[:300])
   return json.loads(lines[-1])
 
 
@@ -201,7 +203,8 @@ def main():
     head = (f"| {row['model']} | {row['method']} | {row['replicas']} | "
             f"{'yes' if row['jit'] else 'no'} |")
     if "error" in row:
-      print(f"{head} failed: {row['error']} | | |")
+      print(f"{head} failed: {row['error'].split('errors_impl.')[-1][:120]}"
+            " | | |")
       continue
     ratio = f"{row['sec'] / base['sec']:.2f}" if base else "n/a"
     print(f"{head} {row['sec']:.3f} | {ratio} | {row['warmup_sec']:.1f} |")

@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import numpy as np
+import tensorflow as tf
 import pytest
 
 import train as train_main
@@ -97,3 +98,23 @@ def test_cli_prints_one_error_line(tmp_path):
   assert len(lines) == 1 and "not divisible" in lines[0], proc.stderr[-2000:]
   assert "Traceback" not in proc.stderr
   assert not os.path.exists(f"{tmp_path}/w")
+
+
+def test_jit_compile_with_several_mirrored_replicas_is_refused(mirrored):
+  import keras
+
+  from tfmtl.models.hard_sharing import HardSharingMLP
+  from tfmtl.tasks import Task
+  from tfmtl.train_step import make_train_step
+
+  def mse(y, p):
+    return tf.reduce_mean(tf.square(y - p), -1)
+
+  with mirrored.scope():
+    model = HardSharingMLP(["a", "b"], trunk_units=(4,), tower_units=(2,))
+    model(tf.zeros([1, 3]))
+    opt = keras.optimizers.SGD(0.1)
+  with pytest.raises(UserError, match="jit_compile with MirroredStrategy"):
+    make_train_step(model, [Task("a", mse), Task("b", mse)],
+                    methods.get("sum"), opt, strategy=mirrored,
+                    jit_compile=True)

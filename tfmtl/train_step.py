@@ -162,6 +162,17 @@ class TrainStep:
         self.strategy, (tf.distribute.TPUStrategy,))):
       raise UserError(f"{problem}; run it without jit_compile and not on "
                       "TPU, or choose another method")
+    if (jit_compile and self.strategy.num_replicas_in_sync > 1 and
+        not isinstance(self.strategy, tf.distribute.TPUStrategy)):
+      # Compiled whole, the step is one XLA cluster reading every replica's
+      # variables, which XLA can't do across devices ("Trying to access
+      # resource ... located in device CPU:1"); compiled per replica, the
+      # shared trace captures one replica's variables. Measured with TF 2.21
+      # on logical CPUs (bench/scaling.py).
+      raise UserError(
+          f"jit_compile with {type(self.strategy).__name__} over "
+          f"{self.strategy.num_replicas_in_sync} replicas is not supported: "
+          "use one device, TPUStrategy, or leave jit_compile off")
     policy = keras.mixed_precision.global_policy().name
     self.loss_scaling = policy == "mixed_float16"
     with self.strategy.scope():
