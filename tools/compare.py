@@ -29,7 +29,9 @@ _PNG = flags.DEFINE_string("png", None, "Write a bar chart here.")
 # Shown as percent in tables: fractions in the results files.
 PERCENT = {"miou", "pixel_accuracy", "abs_rel"}
 LABELS = {"miou": "mIoU (%)", "pixel_accuracy": "pix acc (%)",
-          "abs_rel": "ARD (%)", "abs": "abs err", "mse": "MSE", "epe": "EPE"}
+          "abs_rel": "ARD (%)", "abs": "abs err (m)", "mse": "MSE",
+          "epe": "EPE (px)", "ate": "ATE (m)", "t_err": "t_err (%)",
+          "r_err": "r_err (°/100 m)"}
 
 
 def load(workdir, split):
@@ -64,6 +66,7 @@ def table(reports):
     for task, metric, col in columns:
       vals = [r["headline"][task][metric] for r in runs
               if metric in r["headline"].get(task, {})]
+      vals = [v for v in vals if v is not None and np.isfinite(v)]
       if vals:
         scale = 100.0 if metric in PERCENT else 1.0
         cells[col] = (np.mean(vals) * scale, np.std(vals) * scale)
@@ -74,7 +77,9 @@ def table(reports):
             for r in runs]
       cells["Δm%"] = (np.mean(dm), np.std(dm))
     rows.append((name, cells, sorted({r["seed"] for r in runs})))
-  names = [c for _, _, c in columns] + ["GMACs"] + (["Δm%"] if single else [])
+  # Columns no run could fill (e.g. the KITTI metric on drives < 100 m).
+  names = [c for _, _, c in columns if any(c in cells for _, cells, _ in rows)]
+  names += ["GMACs"] + (["Δm%"] if single else [])
   return names, rows
 
 
