@@ -46,10 +46,15 @@ def row_name(report):
 
 def table(reports):
   """(columns, rows): rows are (name, {column: (mean, std)}, seeds)."""
-  single = {}
+  # Single-task baselines: each metric averaged over the seeds run.
+  pooled = collections.defaultdict(lambda: collections.defaultdict(list))
   for r in reports:
     if len(r["tasks"]) == 1:
-      single.update(r["metrics"])
+      for task, values in r["metrics"].items():
+        for metric, v in values.items():
+          pooled[task][metric].append(v)
+  single = {t: {m: float(np.mean(v)) for m, v in ms.items()}
+            for t, ms in pooled.items()}
   groups = collections.OrderedDict()
   for r in reports:
     groups.setdefault(row_name(r), []).append(r)
