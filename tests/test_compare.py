@@ -1,0 +1,43 @@
+"""tools/compare.py: results files of several runs -> one table."""
+
+import json
+import os
+
+import numpy as np
+
+from tools import compare
+
+
+def _write(tmp_path, name, tasks, metrics, seed, method="fixed"):
+  wd = tmp_path / name
+  os.makedirs(wd)
+  headline = {t: {k: v for k, v in m.items() if k in ("miou", "abs_rel")}
+              for t, m in metrics.items()}
+  report = dict(metrics=metrics, headline=headline, tasks=tasks, seed=seed,
+                method=method, model="net", gmacs=0.5, params=10)
+  with open(wd / "results_test.json", "w") as f:
+    json.dump(report, f)
+  return str(wd)
+
+
+def test_table_groups_seeds_and_scores_against_averaged_baselines(tmp_path):
+  dirs = [
+      _write(tmp_path, "st_sem0", ["semantic"], {"semantic": {"miou": 0.5}}, 0),
+      _write(tmp_path, "st_sem1", ["semantic"], {"semantic": {"miou": 0.7}}, 1),
+      _write(tmp_path, "st_dep0", ["depth"], {"depth": {"abs_rel": 0.2}}, 0),
+  ]
+  both = {"semantic": {"miou": 0.66}, "depth": {"abs_rel": 0.18}}
+  dirs += [_write(tmp_path, f"mtl{s}", ["semantic", "depth"], both, s)
+           for s in (0, 1)]
+  names, rows = compare.table([compare.load(d, "test") for d in dirs])
+  by_name = {name: cells for name, cells, _ in rows}
+  mtl = by_name["net + fixed"]
+  assert mtl["semantic mIoU (%)"] == (66.0, 0.0)
+  np.testing.assert_allclose(by_name["single-task semantic"][
+      "semantic mIoU (%)"], (60.0, 10.0))
+  # Δm against the seed-averaged baselines: semantic +10%, depth +10%.
+  np.testing.assert_allclose(mtl["Δm%"][0], 10.0, rtol=1e-6)
+  text = compare.markdown(names, rows)
+  assert "| net + fixed |" in text and "0,1" in text
+  compare.chart(names, rows, str(tmp_path / "chart.png"))
+  assert os.path.getsize(tmp_path / "chart.png") > 1000
