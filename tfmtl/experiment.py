@@ -6,7 +6,7 @@ mistake in a config surfaces here as one `UserError` naming the key.
 
 import dataclasses
 import sys
-from typing import Dict, Sequence
+from typing import Sequence
 
 import keras
 import numpy as np

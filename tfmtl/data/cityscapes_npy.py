@@ -22,7 +22,7 @@ import ast
 import glob
 import os
 import re
-from typing import Dict, Optional
+from typing import Dict
 
 import numpy as np
 import tensorflow as tf

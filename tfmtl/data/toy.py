@@ -7,7 +7,6 @@
 from typing import Sequence
 
 import numpy as np
-import tensorflow as tf
 
 from tfmtl.data.source import ArraySource
 
