@@ -117,7 +117,7 @@ def _train(name, precision, set_policy, steps=5):
   return model, logs
 
 
-@pytest.mark.parametrize("name", ["uncertainty", "pcgrad"])
+@pytest.mark.parametrize("name", ["uncertainty", "pcgrad", "mgda_ub"])
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_trains_like_float32(name, precision, policy):
   ref, _ = _train(name, "float32", policy)

@@ -7,7 +7,11 @@ The step computes only what the method needs:
   only for methods that need them;
 - gradient-level methods (tfmtl.aggregation): per-task gradients of the shared
   variables stacked into J [T, n], per-sample gradient variance only for
-  methods that need it, then `agg(J)`.
+  methods that need it, then `agg(J)`;
+- methods on the representation (MGDA-UB): per-task gradients w.r.t. the
+  model's shared representation Z only (backward passes through the heads),
+  their Gramian [T, T], the method's weights w from it, then one backward
+  pass through the shared layers seeded with Σ_t w_t ∇_Z L_t.
 
 Distribution: every quantity a method sees is global. Per-replica loss shares
 are Σ_i l_i / B_global, so their sum over replicas is the global mean; the
@@ -157,6 +161,7 @@ class TrainStep:
     else:
       raise UserError(f"{method!r} is neither a weighting nor an aggregation "
                       "method")
+    self.on_representation = "representation" in method.needs
     problem = xla_problem(method)
     if problem and (jit_compile or isinstance(
         self.strategy, (tf.distribute.TPUStrategy,))):
@@ -179,6 +184,8 @@ class TrainStep:
       self.counters = Counters(len(self.tasks))
       if self.kind == "grads":
         check_partition(model, names)
+        if self.on_representation and not model.has_representation:
+          model.call_split(None)  # raises the UserError that says why
         self.shared = list(model.shared_variables)
         self.task_vars = [list(model.task_variables(n)) for n in names]
         n = sum(int(tf.size(v)) for v in self.shared)
@@ -250,7 +257,11 @@ class TrainStep:
     scale = (tf.identity(self.counters.loss_scale.read_value())
              if self.loss_scaling else None)
     with tf.GradientTape(persistent=persistent) as tape:
-      outputs = _float32(self.model(inputs, training=True))
+      if self.on_representation:
+        representation, heads = self.model.call_split(inputs, training=True)
+        outputs = _float32(heads(representation))
+      else:
+        outputs = _float32(self.model(inputs, training=True))
       # Kept as a list: slicing a stacked tensor after the tape closes
       # would not be recorded, and per-task gradients would be None.
       task_shares = [
@@ -278,8 +289,12 @@ class TrainStep:
       bad_grad = tf.logical_and(bad_grad,
                                 tf.logical_not(tf.reduce_any(bad_loss)))
     else:
-      grads, weights, bad_grad = self._grad_level(
-          tape, target, inputs, labels, local_b, global_b, ctx, scale)
+      if self.on_representation:
+        grads, weights, bad_grad = self._representation_level(
+            tape, target, representation, ctx, scale)
+      else:
+        grads, weights, bad_grad = self._grad_level(
+            tape, target, inputs, labels, local_b, global_b, ctx, scale)
       total = tf.reduce_sum(weights * losses)
     del tape
     grads, grad_norm = self._clip(grads)
@@ -405,6 +420,43 @@ class TrainStep:
     combined = self.method(jacobian, **extra)
     weights = self.method.weights_for(jacobian)
     grads = _unflatten(combined, self.shared)
+    for i, g in enumerate(own):
+      grads += [weights[i] * x for x in g]
+    return grads, weights, bad_grad
+
+  def _representation_level(self, tape, shares, representation, ctx, scale):
+    """Weights from the representation Jacobian J_Z; one shared backward.
+
+    Only the T×T Gramian of J_Z is all-reduced: J_Z's columns are
+    per-example blocks, so the global Gramian is the sum of the replicas'.
+    """
+    z = tf.nest.flatten(representation)
+    z_grads, rows, own = [], [], []
+    for i, vs in enumerate(self.task_vars):
+      g = tape.gradient(shares[i], z + vs)
+      z_grads.append(_zeros_for_none(g[:len(z)], z))
+      rows.append(tf.cast(_flatten(z_grads[-1], z), tf.float32))
+      own.append(_zeros_for_none(g[len(z):], vs))
+    local = tf.stack(rows)
+    gram, own = ctx.all_reduce(
+        SUM, (tf.matmul(local, local, transpose_b=True), own))
+    if scale is not None:
+      gram = gram / (scale * scale)
+      own = [[x / scale for x in g] for g in own]
+    bad_grad = tf.logical_not(tf.stack([
+        tf.logical_and(tf.reduce_all(tf.math.is_finite(gram[i])),
+                       _all_finite(own[i]) if own[i] else True)
+        for i in range(len(own))]))
+    alpha = self.method.weights_from_gramian(_finite_or_zero(gram))
+    seed = [tf.add_n([tf.cast(alpha[i], g[k].dtype) * g[k]
+                      for i, g in enumerate(z_grads)])
+            for k in range(len(z))]
+    shared = tape.gradient(z, self.shared, output_gradients=seed)
+    shared = ctx.all_reduce(SUM, _zeros_for_none(shared, self.shared))
+    if scale is not None:
+      shared = [g / scale for g in shared]
+    weights = self.method.weights_for(gram)
+    grads = list(shared)
     for i, g in enumerate(own):
       grads += [weights[i] * x for x in g]
     return grads, weights, bad_grad

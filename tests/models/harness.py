@@ -18,6 +18,7 @@ import tensorflow as tf
 
 import tfmtl.models
 from tfmtl import losses, methods
+from tfmtl.errors import UserError
 from tfmtl.tasks import Task
 from tfmtl.train_step import check_partition, make_train_step
 
@@ -50,6 +51,30 @@ def make_labels(tasks: Dict[str, int], batch, height, width, seed=1):
   return out
 
 
+def check_representation(model, inputs):
+  """call == heads(Z); the heads read every tensor of Z and no shared
+  variable, so shared gradients flow through Z alone (MGDA-UB's chain
+  rule)."""
+  z, heads = model.call_split(inputs, training=False)
+  want = model(inputs, training=False)
+  got = heads(z)
+  assert sorted(got) == sorted(want)
+  for t in want:
+    np.testing.assert_allclose(got[t].numpy(), want[t].numpy(), rtol=1e-5,
+                               atol=1e-6)
+  z = tf.nest.map_structure(tf.stop_gradient, z)
+  with tf.GradientTape(persistent=True) as tape:
+    tape.watch(z)
+    out = heads(z)
+    total = tf.add_n([tf.reduce_sum(tf.square(o)) for o in out.values()])
+  for v, g in zip(model.shared_variables,
+                  tape.gradient(total, model.shared_variables)):
+    assert g is None, f"heads read shared variable {v.path}"
+  for g in tf.nest.flatten(tape.gradient(total, z)):
+    assert g is not None and np.any(g.numpy() != 0), "unused tensor in Z"
+  del tape
+
+
 def _bn_stat_params(model):
   return sum(2 * int(np.prod(l.gamma.shape))
              for l in model._flatten_layers(include_self=False)  # pylint: disable=protected-access
@@ -71,6 +96,8 @@ class DenseModelHarness:
   heavy: bool = True
   # True exports through tfmtl.export (ExportArchive), else SavedModel save.
   keras_export: bool = False
+  # Whether the heads read only a shared representation (call_split).
+  has_representation: bool = True
 
   def build(self):
     keras.utils.set_random_seed(0)
@@ -146,6 +173,17 @@ class DenseModelHarness:
                                       model.task_variables(other))):
           assert g is None or not np.any(g.numpy()), (t, v.path)
     del tape
+
+  # --- shared representation ------------------------------------------------
+
+  def test_representation_split(self, model):
+    assert model.has_representation == self.has_representation
+    inputs = make_inputs(self.input_keys, self.batch, *self.sizes[0])
+    if not self.has_representation:
+      with pytest.raises(UserError, match="no single shared representation"):
+        model.call_split(inputs)
+      return
+    check_representation(model, inputs)
 
   # --- training and export --------------------------------------------------
 

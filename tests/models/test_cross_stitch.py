@@ -10,6 +10,7 @@ from tfmtl.models.cross_stitch import CrossStitch, CrossStitchUnit
 class TestCrossStitch(harness.DenseModelHarness):
   name = "cross_stitch"
   kwargs = {"width": 0.125}
+  has_representation = False
 
 
 def test_unit_mixes_with_alpha_and_starts_at_misra_init():

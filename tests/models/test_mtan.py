@@ -15,12 +15,14 @@ from tfmtl.models.segnet_dense import SegNetDense
 class TestMTAN(harness.DenseModelHarness):
   name = "mtan"
   kwargs = {"width": 0.125}
+  has_representation = False
 
 
 class TestMTANThreeTasks(harness.DenseModelHarness):
   # The seed hard-codes two / three tasks; any T works here.
   name = "mtan"
   kwargs = {"width": 0.125, "output_channels": {"normal": 3}}
+  has_representation = False
   task_names = ("depth", "motion", "normal", "semantic")
   channels = {"depth": 1, "motion": 2, "normal": 3, "semantic": 7}
   heavy = False

@@ -54,3 +54,16 @@ def test_same_seed_same_weights():
   a(x), b(x)
   for va, vb in zip(a.trainable_variables, b.trainable_variables):
     np.testing.assert_array_equal(va.numpy(), vb.numpy())
+
+
+def test_representation_split():
+  """The heads read h_9 and the flow skips only; pose-only reads h_9."""
+  from tests.models.harness import check_representation  # pylint: disable=g-import-not-at-top
+  x = {"frames": tf.random.uniform([2, 32, 80, 6], seed=1)}
+  for names, keys in ((["flow", "rot", "trans"], [1, 3, 5, 7, 8]),
+                      (["rot", "trans"], [8])):
+    model = models.get("pose_flow", task_names=names, width=0.125,
+                       pose_units=16)
+    model(x)
+    check_representation(model, x)
+    assert sorted(model.call_split(x)[0]) == keys

@@ -43,6 +43,7 @@ class TestSegNetSingle(harness.DenseModelHarness):
   name = "segnet"
   kwargs = {"width": 0.125, "form": "single",
             "output_channels": {"semantic": 3}}
+  has_representation = False
   channels = {"depth": 1, "semantic": 3}
   heavy = False
   expected_trainable_params = (2 * segnet_trunk_params([8, 16, 32, 64, 64]) +

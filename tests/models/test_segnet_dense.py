@@ -6,3 +6,4 @@ from tests.models import harness
 class TestSegNetDense(harness.DenseModelHarness):
   name = "segnet_dense"
   kwargs = {"width": 0.125}
+  has_representation = False

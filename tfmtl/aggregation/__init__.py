@@ -7,6 +7,7 @@ from tfmtl.aggregation.cagrad import CAGrad
 from tfmtl.aggregation.graddrop import GradDrop
 from tfmtl.aggregation.imtl import IMTL
 from tfmtl.aggregation.mgda import MGDA
+from tfmtl.aggregation.mgda_ub import MGDAUB
 from tfmtl.aggregation.nash_mtl import NashMTL
 from tfmtl.aggregation.pcgrad import PCGrad
 from tfmtl.aggregation.prf import PRF
@@ -19,6 +20,7 @@ AGGREGATORS = Registry("aggregation method", {
     "mean": Mean,
     "pcgrad": PCGrad,
     "mgda": MGDA,
+    "mgda_ub": MGDAUB,
     "cagrad": CAGrad,
     "graddrop": GradDrop,
     "imtl": IMTL,

@@ -18,7 +18,16 @@ Optional pieces:
                              flattened from, in order) lets a method report
                              per-layer statistics
   needs                      {"variance"}: the step passes
-                             `variance=` [T, n] per-sample gradient variance
+                             `variance=` [T, n] per-sample gradient variance;
+                             {"losses"}, {"step"}: the global task losses
+                             [T], the optimizer step;
+                             {"representation"}: the step differentiates
+                             w.r.t. the model's shared representation
+                             (`MultiTaskModel.call_split`) instead of
+                             forming J, and calls
+                             `weights_from_gramian(G)` with G [T, T] the
+                             Gramian of the representation Jacobian (see
+                             mgda_ub.py)
   logs() -> dict             extra scalars for summaries
 """
 

@@ -17,9 +17,8 @@ class MGDA(solvers.GramianWeighted):
   paper's "none" option, as TorchJD). Output scale: a convex combination of
   the g_t, like `mean`, not `sum`. Configured task weights are ignored.
 
-  The MGDA-UB variant (gradients w.r.t. the shared representation instead of
-  the shared weights) needs a train step that exposes the representation; it
-  is not provided.
+  The MGDA-UB variant (the same problem on gradients w.r.t. the shared
+  representation) is `mgda_ub` (mgda_ub.py).
 
   References:
     Sener, Koltun. "Multi-Task Learning as Multi-Objective Optimization",

@@ -220,10 +220,16 @@ class GramianWeighted(Aggregator):
   def task_combination(self, G, J, **extra):
     raise NotImplementedError
 
-  def __call__(self, J, **extra):
-    w = self.task_combination(gramian(J), J, **extra)
+  def weights_from_gramian(self, G, J=None, **extra):
+    """w [T] from the Gramian G (and J where the method reads it), recorded
+    for `logs()`. Methods on the representation get only G."""
+    w = self.task_combination(G, J, **extra)
     if hasattr(self, "alpha"):
       self.alpha.assign(tf.cast(w, tf.float32))
+    return w
+
+  def __call__(self, J, **extra):
+    w = self.weights_from_gramian(gramian(J), J, **extra)
     return tf.linalg.matvec(J, w, transpose_a=True)
 
   def logs(self):

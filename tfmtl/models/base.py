@@ -7,9 +7,11 @@ test checks it is a partition and that a task's loss has no gradient on other
 tasks' variables.
 """
 
-from typing import Dict, List, Sequence
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 import keras
+
+from tfmtl.errors import UserError
 
 
 def _unique(variables):
@@ -28,6 +30,11 @@ class MultiTaskModel(keras.Model):
   layers (or nested models) in their constructor. `last_shared_layer` is the
   layer whose weights gradient-norm methods (GradNorm) watch; by default the
   last shared layer registered that owns a kernel.
+
+  A model whose task heads read only a shared representation Z (hard
+  sharing: trunk, then heads) implements `call_split`; `call` is then
+  heads(Z) and methods on the representation (MGDA-UB) can use it. Other
+  models override `call` instead.
   """
 
   def _register(self, shared: Sequence[keras.Layer],
@@ -50,6 +57,34 @@ class MultiTaskModel(keras.Model):
       for i, v in enumerate(self.variables):
         children[f"variables/{i}"] = v
     return children
+
+  def call_split(self, inputs, training=False
+                 ) -> Tuple[Any, Callable[[Any], Dict[str, Any]]]:
+    """(Z, heads): the shared representation and the map from it to outputs.
+
+    Z is a nested structure of every tensor the task heads read and
+    `heads(Z)` returns the outputs dict, so `call(x) == heads(Z)`. The heads
+    read no shared variable: every shared variable reaches the losses only
+    through Z, so for any task weights α
+        Σ_t α_t ∇_θ L_t = (∂Z/∂θ)ᵀ Σ_t α_t ∇_Z L_t,
+    the chain rule MGDA-UB relies on (tests/models check it per model).
+    """
+    del inputs, training
+    raise UserError(
+        f"model {self.name} ({type(self).__name__}) has no single shared "
+        "representation that its task heads read (its tasks branch off "
+        "inside the shared layers); methods on the representation need a "
+        "hard-sharing model such as hard_sharing, hard_sharing_conv, segnet "
+        "(form='split'), dual_encoder or pose_flow")
+
+  @property
+  def has_representation(self) -> bool:
+    """Whether `call_split` gives the shared representation."""
+    return type(self).call_split is not MultiTaskModel.call_split
+
+  def call(self, inputs, training=False):
+    representation, heads = self.call_split(inputs, training=training)
+    return heads(representation)
 
   @property
   def task_names(self) -> List[str]:

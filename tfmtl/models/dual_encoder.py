@@ -102,7 +102,7 @@ class DualEncoder(L.LazyBuild, MultiTaskModel):
                 self.shared_encoder),
         per_task=self.decoders)
 
-  def call(self, inputs, training=False):
+  def call_split(self, inputs, training=False):
     if not isinstance(inputs, Mapping) or "flow" not in inputs:
       raise UserError("dual_encoder needs inputs {'image': [B,H,W,3], "
                       "'flow': [B,H,W,3]} (flow dx, dy, confidence)")
@@ -121,18 +121,23 @@ class DualEncoder(L.LazyBuild, MultiTaskModel):
       h = block(h, training=training)
       stride *= block.stride
       skips[stride] = h  # the last block at each stride wins
-    out = {}
-    for t, layers in self.decoders.items():
-      proj, refine, head = layers[:4], layers[4:7], layers[7]
-      y = proj[0](skips[32], training=training)
-      for n, s in enumerate((16, 8, 4)):
-        skip = proj[n + 1](skips[s], training=training)
-        y = tf.image.resize(y, tf.shape(skip)[1:3]) + skip
-        y = refine[n](y, training=training)
-      y = tf.image.resize(head(y), tf.shape(x)[1:3])
-      out[t] = L.output_activation(y, t, c["depth_tasks"],
-                                   c["depth_activation"])
-    return out
+    size = tf.shape(x)[1:3]
+
+    def heads(z):
+      out = {}
+      for t, layers in self.decoders.items():
+        proj, refine, head = layers[:4], layers[4:7], layers[7]
+        y = proj[0](z[32], training=training)
+        for n, s in enumerate((16, 8, 4)):
+          skip = proj[n + 1](z[s], training=training)
+          y = tf.image.resize(y, tf.shape(skip)[1:3]) + skip
+          y = refine[n](y, training=training)
+        y = tf.image.resize(head(y), size)
+        out[t] = L.output_activation(y, t, c["depth_tasks"],
+                                     c["depth_activation"])
+      return out
+    # The multi-scale features the decoders read (their skip connections).
+    return {s: skips[s] for s in (4, 8, 16, 32)}, heads
 
   # === Config ===
   def get_config(self):

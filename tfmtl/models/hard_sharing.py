@@ -57,21 +57,24 @@ class HardSharingMLP(MultiTaskModel):
     self.tower_dropout = keras.layers.Dropout(dropout, seed=next(seeds))
     self._register(shared=self.trunk, per_task=self.towers)
 
-  def call(self, inputs, training=False):
+  def call_split(self, inputs, training=False):
     h = inputs
     for dense, drop in zip(self.trunk, self.trunk_dropout):
       h = dense(h)
       if self._config["dropout"]:
         h = drop(h, training=training)
-    out = {}
-    for name, layers in self.towers.items():
-      t = h
-      for layer in layers[:-1]:
-        t = layer(t)
-        if self._config["dropout"]:
-          t = self.tower_dropout(t, training=training)
-      out[name] = layers[-1](t)
-    return out
+
+    def heads(z):
+      out = {}
+      for name, layers in self.towers.items():
+        t = z
+        for layer in layers[:-1]:
+          t = layer(t)
+          if self._config["dropout"]:
+            t = self.tower_dropout(t, training=training)
+        out[name] = layers[-1](t)
+      return out
+    return h, heads
 
   # === Config ===
   def get_config(self):

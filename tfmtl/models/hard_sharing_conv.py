@@ -60,7 +60,7 @@ class HardSharingConv(L.LazyBuild, MultiTaskModel):
   def stride(self):
     return 2 ** len(self._config["filters"])
 
-  def call(self, inputs, training=False):
+  def call_split(self, inputs, training=False):
     x = L.image_of(inputs)
     L.check_divisible(x, self.stride, "hard_sharing_conv")
     c = self._config
@@ -68,12 +68,15 @@ class HardSharingConv(L.LazyBuild, MultiTaskModel):
     for layer in self.encoder:
       h = layer(h, training=training)
     size = tf.shape(x)[1:3]
-    out = {}
-    for t, (hidden, conv) in self.heads.items():
-      y = tf.image.resize(conv(hidden(h, training=training)), size)
-      out[t] = L.output_activation(y, t, c["depth_tasks"],
-                                   c["depth_activation"])
-    return out
+
+    def heads(z):
+      out = {}
+      for t, (hidden, conv) in self.heads.items():
+        y = tf.image.resize(conv(hidden(z, training=training)), size)
+        out[t] = L.output_activation(y, t, c["depth_tasks"],
+                                     c["depth_activation"])
+      return out
+    return h, heads
 
   # === Config ===
   def get_config(self):

@@ -122,22 +122,30 @@ class PoseFlowNet(MultiTaskModel):
       outs.append(h)
     return outs
 
-  def call(self, inputs, training=False):
+  def call_split(self, inputs, training=False):
     frames = inputs["frames"] if isinstance(inputs, dict) else inputs
     feats = self.trunk(frames, training=training)
-    out = {}
-    for name, layers in self.pose_heads.items():
-      x = layers[0](feats[-1])
-      for dense in layers[1:-1]:
-        x = self.act(dense(x))
-      out[name] = layers[-1](x)
-    if self.flow_head is not None:
-      x = feats[-1]
-      for deconv, skip in zip(self.flow_head[:-1], SKIPS):
-        x = _crop_to(self.act(deconv(x)), feats[skip])
-        x = keras.ops.concatenate([x, feats[skip]], axis=-1)
-      out["flow"] = _crop_to(self.flow_head[-1](x), feats[0])
-    return out
+    # What the heads read: h_9 and the flow decoder's skips h_2, h_4, h_6,
+    # h_8 (h_1 only gives the flow's output size).
+    used = sorted({len(feats) - 1} | (
+        set(SKIPS) if self.flow_head is not None else set()))
+    first = feats[0]  # only its static shape is read
+
+    def heads(z):
+      out = {}
+      for name, layers in self.pose_heads.items():
+        x = layers[0](z[len(feats) - 1])
+        for dense in layers[1:-1]:
+          x = self.act(dense(x))
+        out[name] = layers[-1](x)
+      if self.flow_head is not None:
+        x = z[len(feats) - 1]
+        for deconv, skip in zip(self.flow_head[:-1], SKIPS):
+          x = _crop_to(self.act(deconv(x)), z[skip])
+          x = keras.ops.concatenate([x, z[skip]], axis=-1)
+        out["flow"] = _crop_to(self.flow_head[-1](x), first)
+      return out
+    return {i: feats[i] for i in used}, heads
 
   # === Config ===
   def get_config(self):

@@ -136,19 +136,31 @@ class SegNet(L.LazyBuild, MultiTaskModel):
       self._register(shared=[], per_task={
           t: [self.trunks[t], self.heads[t]] for t in tasks})
 
-  def call(self, inputs, training=False):
+  @property
+  def has_representation(self):
+    return self._config["form"] == "split"
+
+  def _head(self, t, features):
+    c = self._config
+    return L.output_activation(self.heads[t](features), t, c["depth_tasks"],
+                               c["depth_activation"])
+
+  def call_split(self, inputs, training=False):
+    if self._config["form"] != "split":
+      return super().call_split(inputs, training)
     x = L.image_of(inputs)
     L.check_divisible(x, STRIDE, "segnet")
-    c = self._config
-    out = {}
-    if c["form"] == "split":
-      features = self.trunk(x, training=training)["dec"][-1]
-    for t in c["tasks"]:
-      if c["form"] == "single":
-        features = self.trunks[t](x, training=training)["dec"][-1]
-      out[t] = L.output_activation(self.heads[t](features), t,
-                                   c["depth_tasks"], c["depth_activation"])
-    return out
+    features = self.trunk(x, training=training)["dec"][-1]
+    return features, lambda z: {t: self._head(t, z)
+                                for t in self._config["tasks"]}
+
+  def call(self, inputs, training=False):
+    if self._config["form"] == "split":
+      return super().call(inputs, training=training)
+    x = L.image_of(inputs)
+    L.check_divisible(x, STRIDE, "segnet")
+    return {t: self._head(t, self.trunks[t](x, training=training)["dec"][-1])
+            for t in self._config["tasks"]}
 
   # === Config ===
   def get_config(self):
