@@ -5,6 +5,7 @@ mistake in a config surfaces here as one `UserError` naming the key.
 """
 
 import dataclasses
+import inspect
 import sys
 from typing import Sequence
 
@@ -44,7 +45,7 @@ def preflight(config) -> None:
         f"mixed_precision {setting(config, 'mixed_precision')!r} is not one "
         f"of {', '.join(repr(p) for p in PRECISIONS)}")
   if config.strategy == "tpu" or config.jit_compile:
-    problem = xla_problem(methods.get(config.method, **method_kwargs(config)))
+    problem = xla_problem(methods.factory(config.method))
     if problem:
       where = "on TPU" if config.strategy == "tpu" else "with jit_compile"
       raise UserError(f"{problem}; it can't run {where}")
@@ -116,15 +117,23 @@ def load_config(holder):
     raise UserError(f"cannot load the config file: {lines[-1]}") from None
 
 
-def method_kwargs(config) -> dict:
+def method_kwargs(config, source=None) -> dict:
   """Keyword arguments of the chosen method.
 
   `config.method_kwargs` is keyed by method name, so a config can carry
   settings for several methods and `--config.method=...` picks one without
-  the others' arguments getting in the way.
+  the others' arguments getting in the way. A method that counts epochs
+  (DWA's `steps_per_epoch`) and isn't told its length gets
+  ⌊train examples / batch_size⌋ from the data source.
   """
   per_method = config.get("method_kwargs") or {}
-  return dict(per_method.get(config.method, {}))
+  kwargs = dict(per_method.get(config.method, {}))
+  takes = inspect.signature(methods.factory(config.method)).parameters
+  if ("steps_per_epoch" in takes and not kwargs.get("steps_per_epoch") and
+      hasattr(source, "num_examples")):
+    kwargs["steps_per_epoch"] = max(
+        1, source.num_examples("train") // config.batch_size)
+  return kwargs
 
 
 def make_optimizer(config):
@@ -162,7 +171,7 @@ def build(config, strategy, with_step: bool = True) -> Experiment:
     model = models.get(config.model.name, task_names=names,
                        **config.model.kwargs)
     outputs = model(sample, training=False)  # builds the variables in scope
-    method = methods.get(config.method, **method_kwargs(config))
+    method = methods.get(config.method, **method_kwargs(config, source))
     optimizer = make_optimizer(config)
   check_outputs(config, model, outputs, sample_labels)
   exp = Experiment(config, strategy, source, tasks, model, method, optimizer)

@@ -8,6 +8,14 @@ def names():
   return sorted(weighting.WEIGHTINGS.names() + aggregation.AGGREGATORS.names())
 
 
+def factory(name):
+  """The class (factory) of method `name`, unbuilt."""
+  for registry in (weighting.WEIGHTINGS, aggregation.AGGREGATORS):
+    if name in registry:
+      return registry.factory(name)
+  raise UserError(f"unknown method {name!r}; known: {', '.join(names())}")
+
+
 def get(name, **kwargs):
   """A weighting or aggregation method by name, built with `kwargs`."""
   if name in weighting.WEIGHTINGS:

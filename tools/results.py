@@ -31,7 +31,8 @@ _STEPS = flags.DEFINE_integer("steps", 400, "Train steps of every run.")
 _OUT = flags.DEFINE_string("out_dir", "runs/results", "Workdirs go here.")
 _METHODS = flags.DEFINE_list(
     "methods", ["fixed", "uncertainty", "dwa", "gradnorm", "pseudo_gradnorm",
-                "pcgrad", "mgda"], "Multi-task methods of the dense table.")
+                "pcgrad", "mgda", "mgda_ub"],
+    "Multi-task methods of the dense table.")
 
 DENSE_TASKS = ("depth", "semantic", "motion")
 VO = ["--config.data.kwargs.num=880", "--config.data.kwargs.height=64",

@@ -301,6 +301,9 @@ class RecordSource:
 
   what = "dataset"
 
+  def num_examples(self, split: str) -> int:
+    return len(next(iter(self.records(split).values())))
+
   def dataset(self, split: str, batch_size: int, *, shuffle: bool = False,
               repeat: bool = False, seed=None, drop_remainder: bool = True,
               input_context=None):

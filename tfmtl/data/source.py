@@ -44,6 +44,9 @@ class ArraySource:
   def input_shape(self):
     return self._inputs.shape[1:]
 
+  def num_examples(self, split: str) -> int:
+    return len(self.arrays(split)[0])
+
   def arrays(self, split: str):
     """(inputs, labels) of a split as numpy arrays."""
     if split not in self._index:

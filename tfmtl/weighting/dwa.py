@@ -32,7 +32,7 @@ class DWA(Weighting):
     super().__init__(name=name)
     if int(steps_per_epoch) < 1:
       raise UserError("dwa: set steps_per_epoch (train steps per epoch, >= 1)"
-                      ", e.g. --config.method_kwargs.steps_per_epoch=80")
+                      ", e.g. --config.method_kwargs.dwa.steps_per_epoch=80")
     if temp <= 0:
       raise UserError(f"dwa: temp = {temp} must be > 0")
     self.steps_per_epoch, self.temp = int(steps_per_epoch), float(temp)
