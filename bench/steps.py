@@ -2,12 +2,18 @@ r"""Full train steps on the pose + flow network: PRF vs ATG vs equal weights.
 
 Each step is `make_train_step` with the reference set-up (trans 1 / rot 10 /
 flow 0.1, flow auxiliary, Adam 5e-4, ±2e-6 clip on the 9 shared conv
-kernels), timed warm in one process, round-robin (median of `--repeats`); prints ratios
-to the equal-weight `sum` step (which also builds the per-task gradients J).
+kernels), timed warm in one process, round-robin (median of `--repeats`
+timings of `--steps` consecutive steps each, per step); prints ratios to the
+equal-weight `sum` step (which also builds the per-task gradients J).
+
+A method spec is NAME[:OPTION,...] with OPTION a per-sample mode
+(`coupled`, `independent`) or a method argument KEY=VALUE, e.g.
+`prf:every=4` (the variance recomputed every 4th step).
 
 Run:
   python bench/steps.py                            # B=16, 128x320, width 1
   python bench/steps.py --batch=8 --height=32 --width=80 --width_mult=0.25
+  python bench/steps.py --methods=sum,prf,prf:every=4,prf:ema=0.9
 """
 
 import argparse
@@ -33,6 +39,7 @@ def main():
   p.add_argument("--width", type=int, default=320)
   p.add_argument("--width_mult", type=float, default=1.0)
   p.add_argument("--repeats", type=int, default=3)
+  p.add_argument("--steps", type=int, default=4)
   p.add_argument("--methods", default="sum,atg,prf,prf:coupled")
   a = p.parse_args()
   tasks = [Task("trans", losses.l1, 1.0, "main"),
@@ -44,10 +51,16 @@ def main():
        "flow": tf.random.uniform([a.batch, a.height // 2, a.width // 2, 2])}
   steps = {}
   for spec in a.methods.split(","):
-    name, _, mode = spec.partition(":")
+    name, _, options = spec.partition(":")
+    mode, kwargs = None, {"main_task": "rot"} if name == "prf" else {}
+    for option in filter(None, options.split(",")):
+      key, eq, value = option.partition("=")
+      if eq:
+        kwargs[key] = float(value) if "." in value else int(value)
+      else:
+        mode = option
     model = PoseFlowNet(width=a.width_mult)
     model(x)
-    kwargs = {"main_task": "rot"} if name == "prf" else {}
     steps[spec] = make_train_step(
         model, tasks, aggregation.get(name, **kwargs),
         keras.optimizers.Adam(5e-4),
@@ -59,12 +72,14 @@ def main():
   for _ in range(a.repeats):
     for spec, step in steps.items():
       start = time.perf_counter()
-      float(step((x, y))["total_loss"])
-      times[spec].append(time.perf_counter() - start)
+      for _ in range(a.steps):
+        logs = step((x, y))
+      float(logs["total_loss"])
+      times[spec].append((time.perf_counter() - start) / a.steps)
   results = {spec: statistics.median(t) for spec, t in times.items()}
   base = results.get("sum", next(iter(results.values())))
   print(f"pose_flow train steps, B={a.batch}, {a.height}x{a.width}, "
-        f"width {a.width_mult}, median of {a.repeats}")
+        f"width {a.width_mult}, median of {a.repeats} x {a.steps} steps")
   print("| step | time (s) | ratio to sum step |")
   print("|---|---|---|")
   for spec, t in results.items():

@@ -34,14 +34,14 @@ def _kpi(y, p):
   return tf.reduce_mean(tf.exp(-tf.abs(y - p)))
 
 
-def _setup(name, jit_compile=True, **step_kwargs):
+def _setup(name, jit_compile=True, method_kwargs=None, **step_kwargs):
   model = HardSharingMLP(["a", "b"], trunk_units=(4,), tower_units=(2,),
                          dropout=0.0, seed=1)
   model(tf.zeros([1, 3]))
   tasks = [Task("a", _mse, kpi=_kpi),
            Task("b", _mse, weight=0.5, kpi=_kpi,
                 role="aux" if name in AUX else "main")]
-  method = methods.get(name, **KWARGS.get(name, {}))
+  method = methods.get(name, **(method_kwargs or KWARGS.get(name, {})))
   step = make_train_step(model, tasks, method, keras.optimizers.SGD(0.05),
                          jit_compile=jit_compile, clip_global_norm=1.0,
                          **step_kwargs)
@@ -75,6 +75,18 @@ def test_compiled_step_matches_the_uncompiled_one():
   for key, value in logs.items():
     assert np.all(np.isfinite(np.asarray(value))), key
   assert int(logs["nonfinite_skips"]) == 0
+  for a, b in zip(m1.trainable_variables, m2.trainable_variables):
+    np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+
+
+def test_prf_every_k_compiles_and_matches_the_uncompiled_step():
+  """With every=k the variance pass sits in a tf.cond: compiled and run."""
+  batch = _batch()
+  m1, _, s1 = _setup("prf", jit_compile=True, method_kwargs={"every": 2})
+  m2, _, s2 = _setup("prf", jit_compile=False, method_kwargs={"every": 2})
+  for _ in range(3):
+    s1(batch)
+    s2(batch)
   for a, b in zip(m1.trainable_variables, m2.trainable_variables):
     np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
 

@@ -202,6 +202,9 @@ class TrainStep:
     # method variables only change through the optimizer).
     self._method_state = [v for v in method.variables if not v.trainable]
     self._clip_values = self._match_clip_patterns()
+    self._synchronized_bn = any(
+        getattr(l, "synchronized", False)
+        for l in model._flatten_layers(include_self=False))  # pylint: disable=protected-access
     self._step = self._distributed_step
     self._loop = self._run_loop
     if function:
@@ -410,8 +413,9 @@ class TrainStep:
     jacobian = _finite_or_zero(jacobian)
     extra = {}
     if "variance" in self.method.needs:
+      due = getattr(self.method, "variance_due", lambda: None)()
       extra["variance"] = _finite_or_zero(
-          self._variance(inputs, labels, local_b, global_b, ctx))
+          self._variance(inputs, labels, local_b, global_b, ctx, due))
     if "losses" in self.method.needs:
       extra["losses"] = _finite_or_zero(
           ctx.all_reduce(SUM, tf.stop_gradient(tf.stack(shares))))
@@ -461,32 +465,43 @@ class TrainStep:
       grads += [weights[i] * x for x in g]
     return grads, weights, bad_grad
 
-  def _variance(self, inputs, labels, local_b, global_b, ctx):
+  def _variance(self, inputs, labels, local_b, global_b, ctx, due=None):
     """Per-sample gradient variance [T, n] of the shared variables, global.
 
     Replicas combine exactly: M = Σ_r b_r m_r / B and
-    V = Σ_r b_r (v_r + (m_r − M)²) / B.
+    V = Σ_r b_r (v_r + (m_r − M)²) / B. With `due` (a bool tensor, the same
+    on every replica) the local pass runs only when it is true and zeros
+    stand in otherwise; the all-reduces stay outside the cond, since a cond
+    branch may not call merge_call in a replica context.
     """
     from tfmtl import per_sample  # pylint: disable=g-import-not-at-top
     wanted = getattr(self.method, "variance_tasks", None)
     n = sum(int(tf.size(v)) for v in self.shared)
-    rows = []
-    for t in self.tasks:
-      if wanted is not None and t.name not in wanted:
-        rows.append(tf.zeros([n]))
-        continue
-      mean, var = per_sample.gradient_moments(
-          self.model, inputs, labels[t.name],
-          lambda out, lab, t=t: t.loss(lab, _float32(out[t.name])),
-          self.shared,
-          mode=self.per_sample_mode)
-      m = _flatten(mean, self.shared)
-      v = _flatten(var, self.shared)
-      if ctx.num_replicas_in_sync > 1:
-        big_m = ctx.all_reduce(SUM, m * local_b) / global_b
-        v = ctx.all_reduce(SUM, (v + tf.square(m - big_m)) * local_b) / global_b
-      rows.append(v)
-    return tf.stack(rows)
+    tasks = [t for t in self.tasks if wanted is None or t.name in wanted]
+
+    def local():
+      moments = []
+      for t in tasks:
+        mean, var = per_sample.gradient_moments(
+            self.model, inputs, labels[t.name],
+            lambda out, lab, t=t: t.loss(lab, _float32(out[t.name])),
+            self.shared, mode=self.per_sample_mode)
+        moments.append(tf.stack([_flatten(mean, self.shared),
+                                 _flatten(var, self.shared)]))
+      return tf.stack(moments)  # [T', 2, n]
+
+    if due is None or self._synchronized_bn:
+      # Synchronized BatchNorm all-reduces inside the pass: no cond.
+      moments = local()
+    else:
+      moments = tf.cond(due, local, lambda: tf.zeros([len(tasks), 2, n]))
+    m, v = moments[:, 0], moments[:, 1]
+    if ctx.num_replicas_in_sync > 1:
+      big_m = ctx.all_reduce(SUM, m * local_b) / global_b
+      v = ctx.all_reduce(SUM, (v + tf.square(m - big_m)) * local_b) / global_b
+    row_of = {t.name: k for k, t in enumerate(tasks)}
+    return tf.stack([v[row_of[t.name]] if t.name in row_of else tf.zeros([n])
+                     for t in self.tasks])
 
   def _clip(self, grads):
     norm = tf.linalg.global_norm(grads)

@@ -157,3 +157,52 @@ def test_prf_step_mirrored_equals_single_device(mirrored):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5,
                                    atol=1e-6, err_msg=a.path)
   assert len(single._clip_values) - single._clip_values.count(None) == 9
+
+
+def _mlp_run(strategy, every, function=True, steps=5, always=False):
+  """PRF(every) on a small MLP with an auxiliary task; final weights."""
+  from tfmtl.models.hard_sharing import HardSharingMLP  # pylint: disable=g-import-not-at-top
+  mse = lambda y, p: tf.reduce_mean(tf.square(y - p), axis=-1)
+  tasks = [Task("a", mse, 1.0, "main"), Task("b", mse, 0.5, "aux")]
+  with strategy.scope():
+    model = HardSharingMLP(["a", "b"], trunk_units=(6,), tower_units=(3,),
+                           dropout=0.0, seed=1)
+    model(tf.zeros([1, 4]))
+    method = aggregation.get("prf", every=every)
+    if always:  # the step computes the variance on every call, as before
+      method.variance_due = lambda: None
+    step = make_train_step(model, tasks, method, keras.optimizers.SGD(0.05),
+                           strategy=strategy, function=function)
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(steps * 8, 4)).astype(np.float32)
+  y = {"a": x[:, :1] * 2.0, "b": np.sin(x[:, 1:2]) - x[:, 2:3]}
+  data = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+  if strategy is not tf.distribute.get_strategy():
+    data = strategy.experimental_distribute_dataset(data)
+  for batch in data:
+    step(batch)
+  return [v.numpy() for v in model.trainable_variables]
+
+
+def test_every_k_computes_the_variance_only_when_it_is_read(monkeypatch):
+  from tfmtl import per_sample  # pylint: disable=g-import-not-at-top
+  calls = []
+  original = per_sample.gradient_moments
+  monkeypatch.setattr(per_sample, "gradient_moments",
+                      lambda *a, **k: calls.append(1) or original(*a, **k))
+  default = tf.distribute.get_strategy()
+  # Eagerly the cond runs one branch: 5 steps, due at calls 0 and 3, two
+  # tasks (main + aux) each time.
+  skipping = _mlp_run(default, every=3, function=False)
+  assert len(calls) == 4
+  computing = _mlp_run(default, every=3, function=False, always=True)
+  assert len(calls) == 4 + 10
+  for a, b in zip(skipping, computing):
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_every_k_step_mirrored_equals_single_device(mirrored):
+  single = _mlp_run(tf.distribute.get_strategy(), every=2)
+  multi = _mlp_run(mirrored, every=2)
+  for a, b in zip(single, multi):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

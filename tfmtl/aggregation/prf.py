@@ -19,8 +19,9 @@ Options: `every=k` recomputes the variance every k calls and reuses the
 stored one in between; `ema=decay` smooths it, v ← decay·v + (1−decay)·v_new
 (starting from the first variance). Logs the mean β per shared layer as
 `beta/<layer>` (`beta/<aux task>/<layer>` with several auxiliary tasks).
-Note: the train step still computes the variance on every step, so `every`
-changes which variance is used, not the step's cost.
+The train step asks `variance_due()` and computes the per-sample variance
+only on the calls that read it, so `every=k` also cuts the step's cost
+(bench/per_sample.py measures it).
 
 References:
   Al Hasib et al., "Boosting auxiliary task guidance: a probabilistic
@@ -120,6 +121,16 @@ class PRF(Aggregator):
       rows = 1 + len(self.aux)
       self._variance = state(tf.zeros([rows, num_params]), "variance")
       self._calls = state(0, "calls", dtype=tf.int64)
+
+  def variance_due(self) -> Optional[tf.Tensor]:
+    """Whether the next call reads a fresh variance (None: every call).
+
+    On other calls `__call__` ignores the `variance` it is given, so the
+    train step need not compute it.
+    """
+    if not self.stateful or self.every == 1:
+      return None
+    return tf.equal(self._calls % self.every, 0)
 
   def _smoothed(self, fresh):
     """The variance this call uses, after the every-k / EMA options."""
