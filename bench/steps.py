@@ -6,14 +6,15 @@ kernels), timed warm in one process, round-robin (median of `--repeats`
 timings of `--steps` consecutive steps each, per step); prints ratios to the
 equal-weight `sum` step (which also builds the per-task gradients J).
 
-A method spec is NAME[:OPTION,...] with OPTION a per-sample mode
+A method spec is NAME[:OPTION]... with OPTION a per-sample mode
 (`coupled`, `independent`) or a method argument KEY=VALUE, e.g.
-`prf:every=4` (the variance recomputed every 4th step).
+`prf:every=4` (the variance recomputed every 4th step) or
+`prf:coupled:every=4`.
 
 Run:
   python bench/steps.py                            # B=16, 128x320, width 1
   python bench/steps.py --batch=8 --height=32 --width=80 --width_mult=0.25
-  python bench/steps.py --methods=sum,prf,prf:every=4,prf:ema=0.9
+  python bench/steps.py --methods=sum,prf,prf:every=4,prf:every=4:ema=0.9
 """
 
 import argparse
@@ -53,7 +54,7 @@ def main():
   for spec in a.methods.split(","):
     name, _, options = spec.partition(":")
     mode, kwargs = None, {"main_task": "rot"} if name == "prf" else {}
-    for option in filter(None, options.split(",")):
+    for option in filter(None, options.split(":")):
       key, eq, value = option.partition("=")
       if eq:
         kwargs[key] = float(value) if "." in value else int(value)
