@@ -172,3 +172,22 @@ def test_bad_mode_is_a_user_error(batch):
   with pytest.raises(UserError, match="independent"):
     per_sample.gradient_moments(model, x, y, rot_loss,
                                 model.shared_variables, mode="exact")
+
+
+@pytest.mark.parametrize("mode", per_sample.MODES)
+def test_several_losses_in_one_pass_equal_separate_calls(batch, mode):
+  """gradient_moments_of_losses shares the forwards, not the answers."""
+  x, y, flow = batch
+  model = PoseFlowNet(width=0.125, pose_units=64, seed=2)
+  model(x)
+  shared = model.shared_variables
+  labels = {"rot": y, "flow": flow}
+  fns = [lambda out, lab: rot_loss(out, lab["rot"]),
+         lambda out, lab: flow_loss(out, lab["flow"])]
+  together = tf.function(lambda: per_sample.gradient_moments_of_losses(
+      model, x, labels, fns, shared, mode))()
+  for (mean, var), fn in zip(together, fns):
+    want_mean, want_var = tf.function(lambda fn=fn: per_sample.gradient_moments(
+        model, x, labels, fn, shared, mode))()
+    assert_rel_close(mean, want_mean, 1e-5)
+    assert_rel_close(var, want_var, 1e-4)

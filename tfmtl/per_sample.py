@@ -155,21 +155,21 @@ def _batch_size(inputs):
   return static if static is not None else tf.shape(first)[0]
 
 
-def _coupled(model, inputs, labels, loss_fn, variables):
+def _coupled(model, inputs, labels, loss_fns, variables):
   """Welford's running mean and M2 over the B per-element gradients.
 
-  One batch forward on a persistent tape, then the gradient of each loss
-  element; Welford keeps two accumulators instead of B gradient copies and
-  is as accurate as the seed's two-pass sum.
+  One batch forward on a persistent tape (shared by every loss), then the
+  gradient of each loss element; Welford keeps two accumulators instead of
+  B gradient copies and is as accurate as the seed's two-pass sum.
   """
   store = {}
   b = _batch_size(inputs)
   with tf.GradientTape(persistent=True) as tape:
     with _batchnorm_mode(model, "batch", store):
       outputs = model(inputs, training=False)
-    losses = tf.cast(loss_fn(outputs, labels), tf.float32)
+    losses = [tf.cast(fn(outputs, labels), tf.float32) for fn in loss_fns]
     if isinstance(b, int):
-      elements = tf.unstack(losses, num=b)
+      elements = [tf.unstack(l, num=b) for l in losses]
 
   def welford(k, mean, m2, g):
     delta = [gi - mi for gi, mi in zip(g, mean)]
@@ -177,26 +177,30 @@ def _coupled(model, inputs, labels, loss_fn, variables):
     m2 = [s + d * (gi - mi) for s, d, gi, mi in zip(m2, delta, g, mean)]
     return mean, m2
 
-  mean = [tf.zeros(v.shape, tf.float32) for v in variables]
-  m2 = [tf.zeros(v.shape, tf.float32) for v in variables]
-  if isinstance(b, int):
-    for k in range(b):
-      g = _zeros_for_none(tape.gradient(elements[k], variables), variables)
-      mean, m2 = welford(float(k + 1), mean, m2, g)
-    count = float(b)
-  else:
-    def body(k, mean, m2):
-      g = tape.gradient(losses, variables,
-                        output_gradients=tf.one_hot(k, b, dtype=losses.dtype))
-      g = _zeros_for_none(g, variables)
-      mean, m2 = welford(tf.cast(k + 1, tf.float32), mean, m2, g)
-      return k + 1, mean, m2
+  out = []
+  for j, loss in enumerate(losses):
+    mean = [tf.zeros(v.shape, tf.float32) for v in variables]
+    m2 = [tf.zeros(v.shape, tf.float32) for v in variables]
+    if isinstance(b, int):
+      for k in range(b):
+        g = _zeros_for_none(tape.gradient(elements[j][k], variables),
+                            variables)
+        mean, m2 = welford(float(k + 1), mean, m2, g)
+      count = float(b)
+    else:
+      def body(k, mean, m2, loss=loss):
+        g = tape.gradient(loss, variables,
+                          output_gradients=tf.one_hot(k, b, dtype=loss.dtype))
+        g = _zeros_for_none(g, variables)
+        mean, m2 = welford(tf.cast(k + 1, tf.float32), mean, m2, g)
+        return k + 1, mean, m2
 
-    _, mean, m2 = tf.while_loop(lambda k, *_: k < b, body,
-                                (tf.constant(0), mean, m2))
-    count = tf.cast(b, tf.float32)
+      _, mean, m2 = tf.while_loop(lambda k, *_: k < b, body,
+                                  (tf.constant(0), mean, m2))
+      count = tf.cast(b, tf.float32)
+    out.append((mean, [s / count for s in m2]))
   del tape
-  return mean, [s / count for s in m2]
+  return out
 
 
 def batch_statistics(model, inputs) -> dict:
@@ -208,7 +212,7 @@ def batch_statistics(model, inputs) -> dict:
   return store
 
 
-def _independent(model, inputs, labels, loss_fn, variables):
+def _independent(model, inputs, labels, loss_fns, variables):
   stats = batch_statistics(model, inputs)
 
   @tf.autograph.experimental.do_not_convert
@@ -216,11 +220,13 @@ def _independent(model, inputs, labels, loss_fn, variables):
     x, y = tf.nest.map_structure(lambda t: t[None], example)
     # Each trace pops the statistics in call order, so give it a fresh copy.
     given = {k: list(v) for k, v in stats.items()}
-    with tf.GradientTape() as tape:
+    with tf.GradientTape(persistent=len(loss_fns) > 1) as tape:
       with _batchnorm_mode(model, "given", given):
         out = model(x, training=False)
-      loss = tf.reduce_sum(tf.cast(loss_fn(out, y), tf.float32))
-    return _zeros_for_none(tape.gradient(loss, variables), variables)
+      losses = [tf.reduce_sum(tf.cast(fn(out, y), tf.float32))
+                for fn in loss_fns]
+    return [_zeros_for_none(tape.gradient(l, variables), variables)
+            for l in losses]
 
   # pfor warns once per conv layer that it runs the filter gradient as a
   # while-loop over examples; expected, and measured (BENCHMARKS.md "PRF").
@@ -228,13 +234,16 @@ def _independent(model, inputs, labels, loss_fn, variables):
   level = logger.level
   logger.setLevel(logging.ERROR)
   try:
-    grads = tf.vectorized_map(one, (inputs, labels))
+    per_loss = tf.vectorized_map(one, (inputs, labels))
   finally:
     logger.setLevel(level)
-  mean = [tf.reduce_mean(g, axis=0) for g in grads]
-  var = [tf.reduce_mean(tf.square(g - m[None]), axis=0)
-         for g, m in zip(grads, mean)]
-  return mean, var
+  out = []
+  for grads in per_loss:
+    mean = [tf.reduce_mean(g, axis=0) for g in grads]
+    var = [tf.reduce_mean(tf.square(g - m[None]), axis=0)
+           for g, m in zip(grads, mean)]
+    out.append((mean, var))
+  return out
 
 
 @tf.autograph.experimental.do_not_convert
@@ -259,8 +268,27 @@ def gradient_moments(
     (mean, variance): two lists of float32 tensors shaped like `variables`;
     mean = (1/B) Σ_i g_i, variance = (1/B) Σ_i (mean − g_i)².
   """
+  return gradient_moments_of_losses(model, inputs, labels,
+                                    [per_example_loss_fn], variables,
+                                    mode)[0]
+
+
+@tf.autograph.experimental.do_not_convert
+def gradient_moments_of_losses(
+    model, inputs, labels,
+    per_example_loss_fns: Sequence[Callable[[object, object], tf.Tensor]],
+    variables: Sequence, mode: str = "independent",
+) -> List[Tuple[List[tf.Tensor], List[tf.Tensor]]]:
+  """`gradient_moments` of several losses (tasks) from shared passes.
+
+  The batch-statistics forward and each example's forward are done once
+  for all losses; only the backward passes are per loss. Returns one
+  (mean, variance) pair per loss, equal to separate `gradient_moments`
+  calls.
+  """
   variables = list(variables)
   _check(model, variables, mode)
+  fns = list(per_example_loss_fns)
   if mode == "coupled":
-    return _coupled(model, inputs, labels, per_example_loss_fn, variables)
-  return _independent(model, inputs, labels, per_example_loss_fn, variables)
+    return _coupled(model, inputs, labels, fns, variables)
+  return _independent(model, inputs, labels, fns, variables)

@@ -480,15 +480,15 @@ class TrainStep:
     tasks = [t for t in self.tasks if wanted is None or t.name in wanted]
 
     def local():
-      moments = []
-      for t in tasks:
-        mean, var = per_sample.gradient_moments(
-            self.model, inputs, labels[t.name],
-            lambda out, lab, t=t: t.loss(lab, _float32(out[t.name])),
-            self.shared, mode=self.per_sample_mode)
-        moments.append(tf.stack([_flatten(mean, self.shared),
-                                 _flatten(var, self.shared)]))
-      return tf.stack(moments)  # [T', 2, n]
+      # One pass for all tasks: the forwards are shared.
+      pairs = per_sample.gradient_moments_of_losses(
+          self.model, inputs, {t.name: labels[t.name] for t in tasks},
+          [lambda out, lab, t=t: t.loss(lab[t.name], _float32(out[t.name]))
+           for t in tasks],
+          self.shared, mode=self.per_sample_mode)
+      return tf.stack([
+          tf.stack([_flatten(mean, self.shared), _flatten(var, self.shared)])
+          for mean, var in pairs])  # [T', 2, n]
 
     if due is None or self._synchronized_bn:
       # Synchronized BatchNorm all-reduces inside the pass: no cond.

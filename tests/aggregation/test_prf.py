@@ -187,16 +187,16 @@ def _mlp_run(strategy, every, function=True, steps=5, always=False):
 def test_every_k_computes_the_variance_only_when_it_is_read(monkeypatch):
   from tfmtl import per_sample  # pylint: disable=g-import-not-at-top
   calls = []
-  original = per_sample.gradient_moments
-  monkeypatch.setattr(per_sample, "gradient_moments",
+  original = per_sample.gradient_moments_of_losses
+  monkeypatch.setattr(per_sample, "gradient_moments_of_losses",
                       lambda *a, **k: calls.append(1) or original(*a, **k))
   default = tf.distribute.get_strategy()
-  # Eagerly the cond runs one branch: 5 steps, due at calls 0 and 3, two
-  # tasks (main + aux) each time.
+  # Eagerly the cond runs one branch: 5 steps, due at calls 0 and 3 (one
+  # pass for main + aux each time).
   skipping = _mlp_run(default, every=3, function=False)
-  assert len(calls) == 4
+  assert len(calls) == 2
   computing = _mlp_run(default, every=3, function=False, always=True)
-  assert len(calls) == 4 + 10
+  assert len(calls) == 2 + 5
   for a, b in zip(skipping, computing):
     np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
