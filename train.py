@@ -106,8 +106,8 @@ def train(config, workdir: str,
     if done or step % config.checkpoint_every == 0:
       ckpt.save(step)
       if shown is not None:
-        writer.images(step, pictures.grids(
-            shown[0], shown[1], exp.model(shown[0], training=False), 4))
+        writer.images(step, pictures.grids(shown[0], *evaluation.in_pixels(
+            exp.source, shown[1], exp.model(shown[0], training=False)), 4))
 
   if after_training:
     after_training(exp)

@@ -5,7 +5,9 @@ as the auxiliary task whose shared-layer gradient is scaled elementwise by
 the probability ratio β (tfmtl/aggregation/prf.py). Reference
 hyper-parameters: weights trans 1 / rot 10 / flow 0.1, Adam 5e-4, batch 16,
 128×320 frame pairs, 35 epochs, the 9 shared conv kernels' gradients clipped
-to ±2e-6, KITTI odometry with the reference split.
+to ±2e-6, KITTI odometry with the reference split. Flow labels are mapped to
+[0, 1] by the train split's range (`flow_range="train"`), since the
+reference's flow loss clips labels to [0, 1]; flow EPE is reported in pixels.
 
 Run:
   python train.py --config=configs/vo_prf.py \
@@ -36,7 +38,7 @@ def get_config(arg: str = "", method: str = "prf"):
   c.data = ml_collections.ConfigDict(dict(
       name="kitti_odometry",
       kwargs=dict(root="~/data/kitti_odometry", height=128, width=320,
-                  with_flow=True)))
+                  with_flow=True, flow_range="train")))
   c.model = ml_collections.ConfigDict(dict(
       name="pose_flow", kwargs=dict(width=1.0)))
   c.tasks = ml_collections.ConfigDict(dict(
@@ -58,10 +60,11 @@ def get_config(arg: str = "", method: str = "prf"):
   c.eval_batch_size = 16
   if "scenes" in args or "runlocal" in args:
     c.data = ml_collections.ConfigDict(dict(
-        name="scenes_vo", kwargs=dict(num=1100, height=128, width=320)))
+        name="scenes_vo", kwargs=dict(num=1100, height=128, width=320,
+                                      flow_range="train")))
     c.steps = 3000
   if "runlocal" in args:
-    c.data.kwargs = dict(num=132, height=64, width=160)
+    c.data.kwargs = dict(num=132, height=64, width=160, flow_range="train")
     c.model.kwargs.width = 0.25
     c.batch_size = 8
     c.eval_batch_size = 8

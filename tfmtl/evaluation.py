@@ -66,8 +66,9 @@ class TaskEvaluator:
   """Streaming metrics of one task."""
 
   def __init__(self, task, kind: str, num_channels: int,
-               depth_range=(0.0, math.inf)):
+               depth_range=(0.0, math.inf), flow_to_pixels=None):
     self.task, self.kind = task, kind
+    self.flow_to_pixels = flow_to_pixels
     self.metric = None
     if kind == "segmentation":
       self.metric = metrics_lib.SegmentationMetric(num_channels,
@@ -85,7 +86,10 @@ class TaskEvaluator:
     b = tf.shape(y_pred)[0]
     if self.kind == "flow":
       y = tf.cast(tf.reshape(y_true, tf.shape(y_pred)), y_pred.dtype)
-      epe = tf.norm(y_pred - y, axis=-1)
+      p = y_pred
+      if self.flow_to_pixels is not None:  # EPE in pixels, loss in labels
+        y, p = self.flow_to_pixels(y), self.flow_to_pixels(p)
+      epe = tf.norm(p - y, axis=-1)
       values["epe"] = tf.reduce_mean(tf.reshape(epe, [b, -1]), axis=1)
     elif self.kind == "regression":
       d = tf.reshape(tf.cast(y_true, y_pred.dtype) - tf.reshape(
@@ -119,8 +123,11 @@ def evaluate(model, tasks, source, split: str, batch_size: int,
   ds = source.dataset(split, batch_size, drop_remainder=False)
   sample, _ = next(iter(ds.take(1)))
   outputs = model(sample, training=False)
-  evaluators = [TaskEvaluator(t, kind_of(t.name, eval_metrics),
-                              int(outputs[t.name].shape[-1]), depth_range)
+  kinds = {t.name: kind_of(t.name, eval_metrics) for t in tasks}
+  to_pixels = getattr(source, "flow_to_pixels", None)
+  evaluators = [TaskEvaluator(t, kinds[t.name],
+                              int(outputs[t.name].shape[-1]), depth_range,
+                              to_pixels if kinds[t.name] == "flow" else None)
                 for t in tasks]
 
   @tf.function
@@ -135,8 +142,20 @@ def evaluate(model, tasks, source, split: str, batch_size: int,
       break
     out = step(x, y)
     if on_batch is not None:
-      on_batch(x, y, out)
+      on_batch(x, *in_pixels(source, y, out))
   return {e.task.name: e.result() for e in evaluators}
+
+
+def in_pixels(source, labels, outputs):
+  """(labels, outputs) with flow in pixels, for pictures: sources that
+  normalise flow labels (`flow_to_pixels`) are mapped back."""
+  to_pixels = getattr(source, "flow_to_pixels", None)
+  if to_pixels is None or "flow" not in labels:
+    return labels, outputs
+  labels, outputs = dict(labels), dict(outputs)
+  labels["flow"] = to_pixels(labels["flow"])
+  outputs["flow"] = to_pixels(outputs["flow"])
+  return labels, outputs
 
 
 # The metrics a results table and Δm compare, per kind of task.

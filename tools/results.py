@@ -35,7 +35,7 @@ _METHODS = flags.DEFINE_list(
     "Multi-task methods of the dense table.")
 
 DENSE_TASKS = ("depth", "semantic", "motion")
-VO = ["--config.data.kwargs.num=880", "--config.data.kwargs.height=64",
+VO = ["--config.data.kwargs.num=2200", "--config.data.kwargs.height=64",
       "--config.data.kwargs.width=160", "--config.model.kwargs.width=0.5",
       "--config.batch_size=8"]
 

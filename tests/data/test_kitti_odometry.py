@@ -118,3 +118,47 @@ def test_bad_data_names_the_file(tmp_path):
   with pytest.raises(UserError, match="sequence 04: no frames"):
     ko.KittiOdometrySource(tmp_path, sequences={"test": ["04"]},
                            label_scale=[1] * 6).records("test")
+
+
+def _all_flows(src, split="train"):
+  return np.concatenate([y["flow"].numpy() for _, y in src.dataset(
+      split, 1, drop_remainder=False)])
+
+
+def test_flow_range_from_train_maps_labels_to_unit_interval(tmp_path):
+  write_seq(tmp_path, "00", n=4)
+  raw = ko.KittiOdometrySource(tmp_path, height=H, width=W,
+                               sequences=["00"], augment=False)
+  unit = ko.KittiOdometrySource(tmp_path, height=H, width=W,
+                                sequences=["00"], augment=False,
+                                flow_range="train")
+  pixels = _all_flows(raw)
+  labels = _all_flows(unit)
+  lo, hi = pixels.min(axis=(0, 1, 2)), pixels.max(axis=(0, 1, 2))
+  np.testing.assert_allclose(unit.flow_range, [lo, hi], rtol=1e-6)
+  np.testing.assert_allclose(labels.min(axis=(0, 1, 2)), 0.0, atol=1e-6)
+  np.testing.assert_allclose(labels.max(axis=(0, 1, 2)), 1.0, atol=1e-6)
+  np.testing.assert_allclose(unit.flow_to_pixels(labels), pixels, atol=1e-5)
+  # With flips the horizontal range is symmetric: a mirrored label fits too.
+  flipping = ko.KittiOdometrySource(tmp_path, height=H, width=W,
+                                    sequences=["00"], flow_range="train")
+  r = flipping.flow_range
+  np.testing.assert_allclose(r[0, 0], -r[1, 0])
+  assert r[0, 0] <= lo[0] and r[1, 0] >= hi[0]
+
+
+def test_flow_range_given_and_refused(tmp_path):
+  write_seq(tmp_path, "00", n=3)
+  src = ko.KittiOdometrySource(tmp_path, height=H, width=W, sequences=["00"],
+                               augment=False, flow_range=(-4, 4))
+  np.testing.assert_allclose(src.flow_range, [[-4, -4], [4, 4]])
+  np.testing.assert_allclose(src.flow_to_pixels(np.array([0.5, 1.0])),
+                             [0.0, 4.0])
+  per_channel = ko.KittiOdometrySource(
+      tmp_path, height=H, width=W, sequences=["00"],
+      flow_range=((-4, 4), (-1, 2)))
+  np.testing.assert_allclose(per_channel.flow_range, [[-4, -1], [4, 2]])
+  for bad in ((1, 1), "auto", (1, 2, 3)):
+    with pytest.raises(UserError, match="flow_range"):
+      ko.KittiOdometrySource(tmp_path, height=H, width=W, sequences=["00"],
+                             flow_range=bad)

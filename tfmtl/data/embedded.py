@@ -79,15 +79,16 @@ def scenes(num: int = 240, height: int = 128, width: int = 256,
 def scenes_vo(num: int = 440, height: int = 128, width: int = 320,
               seed: int = 0, root: Optional[str] = None,
               with_flow: bool = True, augment: bool = True,
-              cache: bool = True,
-              workers: int = 0) -> kitti_odometry.KittiOdometrySource:
+              cache: bool = True, workers: int = 0,
+              flow_range=None) -> kitti_odometry.KittiOdometrySource:
   """Procedural drives read as KITTI odometry (11 sequences, reference split).
 
   Args:
     num: frames, spread over sequences 00..10.
     height, width: frame size (the PRF reference: 128×320).
+    flow_range: see `KittiOdometrySource` (None: flow labels in pixels).
   """
   path = ensure("kitti", num, height, width, seed, root, workers)
   return kitti_odometry.KittiOdometrySource(
       path, height=height, width=width, with_flow=with_flow,
-      augment=augment, cache=cache)
+      augment=augment, cache=cache, flow_range=flow_range)

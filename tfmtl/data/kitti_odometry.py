@@ -15,6 +15,15 @@ frames stacked, in [0, 1]); labels `{"trans": [3], "rot": [3]}` and,
 with flow, `{"flow": [H/2, W/2, 2]}` (pixels of the half-resolution map,
 0 where unknown).
 
+Flow labels in [0, 1] (`flow_range`): the PRF reference's flow loss
+compares log(1 + clip(y, 0, 1)), so its labels must lie in [0, 1] (its
+preprocessing is not published); raw pixel flow would leave every negative
+component at 0. With `flow_range` each channel c is mapped affinely,
+y_c = (f_c − lo_c) / (hi_c − lo_c), after augmentation; "train" takes
+(lo, hi) per channel from the train split's labels, the horizontal range
+made symmetric when flips are on (a flip negates f_x). `flow_to_pixels`
+undoes it; eval.py reports flow EPE in pixels either way.
+
 Pose labels (the PRF reference's convention): the relative pose of camera
 i+1 in the frame of camera i, T_rel = T_i⁻¹ T_{i+1} = [R | t]; `trans` = t,
 `rot` = Euler angles (α, β, γ) about the camera's x (right), y (down),
@@ -149,6 +158,9 @@ class KittiOdometrySource(pipeline.RecordSource):
       train split's pairs, which must then be on disk.
     augment: random horizontal flip (frames, flow x, mirrored pose) on train.
     cache: keep decoded pairs in memory.
+    flow_range: None (flow labels in pixels), "train" (mapped to [0, 1] by
+      the train split's per-channel range), or (lo, hi) / ((lo_x, hi_x),
+      (lo_y, hi_y)) in pixels of the half-resolution map.
   """
 
   what = "KITTI"
@@ -157,7 +169,8 @@ class KittiOdometrySource(pipeline.RecordSource):
                height: int = 128, width: int = 320, with_flow: bool = True,
                sequences: Optional[Union[Sequence[str], Dict]] = None,
                label_scale: Optional[Sequence[float]] = None,
-               augment: bool = True, cache: bool = False):
+               augment: bool = True, cache: bool = False,
+               flow_range: Optional[Union[str, Sequence]] = None):
     self.root = os.path.expanduser(str(root))
     if not os.path.isdir(self.root):
       raise UserError(f"KITTI odometry root {self.root!r} does not exist")
@@ -185,6 +198,7 @@ class KittiOdometrySource(pipeline.RecordSource):
     self._records = {}
     self._rel = {}
     self._all_png = False
+    self._flow_range = _parse_flow_range(flow_range)
 
   @property
   def task_names(self):
@@ -202,6 +216,56 @@ class KittiOdometrySource(pipeline.RecordSource):
       # A constant component (e.g. a straight synthetic drive) keeps scale 1.
       self._label_scale = np.where(span > 0, span, 1.0).astype(np.float32)
     return self._label_scale
+
+  @property
+  def flow_range(self) -> Optional[np.ndarray]:
+    """[2 (lo, hi), 2 (x, y)] pixels mapped to 0 and 1, or None."""
+    if not self.with_flow or self._flow_range is None:
+      return None
+    if isinstance(self._flow_range, str):  # "train": measured once
+      lo, hi = self._train_flow_extremes()
+      if self.augment:
+        lo[0], hi[0] = min(lo[0], -hi[0]), max(hi[0], -lo[0])
+      hi = np.where(hi > lo, hi, lo + 1.0)
+      self._flow_range = np.stack([lo, hi]).astype(np.float32)
+    return self._flow_range
+
+  def _train_flow_extremes(self):
+    """Per-channel min and max of the train split's flow labels (as
+    decoded, no augmentation), streamed batch by batch."""
+    if "train" not in self.splits or not self.splits["train"]:
+      raise UserError("no train sequences to measure the flow range from; "
+                      "pass flow_range=(lo, hi)")
+    ds = tf.data.Dataset.from_tensor_slices(self.records("train")).map(
+        lambda row: self.decode(row)[1]["flow"],
+        num_parallel_calls=tf.data.AUTOTUNE).batch(64)
+    lo, hi = np.full(2, np.inf), np.full(2, -np.inf)
+    for b in ds:
+      lo = np.minimum(lo, tf.reduce_min(b, axis=[0, 1, 2]).numpy())
+      hi = np.maximum(hi, tf.reduce_max(b, axis=[0, 1, 2]).numpy())
+    return lo, hi
+
+  def flow_to_pixels(self, flow):
+    """Labels or predictions in label units -> pixels (identity without
+    `flow_range`)."""
+    r = self.flow_range
+    if r is None:
+      return flow
+    return flow * (r[1] - r[0]) + r[0]
+
+  def dataset(self, split: str, batch_size: int, **kwargs):
+    ds = super().dataset(split, batch_size, **kwargs)
+    r = self.flow_range
+    if r is None:
+      return ds
+    lo, span = tf.constant(r[0]), tf.constant(r[1] - r[0])
+
+    def to_unit(inputs, labels):
+      labels = dict(labels)
+      labels["flow"] = (labels["flow"] - lo) / span
+      return inputs, labels
+    return ds.map(to_unit, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
+        tf.data.AUTOTUNE)
 
   def _relative(self, seq):
     if seq not in self._rel:
@@ -284,6 +348,26 @@ class KittiOdometrySource(pipeline.RecordSource):
   def augment_fn(self, inputs, labels, seed):
     return pipeline.augment(inputs, labels, seed, flip=True)
 
+
+
+def _parse_flow_range(value):
+  """None, "train", or a [2 (lo, hi), 2 (x, y)] float32 array."""
+  if value is None or (isinstance(value, str) and value == "train"):
+    return value
+  try:
+    r = np.asarray(value, np.float32)
+    if r.shape == (2,):
+      r = np.stack([np.full(2, r[0]), np.full(2, r[1])])
+    elif r.shape == (2, 2):
+      r = r.T  # given per channel as ((lo_x, hi_x), (lo_y, hi_y))
+    else:
+      raise ValueError
+  except (TypeError, ValueError):
+    raise UserError(f"flow_range={value!r}: use None, 'train', (lo, hi) or "
+                    "((lo_x, hi_x), (lo_y, hi_y))") from None
+  if np.any(r[1] <= r[0]):
+    raise UserError(f"flow_range={value!r}: each hi must exceed its lo")
+  return r
 
 
 def _read_flow_np(path):

@@ -1,0 +1,39 @@
+"""evaluation: flow EPE is reported in pixels whatever the label units."""
+
+import numpy as np
+import tensorflow as tf
+
+from tests.data.test_kitti_odometry import H, W, write_seq
+from tfmtl import evaluation, losses
+from tfmtl.data import kitti_odometry as ko
+from tfmtl.models.pose_flow import PoseFlowNet
+from tfmtl.tasks import Task
+
+
+def test_flow_epe_and_pictures_are_in_pixels_with_normalised_labels(
+    tmp_path):
+  write_seq(tmp_path, "00", n=5)
+  kwargs = dict(height=H, width=W, sequences=["00"], augment=False)
+  raw = ko.KittiOdometrySource(tmp_path, **kwargs)
+  unit = ko.KittiOdometrySource(tmp_path, flow_range=(-6, 4), **kwargs)
+  model = PoseFlowNet(task_names=["flow"], width=0.0625, seed=1)
+  model({"frames": tf.zeros([1, H, W, 6])})
+  shown = []
+  results = evaluation.evaluate(
+      model, [Task("flow", losses.flow_log_rmse)], unit, "train", 2,
+      on_batch=lambda x, y, out: shown.append((y["flow"], out["flow"])))
+  # The model's outputs are in label units: p·(4 − (−6)) − 6 pixels.
+  per_example, labels_px, preds_px = [], [], []
+  for x, y in raw.dataset("train", 2, drop_remainder=False):
+    p = model(x)["flow"].numpy() * 10.0 - 6.0
+    labels_px.append(y["flow"].numpy())
+    preds_px.append(p)
+    per_example += list(np.mean(np.linalg.norm(p - y["flow"].numpy(),
+                                               axis=-1), axis=(1, 2)))
+  np.testing.assert_allclose(results["flow"]["epe"], np.mean(per_example),
+                             rtol=1e-5)
+  # Pictures get pixels too.
+  for (label, pred), want_label, want_pred in zip(shown, labels_px,
+                                                  preds_px):
+    np.testing.assert_allclose(label.numpy(), want_label, atol=1e-5)
+    np.testing.assert_allclose(pred.numpy(), want_pred, atol=1e-4)
