@@ -22,10 +22,11 @@ def test_flow_epe_and_pictures_are_in_pixels_with_normalised_labels(
   results = evaluation.evaluate(
       model, [Task("flow", losses.flow_log_rmse)], unit, "train", 2,
       on_batch=lambda x, y, out: shown.append((y["flow"], out["flow"])))
-  # The model's outputs are in label units: p·(4 − (−6)) − 6 pixels.
+  # The model's outputs are in label units, read through the loss's clip:
+  # clip(p, 0, 1)·(4 − (−6)) − 6 pixels.
   per_example, labels_px, preds_px = [], [], []
   for x, y in raw.dataset("train", 2, drop_remainder=False):
-    p = model(x)["flow"].numpy() * 10.0 - 6.0
+    p = np.clip(model(x)["flow"].numpy(), 0, 1) * 10.0 - 6.0
     labels_px.append(y["flow"].numpy())
     preds_px.append(p)
     per_example += list(np.mean(np.linalg.norm(p - y["flow"].numpy(),
@@ -37,3 +38,14 @@ def test_flow_epe_and_pictures_are_in_pixels_with_normalised_labels(
                                                   preds_px):
     np.testing.assert_allclose(label.numpy(), want_label, atol=1e-5)
     np.testing.assert_allclose(pred.numpy(), want_pred, atol=1e-4)
+
+
+def test_raw_pixel_sources_are_left_alone(tmp_path):
+  write_seq(tmp_path, "00", n=3)
+  raw = ko.KittiOdometrySource(tmp_path, height=H, width=W,
+                               sequences=["00"], augment=False)
+  flow = np.array([[-3.0, 7.0]], np.float32)
+  np.testing.assert_array_equal(raw.flow_to_pixels(flow, prediction=True),
+                                flow)
+  labels, outputs = evaluation.in_pixels(raw, {"flow": flow}, {"flow": flow})
+  np.testing.assert_array_equal(outputs["flow"], flow)

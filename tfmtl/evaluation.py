@@ -88,7 +88,8 @@ class TaskEvaluator:
       y = tf.cast(tf.reshape(y_true, tf.shape(y_pred)), y_pred.dtype)
       p = y_pred
       if self.flow_to_pixels is not None:  # EPE in pixels, loss in labels
-        y, p = self.flow_to_pixels(y), self.flow_to_pixels(p)
+        y = self.flow_to_pixels(y)
+        p = self.flow_to_pixels(p, prediction=True)
       epe = tf.norm(p - y, axis=-1)
       values["epe"] = tf.reduce_mean(tf.reshape(epe, [b, -1]), axis=1)
     elif self.kind == "regression":
@@ -154,7 +155,7 @@ def in_pixels(source, labels, outputs):
     return labels, outputs
   labels, outputs = dict(labels), dict(outputs)
   labels["flow"] = to_pixels(labels["flow"])
-  outputs["flow"] = to_pixels(outputs["flow"])
+  outputs["flow"] = to_pixels(outputs["flow"], prediction=True)
   return labels, outputs
 
 

@@ -22,7 +22,8 @@ component at 0. With `flow_range` each channel c is mapped affinely,
 y_c = (f_c − lo_c) / (hi_c − lo_c), after augmentation; "train" takes
 (lo, hi) per channel from the train split's labels, the horizontal range
 made symmetric when flips are on (a flip negates f_x). `flow_to_pixels`
-undoes it; eval.py reports flow EPE in pixels either way.
+undoes it (reading predictions through the loss's clip to [0, 1]); eval.py
+reports flow EPE in pixels either way.
 
 Pose labels (the PRF reference's convention): the relative pose of camera
 i+1 in the frame of camera i, T_rel = T_i⁻¹ T_{i+1} = [R | t]; `trans` = t,
@@ -245,12 +246,16 @@ class KittiOdometrySource(pipeline.RecordSource):
       hi = np.maximum(hi, tf.reduce_max(b, axis=[0, 1, 2]).numpy())
     return lo, hi
 
-  def flow_to_pixels(self, flow):
+  def flow_to_pixels(self, flow, prediction: bool = False):
     """Labels or predictions in label units -> pixels (identity without
-    `flow_range`)."""
+    `flow_range`). A prediction is read as the flow loss reads it, through
+    clip(·, 0, 1): outside [0, 1] the loss has no gradient, so raw outputs
+    there carry no meaning."""
     r = self.flow_range
     if r is None:
       return flow
+    if prediction:
+      flow = tf.clip_by_value(flow, 0.0, 1.0)
     return flow * (r[1] - r[0]) + r[0]
 
   def dataset(self, split: str, batch_size: int, **kwargs):
