@@ -3,7 +3,8 @@
 Checked against a direct transcription of Sener & Koltun §3.3 (separate
 tapes, numpy min-norm weights for T = 2 in closed form):
     α* = clip(((g₂ − g₁)·g₂) / ‖g₁ − g₂‖², 0, 1),  α = (α*, 1 − α*)
-for g_t = ∇_Z L_t, then d = Σ_t α_t ∇_θsh L_t.
+for g_t = ∇_Z L_t, then d = Σ_t α_t ∇_θsh L_t. `reference_step` and
+`check_one_step` serve the other representation-level methods too.
 """
 
 import keras
@@ -36,16 +37,23 @@ def _setup(seed=1):
   return model, (tf.constant(x), {k: tf.constant(v) for k, v in y.items()})
 
 
-def _reference(model, batch, weights=(1.0, 0.5)):
-  """The update of §3.3 with separate tapes, numpy for the sub-problem."""
+def min_norm_two(G):
+  """Closed-form min-norm weights of two gradients from their Gramian."""
+  a = np.clip((G[1, 1] - G[0, 1]) / (G[0, 0] + G[1, 1] - 2 * G[0, 1]), 0, 1)
+  return np.array([a, 1.0 - a])
+
+
+def reference_step(model, batch, weights_of, weights=(1.0, 0.5)):
+  """One representation-level update with separate tapes and numpy:
+  α = weights_of(G) from the Gramian G of g_t = ∇_Z L_t, shared variables
+  θ − LR Σ_t α_t ∇_θ L_t, task variables θ_t − LR w_t ∇_θt L_t."""
   x, y = batch
   with tf.GradientTape(persistent=True) as tape:
     z, heads = model.call_split(x, training=True)
     out = heads(z)
     losses = [tf.reduce_mean(_mse(y[t], out[t])) for t in ("a", "b")]
-  g1, g2 = (tape.gradient(l, z).numpy().ravel() for l in losses)
-  a = np.clip(np.dot(g2 - g1, g2) / np.dot(g1 - g2, g1 - g2), 0.0, 1.0)
-  alpha = np.array([a, 1.0 - a])
+  g = np.stack([tape.gradient(l, z).numpy().ravel() for l in losses])
+  alpha = weights_of(g @ g.T)
   shared = model.shared_variables
   per_task = [tape.gradient(l, shared) for l in losses]
   expected = {}
@@ -53,34 +61,39 @@ def _reference(model, batch, weights=(1.0, 0.5)):
     expected[v.path] = v.numpy() - LR * (alpha[0] * per_task[0][k] +
                                          alpha[1] * per_task[1][k]).numpy()
   for i, t in enumerate(("a", "b")):
-    for v, g in zip(model.task_variables(t),
-                    tape.gradient(losses[i], model.task_variables(t))):
-      expected[v.path] = v.numpy() - LR * weights[i] * g.numpy()
+    for v, grad in zip(model.task_variables(t),
+                       tape.gradient(losses[i], model.task_variables(t))):
+      expected[v.path] = v.numpy() - LR * weights[i] * grad.numpy()
   return alpha, expected
+
+
+def check_one_step(name, weights_of, function, seed=1):
+  """`name`'s train step == reference_step; returns α."""
+  model, batch = _setup(seed)
+  alpha, expected = reference_step(model, batch, weights_of)
+  tasks = [Task("a", _mse), Task("b", _mse, weight=0.5)]
+  step = make_train_step(model, tasks, methods.get(name),
+                         keras.optimizers.SGD(LR), function=function)
+  logs = step(batch)
+  np.testing.assert_allclose([logs["alpha/a"], logs["alpha/b"]], alpha,
+                             rtol=1e-4, atol=1e-5)
+  for v in model.trainable_variables:
+    np.testing.assert_allclose(v.numpy(), expected[v.path], atol=1e-6,
+                               err_msg=v.path)
+  return alpha
 
 
 @pytest.mark.parametrize("function", [False, True])
 def test_step_matches_the_papers_update(function):
-  model, batch = _setup()
-  alpha, expected = _reference(model, batch)
+  alpha = check_one_step("mgda_ub", min_norm_two, function)
   assert 0.05 < alpha[0] < 0.95  # the test is about an interior solution
-  method = methods.get("mgda_ub")
-  tasks = [Task("a", _mse), Task("b", _mse, weight=0.5)]
-  step = make_train_step(model, tasks, method, keras.optimizers.SGD(LR),
-                         function=function)
-  logs = step(batch)
-  np.testing.assert_allclose([logs["alpha/a"], logs["alpha/b"]], alpha,
-                             atol=1e-5)
-  for v in model.trainable_variables:
-    np.testing.assert_allclose(v.numpy(), expected[v.path], atol=1e-6,
-                               err_msg=v.path)
 
 
 def test_seed_direction_is_a_common_descent_direction_on_z():
   """MGDA's KKT conditions on the representation: s·g_t ≥ ‖s‖² for every t,
   with equality where α_t > 0 (s = Σ α_t g_t, g_t = ∇_Z L_t)."""
   model, batch = _setup(seed=4)
-  alpha, _ = _reference(model, batch)
+  alpha, _ = reference_step(model, batch, min_norm_two)
   x, y = batch
   with tf.GradientTape(persistent=True) as tape:
     z, heads = model.call_split(x, training=True)

@@ -2,6 +2,7 @@
 
 from tfmtl.aggregation.base import Aggregator
 from tfmtl.aggregation.aligned_mtl import AlignedMTL
+from tfmtl.aggregation.aligned_mtl_ub import AlignedMTLUB
 from tfmtl.aggregation.atg import ATG
 from tfmtl.aggregation.cagrad import CAGrad
 from tfmtl.aggregation.graddrop import GradDrop
@@ -26,6 +27,7 @@ AGGREGATORS = Registry("aggregation method", {
     "imtl": IMTL,
     "nash_mtl": NashMTL,
     "aligned_mtl": AlignedMTL,
+    "aligned_mtl_ub": AlignedMTLUB,
     "upgrad": UPGrad,
     "atg": ATG,
     "prf": PRF,

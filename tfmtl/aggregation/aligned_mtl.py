@@ -42,4 +42,4 @@ class AlignedMTL(solvers.GramianWeighted):
     b = tf.sqrt(tf.where(tf.reduce_any(mask), lam_r, 1.0)) * tf.matmul(
         v * inv_sqrt[None, :], v, transpose_b=True)
     b = tf.where(tf.reduce_any(mask), b, tf.eye(t, dtype=G.dtype))
-    return tf.linalg.matvec(b, self.weights_for(J))
+    return tf.linalg.matvec(b, self.weights_for(G))

@@ -51,7 +51,11 @@ class Aggregator(tf.Module):
     self.task_weights = tf.constant([t.weight for t in tasks], tf.float32)
 
   def weights_for(self, J: tf.Tensor) -> tf.Tensor:
-    """Configured task weights [T] (all ones when the aggregator is unbuilt)."""
+    """Configured task weights [T] (all ones when the aggregator is unbuilt).
+
+    J: any tensor whose first dimension is T (J or its Gramian); its dtype
+    is the result's.
+    """
     w = getattr(self, "task_weights", None)
     if w is None:
       return tf.ones([tf.shape(J)[0]], J.dtype)

@@ -31,7 +31,7 @@ class UPGrad(solvers.GramianWeighted):
   def task_combination(self, G, J, **extra):
     gn, _ = solvers.normalise(G)
     t = G.shape[-1]
-    pref = self.weights_for(J) / t
+    pref = self.weights_for(G) / t
     lower = tf.linalg.diag(pref)
     v = solvers.qp(gn, tf.zeros_like(lower), lower)
     return tf.reduce_sum(v, axis=0)
