@@ -39,6 +39,7 @@ class MGDAUB(MGDA):
   (`MultiTaskModel.call_split`: hard_sharing, hard_sharing_conv, segnet
   split, dual_encoder, pose_flow); the step refuses other models. Called
   directly on J [T, n] (the aggregator contract) it is MGDA on J.
+  `aligned_mtl_ub` applies the same construction to Aligned-MTL.
 
   References:
     Sener, Koltun. "Multi-Task Learning as Multi-Objective Optimization",
