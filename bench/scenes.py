@@ -13,7 +13,6 @@ import shutil
 import tempfile
 import time
 
-import numpy as np
 
 from tfmtl.data import flow, scenes
 

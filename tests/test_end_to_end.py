@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import numpy as np
-import tensorflow as tf
 
 from tfmtl import evaluation
 import train as train_main

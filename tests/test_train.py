@@ -7,11 +7,10 @@ import sys
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import train as train_main
 from configs import toy_two_task
-from tfmtl import checkpoint, distribute, experiment, models
+from tfmtl import checkpoint, distribute, experiment
 from tfmtl.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -199,7 +199,6 @@ def _coupled(model, inputs, labels, loss_fns, variables):
                                   (tf.constant(0), mean, m2))
       count = tf.cast(b, tf.float32)
     out.append((mean, [s / count for s in m2]))
-  del tape
   return out
 
 

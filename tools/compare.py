@@ -113,13 +113,20 @@ def chart(names, rows, path):
   cols = [c for c in names if c != "GMACs"]
   fig = Figure(figsize=(3.2 * len(cols), 3.6))
   FigureCanvasAgg(fig)
+  # "model + method" rows of one model are labelled by the method alone,
+  # the model named once in the title.
+  models = {n.split(" + ")[0] for n, _, _ in rows if " + " in n}
+  label = ((lambda n: n.split(" + ", 1)[-1]) if len(models) == 1
+           else (lambda n: n))
+  if len(models) == 1:
+    fig.suptitle(f"{models.pop()} + method vs single-task", fontsize=9)
   for i, c in enumerate(cols):
     ax = fig.add_subplot(1, len(cols), i + 1)
     present = [(n, cells[c]) for n, cells, _ in rows if c in cells]
     ax.bar(range(len(present)), [m for _, (m, _) in present],
            yerr=[s for _, (_, s) in present], color="tab:blue")
     ax.set_xticks(range(len(present)))
-    ax.set_xticklabels([n.replace(" + ", "\n") for n, _ in present],
+    ax.set_xticklabels([label(n) for n, _ in present],
                        rotation=60, ha="right", fontsize=7)
     ax.set_title(c, fontsize=9)
   fig.tight_layout()

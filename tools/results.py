@@ -31,7 +31,7 @@ _STEPS = flags.DEFINE_integer("steps", 400, "Train steps of every run.")
 _OUT = flags.DEFINE_string("out_dir", "runs/results", "Workdirs go here.")
 _METHODS = flags.DEFINE_list(
     "methods", ["fixed", "uncertainty", "dwa", "gradnorm", "pseudo_gradnorm",
-                "pcgrad", "mgda", "mgda_ub"],
+                "pcgrad", "mgda", "mgda_ub", "aligned_mtl", "aligned_mtl_ub"],
     "Multi-task methods of the dense table.")
 
 DENSE_TASKS = ("depth", "semantic", "motion")

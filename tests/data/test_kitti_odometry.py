@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfmtl.data import flow_io
 from tfmtl.data import kitti_odometry as ko
 from tfmtl.errors import UserError
 
