@@ -21,7 +21,7 @@ stored one in between; `ema=decay` smooths it, v ← decay·v + (1−decay)·v_n
 `beta/<layer>` (`beta/<aux task>/<layer>` with several auxiliary tasks).
 The train step asks `variance_due()` and computes the per-sample variance
 only on the calls that read it, so `every=k` also cuts the step's cost
-(bench/per_sample.py measures it).
+(bench/steps.py measures it: BENCHMARKS.md "PRF").
 
 References:
   Al Hasib et al., "Boosting auxiliary task guidance: a probabilistic
