@@ -135,6 +135,10 @@ class Trainer(keras.Model):
     return (list(self._engine.method.variables) +
             list(self._engine.counters.variables))
 
+  def build(self, input_shape=None):
+    del input_shape  # the network is built already (compile checks)
+    self.built = True
+
   def call(self, inputs, training=False):
     return self.network(inputs, training=training)
 
@@ -160,6 +164,7 @@ class Trainer(keras.Model):
         self._split or self.network, self.tasks, self.method, self.optimizer,
         strategy=self.distribute_strategy, function=False, jit_compile=jit,
         **self._options)
+    self.built = True  # its network is: callbacks may load weights now
 
   def train_step(self, data):
     if self._engine is None:

@@ -17,10 +17,18 @@ where the phase decides them, bad_grad [T]). Everything returned is global:
 the all-reduces happen here.
 """
 
+import math
+
 import tensorflow as tf
 
 from tfmtl.engine.apply import all_finite
 from tfmtl.engine.forward import SUM, float32
+
+
+def size(v) -> int:
+  """Elements of a variable, from its static shape (a Python int even
+  while tracing)."""
+  return math.prod(tuple(v.shape))
 
 
 def flatten(grads, variables):
@@ -30,7 +38,7 @@ def flatten(grads, variables):
 
 
 def unflatten(vector, variables):
-  sizes = [int(tf.size(v)) for v in variables]
+  sizes = [size(v) for v in variables]
   parts = tf.split(vector, sizes)
   return [tf.reshape(p, v.shape) for p, v in zip(parts, variables)]
 
@@ -159,7 +167,7 @@ def variance(step, inputs, labels, local_b, global_b, ctx, due=None):
   """
   from tfmtl import per_sample  # pylint: disable=g-import-not-at-top
   wanted = getattr(step.method, "variance_tasks", None)
-  n = sum(int(tf.size(v)) for v in step.shared)
+  n = sum(size(v) for v in step.shared)
   tasks = [t for t in step.tasks if wanted is None or t.name in wanted]
 
   def local():

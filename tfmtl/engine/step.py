@@ -37,6 +37,7 @@ import tensorflow as tf
 from tfmtl.aggregation.base import Aggregator
 from tfmtl.engine import apply, gradients
 from tfmtl.engine.forward import SUM, forward, loss_shares
+from tfmtl.engine.gradients import size
 from tfmtl.errors import UserError
 from tfmtl.models.split import resolve
 from tfmtl.weighting.base import Weighting
@@ -132,7 +133,7 @@ class TrainStep:
           self.split.check_representation()
         self.shared = list(self.split.shared_variables)
         self.task_vars = [self.split.task_variables(n) for n in names]
-        n = sum(int(tf.size(v)) for v in self.shared)
+        n = sum(size(v) for v in self.shared)
         method.build(self.tasks, num_params=n, shared_variables=self.shared)
         self.variables = self.shared + [v for vs in self.task_vars for v in vs]
       else:
