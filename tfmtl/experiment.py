@@ -120,6 +120,9 @@ def parse_flags(argv):
     else:
       rest.append(argv[i])
     i += 1
+  if list(argv) == sys.argv:
+    # ml_collections reads its overrides from sys.argv itself.
+    sys.argv[:] = rest
   try:
     return flags.FLAGS(rest)
   except flags.Error as e:
