@@ -12,16 +12,19 @@ def factory(name):
   """The class (factory) of method `name`, unbuilt (`module:Class` too)."""
   if ":" in name:
     return registry.import_object(name, "method")
-  for registry in (weighting.WEIGHTINGS, aggregation.AGGREGATORS):
-    if name in registry:
-      return registry.factory(name)
+  for family in (weighting.WEIGHTINGS, aggregation.AGGREGATORS):
+    if name in family:
+      return family.factory(name)
   raise UserError(f"unknown method {name!r}; known: {', '.join(names())}")
 
 
 def get(name, **kwargs):
   """A weighting or aggregation method by name, built with `kwargs`."""
   if ":" in name:
-    method = factory(name)(**kwargs)
+    try:
+      method = factory(name)(**kwargs)
+    except TypeError as e:
+      raise UserError(f"method {name!r}: {e}") from None
     if not isinstance(method, (weighting.Weighting,
                                aggregation.Aggregator)):
       raise UserError(f"method {name!r} is neither a tfmtl.weighting."
