@@ -211,3 +211,13 @@ def test_bad_models_get_one_clear_error():
     TaskSplit(separate).check_representation()
   with pytest.raises(UserError, match="give both"):
     TaskSplit(model, shared=[])
+
+
+def test_cost_of_a_plain_functional_model():
+  from tfmtl.models import cost  # pylint: disable=g-import-not-at-top
+  model, _, _, _ = three_tasks()
+  c = cost(model)  # shapes from the model's inputs
+  # Dense MACs: trunk 5·6, pair 6·4, heads 4, 4 and 6.
+  assert c.macs == 5 * 6 + 6 * 4 + 4 + 4 + 6
+  assert c.tasks["c"].macs == 5 * 6 + 6
+  assert c.tasks["a"].params == (5 * 6 + 6) + (6 * 4 + 4) + (4 + 1)
