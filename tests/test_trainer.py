@@ -157,3 +157,30 @@ def test_user_loss_callable_per_example():
   task = make_tasks({"b": huber})[0]
   y, p = tf.ones([3, 2]), tf.zeros([3, 2])
   np.testing.assert_allclose(task.loss(y, p), [0.5, 0.5, 0.5])
+
+
+class Unbuilt(keras.Model):
+  """A subclassed model nobody has called yet."""
+
+  def __init__(self):
+    super().__init__()
+    self.trunk = keras.layers.Dense(4, activation="tanh")
+    self.heads = {"a": keras.layers.Dense(1), "b": keras.layers.Dense(2)}
+
+  def call(self, x, training=False):
+    h = self.trunk(x)
+    return {t: layer(h) for t, layer in self.heads.items()}
+
+
+def test_fit_builds_an_unbuilt_subclassed_model_from_the_data():
+  model = Unbuilt()
+  trainer = tfmtl.Trainer(model, TASKS, "pcgrad")
+  trainer.compile(optimizer="sgd")
+  trainer.fit(data(), epochs=1, verbose=0)
+  split = trainer._engine.split  # pylint: disable=protected-access
+  assert [id(v) for v in split.shared_variables] == [
+      id(v) for v in model.trunk.trainable_variables]
+  with pytest.raises(UserError, match="not built"):
+    other = tfmtl.Trainer(Unbuilt(), TASKS, "pcgrad")
+    other.compile(optimizer="sgd")
+    other.fit(np.zeros([4, 5], np.float32), verbose=0)

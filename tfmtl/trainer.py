@@ -156,19 +156,39 @@ class Trainer(keras.Model):
     super().compile(optimizer=optimizer, metrics=metrics, jit_compile=jit,
                     steps_per_execution=steps_per_execution,
                     auto_scale_loss=False, **kwargs)
-    if not self.network.built:
-      raise UserError(
-          f"model {self.network.name} is not built: call it once on a batch "
-          "(model(x)) before compiling the Trainer")
+    self._jit = jit
+    if self.network.built:
+      self._build_engine()
+
+  def _build_engine(self):
     self._engine = TrainStep(
         self._split or self.network, self.tasks, self.method, self.optimizer,
-        strategy=self.distribute_strategy, function=False, jit_compile=jit,
-        **self._options)
+        strategy=self.distribute_strategy, function=False,
+        jit_compile=self._jit, **self._options)
     self.built = True  # its network is: callbacks may load weights now
 
-  def train_step(self, data):
-    if self._engine is None:
+  def fit(self, x=None, y=None, **kwargs):
+    """Keras' fit; an unbuilt network is first built from the data's
+    element spec (a tf.data.Dataset of (inputs, labels))."""
+    if not self.compiled:
       raise UserError("compile the Trainer before fit")
+    if self._engine is None:
+      spec = getattr(x, "element_spec", None)
+      if not (isinstance(spec, tuple) and len(spec) >= 2):
+        raise UserError(
+            f"model {self.network.name} is not built: call it once on a "
+            "batch (model(x)) or fit on a tf.data.Dataset of (inputs, "
+            "labels) so it can be built from the element spec")
+      if self._options["input_spec"] is None:
+        self._options["input_spec"] = spec[0]
+      with self.distribute_strategy.scope():
+        self.network(tf.nest.map_structure(
+            lambda s: tf.zeros([1] + list(s.shape[1:]), s.dtype), spec[0]),
+            training=False)
+      self._build_engine()
+    return super().fit(x, y, **kwargs)
+
+  def train_step(self, data):
     x, y = data[0], data[1]
     logs, outputs = self._engine.replica_step(x, y, return_outputs=True)
     out = {}
