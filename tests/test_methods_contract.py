@@ -26,7 +26,11 @@ KWARGS = {
     "dwa": dict(steps_per_epoch=1),  # epochs of one step: DWA's rule kicks in
     "rlw": dict(seed=3),
     "graddrop": dict(seed=3),
+    "dwa+mgda": dict(weighting_kwargs=dict(steps_per_epoch=1)),
 }
+# Compositions (aggregation/composed.py): a stateful trainable weighting and
+# a stateful one, each with a gradient aggregation.
+COMPOSITIONS = ["uncertainty+pcgrad", "dwa+mgda"]
 AUX = {"atg", "prf"}  # methods that need an auxiliary task: task "b"
 STEPS = 3
 BATCH = 8
@@ -91,7 +95,7 @@ def strategy(mirrored):
   return mirrored
 
 
-@pytest.mark.parametrize("name", methods.names())
+@pytest.mark.parametrize("name", methods.names() + COMPOSITIONS)
 def test_contract(name, strategy):
   model, method, step, logs = _run(name)
   for entry in logs:

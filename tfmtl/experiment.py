@@ -18,6 +18,7 @@ import tensorflow as tf
 from tfmtl import data as data_lib
 from tfmtl import methods, models
 from tfmtl import tasks as tasks_lib
+from tfmtl.aggregation.composed import split_name
 from tfmtl.errors import UserError
 from tfmtl.train_step import TrainStep, make_train_step
 
@@ -202,9 +203,17 @@ def method_kwargs(config, source=None) -> dict:
   (DWA's `steps_per_epoch`) and isn't told its length gets
   ⌊train examples / batch_size⌋ from the data source.
   """
+  parts = split_name(config.method) if ":" not in config.method else None
+  if parts:  # a composition: each part's own kwargs
+    return {"weighting_kwargs": _kwargs_of(config, parts[0], source),
+            "aggregator_kwargs": _kwargs_of(config, parts[1], source)}
+  return _kwargs_of(config, config.method, source)
+
+
+def _kwargs_of(config, name, source):
   per_method = config.get("method_kwargs") or {}
-  kwargs = dict(per_method.get(config.method, {}))
-  takes = inspect.signature(methods.factory(config.method)).parameters
+  kwargs = dict(per_method.get(name, {}))
+  takes = inspect.signature(methods.factory(name)).parameters
   if ("steps_per_epoch" in takes and not kwargs.get("steps_per_epoch") and
       hasattr(source, "num_examples")):
     kwargs["steps_per_epoch"] = max(

@@ -78,16 +78,23 @@ def loss_level(step, tape, target, shares, losses, labels, outputs, local_b,
     per_task = ctx.all_reduce(SUM, tf.stack(per_task))
     stats["grad_norms"] = tf.norm(per_task, axis=1)
   if "kpis" in method.needs:
-    kpis = tf.stack([
-        tf.cast(t.kpi(labels[t.name], outputs[t.name]), tf.float32)
-        for t in step.tasks])
-    stats["kpis"] = ctx.all_reduce(SUM, kpis * local_b) / global_b
+    stats["kpis"] = kpis(step.tasks, labels, outputs, local_b, global_b, ctx)
   method.update(losses, step.optimizer.iterations, **stats)
   return grads, bad_grad
 
 
+def kpis(tasks, labels, outputs, local_b, global_b, ctx):
+  """[T] global KPIs (Task.kpi), example-weighted over replicas."""
+  local = tf.stack([tf.cast(t.kpi(labels[t.name], outputs[t.name]),
+                            tf.float32) for t in tasks])
+  return ctx.all_reduce(SUM, local * local_b) / global_b
+
+
 def jacobian_level(step, tape, shares, inputs, labels, local_b, global_b, ctx,
-                   scale):
+                   scale, composed=None):
+  """J, then the aggregator. `composed` = (loss weights, the weighting's
+  objective, global losses, outputs) when the method is a composition
+  (aggregation/composed.py)."""
   method = step.method
   rows, own = [], []
   for i, vs in enumerate(step.task_vars):
@@ -113,12 +120,32 @@ def jacobian_level(step, tape, shares, inputs, labels, local_b, global_b, ctx,
         ctx.all_reduce(SUM, tf.stop_gradient(tf.stack(shares))))
   if "step" in method.needs:
     extra["step"] = step.optimizer.iterations
+  if composed is not None:
+    extra["loss_weights"] = tf.stop_gradient(composed[0])
   combined = method(jacobian, **extra)
   weights = method.weights_for(jacobian)
   grads = unflatten(combined, step.shared)
   for i, g in enumerate(own):
     grads += [weights[i] * x for x in g]
+  if composed is not None:
+    grads += _weighting_part(step, tape, composed, labels, local_b, global_b,
+                             ctx)
   return grads, weights, bad_grad
+
+
+def _weighting_part(step, tape, composed, labels, local_b, global_b, ctx):
+  """A composition's weighting: gradients of its own variables from its
+  objective, then its state update (as after a loss-level step)."""
+  _, objective, losses, outputs = composed
+  weighting = step.method.weighting
+  own = list(weighting.trainable_variables)
+  grads = ctx.all_reduce(SUM, zeros_for_none(tape.gradient(objective, own),
+                                             own)) if own else []
+  stats = {}
+  if "kpis" in weighting.needs:
+    stats["kpis"] = kpis(step.tasks, labels, outputs, local_b, global_b, ctx)
+  weighting.update(losses, step.optimizer.iterations, **stats)
+  return list(grads)
 
 
 def representation_level(step, tape, shares, representation, ctx, scale):

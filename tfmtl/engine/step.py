@@ -35,6 +35,7 @@ import keras
 import tensorflow as tf
 
 from tfmtl.aggregation.base import Aggregator
+from tfmtl.aggregation.composed import Composed
 from tfmtl.engine import apply, gradients
 from tfmtl.engine.forward import SUM, forward, loss_shares
 from tfmtl.engine.gradients import size
@@ -136,6 +137,8 @@ class TrainStep:
         n = sum(size(v) for v in self.shared)
         method.build(self.tasks, num_params=n, shared_variables=self.shared)
         self.variables = self.shared + [v for vs in self.task_vars for v in vs]
+        if isinstance(method, Composed):  # the weighting's own variables
+          self.variables += list(method.weighting.trainable_variables)
       else:
         method.build(self.tasks)
         self.watched = (self.split.watched_variables
@@ -203,6 +206,15 @@ class TrainStep:
         target = total if scale is None else total * scale
       else:
         target = shares if scale is None else [x * scale for x in shares]
+        if isinstance(self.method, Composed):
+          weighting = self.method.weighting
+          loss_weights = weighting(losses, self.optimizer.iterations)
+          objective = (tf.reduce_sum(loss_weights *
+                                     tf.stop_gradient(tf.stack(shares))) +
+                       weighting.regularizer() / ctx.num_replicas_in_sync)
+          composed = (loss_weights, objective, losses, outputs)
+        else:
+          composed = None
     bad_loss = tf.logical_not(tf.math.is_finite(losses))
 
     # === 2-3. Gradients by method kind; the method combines ===
@@ -221,7 +233,8 @@ class TrainStep:
       total = tf.reduce_sum(weights * losses)
     else:
       grads, weights, bad_grad = gradients.jacobian_level(
-          self, tape, target, inputs, labels, local_b, global_b, ctx, scale)
+          self, tape, target, inputs, labels, local_b, global_b, ctx, scale,
+          composed)
       total = tf.reduce_sum(weights * losses)
     del tape
 
