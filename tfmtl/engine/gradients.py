@@ -168,7 +168,15 @@ def representation_level(step, tape, shares, representation, ctx, scale):
     gram = gram / (scale * scale)
     own = [[x / scale for x in g] for g in own]
   bad_grad = _bad_rows(gram, own)
-  alpha = step.method.weights_from_gramian(finite_or_zero(gram))
+  extra = {}
+  if "losses" in step.method.needs:
+    extra["losses"] = finite_or_zero(
+        ctx.all_reduce(SUM, tf.stop_gradient(tf.stack(shares))))
+    if scale is not None:
+      extra["losses"] = extra["losses"] / scale
+  if "step" in step.method.needs:
+    extra["step"] = step.optimizer.iterations
+  alpha = step.method.weights_from_gramian(finite_or_zero(gram), **extra)
   seed = [tf.add_n([tf.cast(alpha[i], g[k].dtype) * g[k]
                     for i, g in enumerate(z_grads)])
           for k in range(len(z))]
