@@ -247,6 +247,13 @@ class TrainStep:
     apply.apply_if(finite, self.optimizer,
                    [g / ctx.num_replicas_in_sync for g in grads],
                    self.variables, ctx)
+    if "losses_after" in self.method.needs:
+      # The same batch at the new parameters (FAMO). Unconditional: the
+      # all-reduce can't sit in a cond; a skipped step's state is rolled
+      # back just below.
+      after, _ = forward(self.split, inputs, False)
+      self.method.update_after(ctx.all_reduce(SUM, tf.stop_gradient(
+          tf.stack(loss_shares(self.tasks, labels, after, global_b)))))
     for v, old in zip(self._method_state, saved):
       v.assign(tf.where(finite, v.read_value(), old))
     logs = {"total_loss": total, "grad_norm": grad_norm}

@@ -4,6 +4,7 @@ from tfmtl.registry import Registry
 from tfmtl.weighting.base import Weighting
 from tfmtl.weighting.dtp import DTP
 from tfmtl.weighting.dwa import DWA
+from tfmtl.weighting.famo import FAMO
 from tfmtl.weighting.fixed import Fixed
 from tfmtl.weighting.gradnorm import GradNorm
 from tfmtl.weighting.pseudo_gradnorm import PseudoGradNorm
@@ -18,6 +19,7 @@ WEIGHTINGS = Registry("weighting method", {
     "dtp": DTP,
     "rlw": RLW,
     "pseudo_gradnorm": PseudoGradNorm,
+    "famo": FAMO,
 })
 
 

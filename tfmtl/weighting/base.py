@@ -17,6 +17,9 @@ Shape of a method (after optax's init/update pair):
   regularizer() -> scalar         extra loss term (default 0)
   update(losses, step, **stats)   state update after the step, from global
                                   stats named in `needs`
+  update_after(losses)            with "losses_after" in `needs`: the
+                                  batch's global losses re-evaluated after
+                                  the model's update (FAMO)
   logs() -> dict                  extra scalars for summaries
 """
 
@@ -24,7 +27,7 @@ from typing import Dict, FrozenSet, Optional, Sequence
 
 import tensorflow as tf
 
-NEEDS = ("grad_norms", "kpis")
+NEEDS = ("grad_norms", "kpis", "losses_after")
 
 
 class Weighting(tf.Module):
@@ -32,6 +35,8 @@ class Weighting(tf.Module):
 
   - "grad_norms": ‖∇_W L_t‖ for each task t on the model's last shared layer W
   - "kpis": per-task KPI in [0, 1] (Task.kpi)
+  - "losses_after": the losses of the same batch after the update, given to
+    `update_after` (one more forward pass per step, for this method only)
   """
 
   needs: FrozenSet[str] = frozenset()
