@@ -45,3 +45,19 @@ def eval_losses(model, tasks, source):
   out = model(x, training=False)
   return {t.name: float(tf.reduce_mean(t.loss(y[t.name], out[t.name])))
           for t in tasks}
+
+
+def mse(y, p):
+  """Per-example mean squared error."""
+  return tf.reduce_mean(tf.square(y - p), axis=-1)
+
+
+def tiny_model(tasks="ab", inputs=3, hidden=4):
+  """A plain functional model: a tanh trunk and one linear head a task,
+  seeded initialisers (the same weights every call)."""
+  x = keras.Input((inputs,))
+  h = keras.layers.Dense(hidden, activation="tanh", kernel_initializer=(
+      keras.initializers.GlorotUniform(seed=0)))(x)
+  return keras.Model(x, {t: keras.layers.Dense(1, kernel_initializer=(
+      keras.initializers.GlorotUniform(seed=i + 1)))(h)
+                         for i, t in enumerate(tasks)})

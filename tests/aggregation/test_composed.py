@@ -11,21 +11,9 @@ from tfmtl.errors import UserError
 from tfmtl.tasks import Task
 from tfmtl.train_step import make_train_step
 
+from tests.helpers import mse, tiny_model
+
 LR = 0.1
-
-
-def _mse(y, p):
-  return tf.reduce_mean(tf.square(y - p), axis=-1)
-
-
-def _model():
-  x = keras.Input((3,))
-  h = keras.layers.Dense(4, activation="tanh", kernel_initializer=(
-      keras.initializers.GlorotUniform(seed=0)))(x)
-  return keras.Model(x, {
-      t: keras.layers.Dense(1, kernel_initializer=(
-          keras.initializers.GlorotUniform(seed=i + 1)))(h)
-      for i, t in enumerate("ab")})
 
 
 def test_uncertainty_pcgrad_step_equals_its_definition():
@@ -34,8 +22,8 @@ def test_uncertainty_pcgrad_step_equals_its_definition():
   x = rng.normal(size=(6, 3)).astype(np.float32)
   y = {"a": rng.normal(size=(6, 1)).astype(np.float32),
        "b": 3 * rng.normal(size=(6, 1)).astype(np.float32)}
-  tasks = [Task("a", _mse), Task("b", _mse)]
-  model = _model()
+  tasks = [Task("a", mse), Task("b", mse)]
+  model = tiny_model()
   start = [np.asarray(v) for v in model.trainable_variables]
   method = methods.get("uncertainty+pcgrad")
   step = make_train_step(model, tasks, method, keras.optimizers.SGD(LR),
@@ -44,11 +32,11 @@ def test_uncertainty_pcgrad_step_equals_its_definition():
   method.weighting.trainable_variables[0].assign(s)
   step((x, y))
 
-  ref = _model()
+  ref = tiny_model()
   shared, own = ref.trainable_variables[:2], ref.trainable_variables[2:]
   with tf.GradientTape(persistent=True) as tape:
     out = ref(x)
-    losses = [tf.reduce_mean(_mse(y[t], out[t])) for t in "ab"]
+    losses = [tf.reduce_mean(mse(y[t], out[t])) for t in "ab"]
   w = np.exp(-s) / 2  # Kendall's regression form
   J = np.stack([np.concatenate([np.ravel(g) for g in
                                 tape.gradient(losses[i], shared)])
@@ -77,7 +65,7 @@ def test_state_of_both_parts_is_checkpointed(tmp_path):
   method = methods.get("dwa+graddrop",
                        weighting_kwargs=dict(steps_per_epoch=1),
                        aggregator_kwargs=dict(seed=3))
-  method.build([Task("a", _mse), Task("b", _mse)], num_params=4)
+  method.build([Task("a", mse), Task("b", mse)], num_params=4)
   for v in method.variables:
     if v.dtype.is_floating:
       v.assign(tf.fill(v.shape, 0.25))
@@ -85,7 +73,7 @@ def test_state_of_both_parts_is_checkpointed(tmp_path):
   fresh = methods.get("dwa+graddrop",
                       weighting_kwargs=dict(steps_per_epoch=1),
                       aggregator_kwargs=dict(seed=3))
-  fresh.build([Task("a", _mse), Task("b", _mse)], num_params=4)
+  fresh.build([Task("a", mse), Task("b", mse)], num_params=4)
   tf.train.Checkpoint(method=fresh).restore(path).assert_consumed()
   assert len(fresh.weighting.variables) >= 1
   for a, b in zip(method.variables, fresh.variables):

@@ -10,20 +10,9 @@ from tfmtl import methods
 from tfmtl.tasks import Task
 from tfmtl.train_step import make_train_step
 
+from tests.helpers import mse, tiny_model
+
 LR, W_LR, GAMMA = 0.05, 0.3, 1e-3
-
-
-def _mse(y, p):
-  return tf.reduce_mean(tf.square(y - p), axis=-1)
-
-
-def _model():
-  x = keras.Input((3,))
-  h = keras.layers.Dense(4, activation="tanh", kernel_initializer=(
-      keras.initializers.GlorotUniform(seed=0)))(x)
-  return keras.Model(x, {t: keras.layers.Dense(1, kernel_initializer=(
-      keras.initializers.GlorotUniform(seed=i + 1)))(h)
-                         for i, t in enumerate("ab")})
 
 
 class TorchAdam:
@@ -44,7 +33,7 @@ class TorchAdam:
 
 def _losses(model, x, y):
   out = model(x)
-  return [tf.reduce_mean(_mse(y[t], out[t])) for t in "ab"]
+  return [tf.reduce_mean(mse(y[t], out[t])) for t in "ab"]
 
 
 def test_two_steps_equal_libmtl():
@@ -52,11 +41,11 @@ def test_two_steps_equal_libmtl():
   x = rng.normal(size=(6, 3)).astype(np.float32)
   y = {"a": rng.normal(size=(6, 1)).astype(np.float32),
        "b": 10 * rng.normal(size=(6, 1)).astype(np.float32)}
-  model = _model()
+  model = tiny_model()
   method = methods.get("famo", lr=W_LR, gamma=GAMMA)
-  step = make_train_step(model, [Task("a", _mse), Task("b", _mse)], method,
+  step = make_train_step(model, [Task("a", mse), Task("b", mse)], method,
                          keras.optimizers.SGD(LR), function=False)
-  ref = _model()
+  ref = tiny_model()
   xi, adam = np.zeros(2), TorchAdam(W_LR, GAMMA)
   for _ in range(2):
     step((x, y))

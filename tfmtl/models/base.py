@@ -13,15 +13,7 @@ from typing import Any, Callable, Dict, List, Sequence, Tuple
 import keras
 
 from tfmtl.errors import UserError
-
-
-def _unique(variables):
-  seen, out = set(), []
-  for v in variables:
-    if id(v) not in seen:
-      seen.add(id(v))
-      out.append(v)
-  return out
+from tfmtl.models.infer import dedupe
 
 
 class MultiTaskModel(keras.Model):
@@ -94,12 +86,12 @@ class MultiTaskModel(keras.Model):
   @property
   def shared_variables(self) -> List[keras.Variable]:
     """Trainable variables every task's output depends on."""
-    return _unique(v for l in self._shared_layers
+    return dedupe(v for l in self._shared_layers
                    for v in l.trainable_variables)
 
   def task_variables(self, task: str) -> List[keras.Variable]:
     """Trainable variables only `task`'s output depends on."""
-    return _unique(v for l in self._task_layers[task]
+    return dedupe(v for l in self._task_layers[task]
                    for v in l.trainable_variables)
 
   def task_split(self, tasks=None):
