@@ -77,8 +77,9 @@ def train(config, workdir: str,
     print(f"resumed from {ckpt.restored}", flush=True)
   step = int(counters.steps.numpy())  # attempted steps, skipped ones too
   skips = int(counters.skips.numpy())
-  if step and not saveable:
-    iterator = iter(exp.train_dataset(skip=step))  # replay to our place
+  if step and not saveable:  # replay to our place
+    iterator = iter(exp.train_dataset(
+        skip=step * exp.train_step.batches_per_step))
 
   # === Loop ===
   writer = summaries.Writer(os.path.join(workdir, "train") if chief else None)
@@ -94,7 +95,7 @@ def train(config, workdir: str,
     n = min([config.steps - step, max(config.steps_per_loop, 1)] +
             [b - step % b for b in boundaries if b])
     logs = (exp.train_step.loop(iterator, n) if n > 1
-            else exp.train_step(next(iterator)))
+            else exp.train_step(exp.train_step.draw(iterator)))
     step += n
     skips = _check_faults(logs, step, skips, exp.tasks,
                           experiment.setting(config, "max_nonfinite_skips"))

@@ -51,9 +51,9 @@ def _tasks(name):
           for n, w, r in zip(NAMES, (1.0, 0.5), roles)]
 
 
-def _batches():
+def _batches(per_step=1):
   rng = np.random.default_rng(0)
-  x = rng.normal(size=(STEPS * BATCH, 4)).astype(np.float32)
+  x = rng.normal(size=(STEPS * per_step * BATCH, 4)).astype(np.float32)
   y = {"a": x[:, :1] * 2.0, "b": np.sin(x[:, 1:2]) - x[:, 2:3]}
   return tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH)
 
@@ -79,10 +79,11 @@ def _run(name, strategy=None, function=True):
     opt = keras.optimizers.SGD(0.05)
     step = make_train_step(model, _tasks(name), method, opt, strategy=strategy,
                            function=function)
-  data = _batches()
+  data = _batches(step.batches_per_step)
   if strategy is not tf.distribute.get_strategy():
     data = strategy.experimental_distribute_dataset(data)
-  logs = [step(b) for b in data]
+  batches = iter(data)
+  logs = [step(step.draw(batches)) for _ in range(STEPS)]
   return model, method, step, logs
 
 

@@ -62,7 +62,10 @@ def test_step_compiles_with_xla(name):
       _setup(name)
     return
   _, _, step = _setup(name)
-  hlo = step._step.experimental_get_compiler_ir(_batch())(stage="hlo")
+  batch = _batch()
+  if step.batches_per_step > 1:
+    batch = (batch,) * step.batches_per_step
+  hlo = step._step.experimental_get_compiler_ir(batch)(stage="hlo")
   assert "ENTRY" in hlo, name
 
 

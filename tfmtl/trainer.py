@@ -161,6 +161,11 @@ class Trainer(keras.Model):
       self._build_engine()
 
   def _build_engine(self):
+    if getattr(self.method, "batches_per_step", 1) > 1:
+      raise UserError(
+          f"{type(self.method).__name__} reads several independent batches "
+          "per step, and Keras' fit gives one: train it with train.py or "
+          "make_train_step (step(step.draw(iterator)))")
     self._engine = TrainStep(
         self._split or self.network, self.tasks, self.method, self.optimizer,
         strategy=self.distribute_strategy, function=False,

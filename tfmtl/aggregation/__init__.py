@@ -9,9 +9,11 @@ from tfmtl.aggregation.graddrop import GradDrop
 from tfmtl.aggregation.imtl import IMTL
 from tfmtl.aggregation.mgda import MGDA
 from tfmtl.aggregation.mgda_ub import MGDAUB
+from tfmtl.aggregation.modo import MoDo
 from tfmtl.aggregation.nash_mtl import NashMTL
 from tfmtl.aggregation.pcgrad import PCGrad
 from tfmtl.aggregation.prf import PRF
+from tfmtl.aggregation.sdmgrad import SDMGrad
 from tfmtl.aggregation.sum import Mean, Sum
 from tfmtl.aggregation.upgrad import UPGrad
 from tfmtl.aggregation.solvers import GramianWeighted
@@ -33,6 +35,8 @@ AGGREGATORS = Registry("aggregation method", {
     "upgrad": UPGrad,
     "atg": ATG,
     "prf": PRF,
+    "modo": MoDo,
+    "sdmgrad": SDMGrad,
 })
 
 

@@ -29,6 +29,9 @@ Optional pieces:
                              Gramian of the representation Jacobian (see
                              mgda_ub.py)
   logs() -> dict             extra scalars for summaries
+  batches_per_step = K       K > 1: the step draws K independent batches
+                             and calls `agg(J_K, jacobians=[K, T, n])`
+                             (MoDo, SDMGrad); other methods pay nothing
 """
 
 from typing import Dict, FrozenSet, Optional, Sequence

@@ -59,8 +59,9 @@ def project_simplex(v):
   u = tf.sort(v, axis=-1, direction="DESCENDING")
   css = tf.cumsum(u, axis=-1) - 1.0
   k = tf.range(1, t + 1, dtype=v.dtype)
-  rho = tf.reduce_sum(tf.cast(u - css / k > 0, tf.int32), axis=-1,
-                      keepdims=True)
+  # At least 1: with huge entries float32 rounds u₁ − (u₁ − 1) to 0.
+  rho = tf.maximum(tf.reduce_sum(tf.cast(u - css / k > 0, tf.int32),
+                                 axis=-1, keepdims=True), 1)
   theta = (tf.gather(css, rho - 1, batch_dims=len(v.shape) - 1) /
            tf.cast(rho, v.dtype))
   return tf.maximum(v - theta, 0.0)

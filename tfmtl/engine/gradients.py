@@ -90,12 +90,11 @@ def kpis(tasks, labels, outputs, local_b, global_b, ctx):
   return ctx.all_reduce(SUM, local * local_b) / global_b
 
 
-def jacobian_level(step, tape, shares, inputs, labels, local_b, global_b, ctx,
-                   scale, composed=None):
-  """J, then the aggregator. `composed` = (loss weights, the weighting's
-  objective, global losses, outputs) when the method is a composition
-  (aggregation/composed.py)."""
-  method = step.method
+def stacked_jacobian(step, tape, shares, ctx, scale):
+  """(J [T, n], own gradients per task, bad_grad [T]), global and unscaled.
+
+  Row t of J is ∇_θs of task t's share; own[t] its own variables' gradient.
+  """
   rows, own = [], []
   for i, vs in enumerate(step.task_vars):
     g = tape.gradient(shares[i], step.shared + vs)
@@ -105,8 +104,33 @@ def jacobian_level(step, tape, shares, inputs, labels, local_b, global_b, ctx,
   if scale is not None:
     jacobian = jacobian / scale
     own = [[x / scale for x in g] for g in own]
+  return jacobian, own, _bad_rows(jacobian, own)
+
+
+def multi_batch_level(step, jacobians, owns):
+  """Methods that read several independent batches' Jacobians (MoDo,
+  SDMGrad): `method(J_last, jacobians=[K, T, n])`; task variables get the
+  configured weight times their gradient averaged over the K batches."""
+  stacked = finite_or_zero(tf.stack(jacobians))
+  combined = step.method(stacked[-1], jacobians=stacked)
+  weights = step.method.weights_for(stacked[-1])
+  grads = unflatten(combined, step.shared)
+  k = float(len(owns))
+  for i in range(len(step.task_vars)):
+    grads += [weights[i] * tf.add_n([own[i][j] for own in owns]) / k
+              for j in range(len(step.task_vars[i]))]
+  return grads, weights
+
+
+def jacobian_level(step, tape, shares, inputs, labels, local_b, global_b, ctx,
+                   scale, composed=None):
+  """J, then the aggregator. `composed` = (loss weights, the weighting's
+  objective, global losses, outputs) when the method is a composition
+  (aggregation/composed.py)."""
+  method = step.method
+  jacobian, own, bad_grad = stacked_jacobian(step, tape, shares, ctx, scale)
+  if scale is not None:
     shares = [x / scale for x in shares]
-  bad_grad = _bad_rows(jacobian, own)
   # A method's solver must not see NaN (an iterative one could spin); the
   # step is skipped anyway when anything here is non-finite.
   jacobian = finite_or_zero(jacobian)

@@ -124,6 +124,12 @@ class TrainStep:
       raise UserError(f"{method!r} is neither a weighting nor an aggregation "
                       "method")
     self.on_representation = "representation" in method.needs
+    self.batches_per_step = int(getattr(method, "batches_per_step", 1))
+    if self.batches_per_step > 1 and (
+        self.on_representation or method.needs - {"step"}):
+      raise UserError(f"{type(method).__name__} reads several batches per "
+                      "step and can't also read "
+                      f"{sorted(method.needs)}")
     _check_strategy(method, self.strategy, jit_compile)
     self.loss_scaling = (
         keras.mixed_precision.global_policy().name == "mixed_float16")
@@ -163,20 +169,33 @@ class TrainStep:
       self._loop = tf.function(self._loop, jit_compile=False)
 
   def __call__(self, batch):
+    """One step on `batch` (a tuple of `batches_per_step` batches for
+    methods that read several: `draw(iterator)` makes either)."""
     return self._step(batch)
 
   def loop(self, iterator, num_steps: int):
     """Runs `num_steps` steps inside one call (what TPUs need)."""
     return self._loop(iterator, tf.constant(num_steps, tf.int32))
 
+  def draw(self, iterator):
+    """The input of one step: a batch, or a tuple of `batches_per_step`
+    independent batches for methods that read several (MoDo, SDMGrad)."""
+    if self.batches_per_step == 1:
+      return next(iterator)
+    return tuple(next(iterator) for _ in range(self.batches_per_step))
+
   def _run_loop(self, iterator, num_steps):
-    logs = self._step(next(iterator))
+    logs = self._step(self.draw(iterator))
     for _ in tf.range(num_steps - 1):
-      logs = self._step(next(iterator))
+      logs = self._step(self.draw(iterator))
     return logs
 
   def _distributed_step(self, batch):
-    per_replica = self.strategy.run(self.replica_step, args=tuple(batch))
+    if self.batches_per_step > 1:
+      per_replica = self.strategy.run(self.multi_batch_step,
+                                      args=tuple(batch))
+    else:
+      per_replica = self.strategy.run(self.replica_step, args=tuple(batch))
     # Every replica logs the same global values; read the first.
     return tf.nest.map_structure(
         lambda v: self.strategy.experimental_local_results(v)[0], per_replica)
@@ -239,6 +258,53 @@ class TrainStep:
     del tape
 
     # === 4. Clip, apply or skip, count ===
+    def losses_after():
+      # The same batch at the new parameters (FAMO).
+      after, _ = forward(self.split, inputs, False)
+      return ctx.all_reduce(SUM, tf.stop_gradient(
+          tf.stack(loss_shares(self.tasks, labels, after, global_b))))
+    logs = self._finish(ctx, grads, weights, losses, total, bad_loss,
+                        bad_grad, scale, saved, losses_after)
+    if return_outputs:
+      return logs, tf.nest.map_structure(tf.stop_gradient, outputs)
+    return logs
+
+  def multi_batch_step(self, *batches):
+    """One step of a method that reads K independent batches (MoDo,
+    SDMGrad): per-task gradients on each, the method combines; logged
+    losses are the K batches' mean."""
+    ctx = tf.distribute.get_replica_context()
+    saved = [tf.identity(v.read_value()) for v in self._method_state]
+    scale = (tf.identity(self.counters.loss_scale.read_value())
+             if self.loss_scaling else None)
+    jacobians, owns, all_losses, bad_grad = [], [], [], False
+    for inputs, labels in batches:
+      local_b = tf.cast(tf.shape(tf.nest.flatten(inputs)[0])[0], tf.float32)
+      global_b = ctx.all_reduce(SUM, local_b)
+      with tf.GradientTape(persistent=True) as tape:
+        outputs, _ = forward(self.split, inputs, False)
+        shares = loss_shares(self.tasks, labels, outputs, global_b)
+        target = shares if scale is None else [x * scale for x in shares]
+      all_losses.append(ctx.all_reduce(SUM, tf.stop_gradient(
+          tf.stack(shares))))
+      jacobian, own, bad = gradients.stacked_jacobian(self, tape, target,
+                                                      ctx, scale)
+      del tape
+      jacobians.append(jacobian)
+      owns.append(own)
+      bad_grad = tf.logical_or(bad_grad, bad)
+    losses = tf.reduce_mean(tf.stack(all_losses), axis=0)
+    bad_loss = tf.reduce_any(tf.logical_not(tf.math.is_finite(
+        tf.stack(all_losses))), axis=0)
+    grads, weights = gradients.multi_batch_level(self, jacobians, owns)
+    total = tf.reduce_sum(weights * losses)
+    return self._finish(ctx, grads, weights, losses, total, bad_loss,
+                        bad_grad, scale, saved)
+
+  def _finish(self, ctx, grads, weights, losses, total, bad_loss, bad_grad,
+              scale, saved, losses_after=None):
+    """Phase 4: clip, apply or skip, roll back a skipped step's method
+    state, count faults; returns the logs."""
     grads, grad_norm = apply.clip(grads, self.clip_global_norm,
                                   self._clip_values)
     finite = tf.logical_and(
@@ -248,12 +314,9 @@ class TrainStep:
                    [g / ctx.num_replicas_in_sync for g in grads],
                    self.variables, ctx)
     if "losses_after" in self.method.needs:
-      # The same batch at the new parameters (FAMO). Unconditional: the
-      # all-reduce can't sit in a cond; a skipped step's state is rolled
-      # back just below.
-      after, _ = forward(self.split, inputs, False)
-      self.method.update_after(ctx.all_reduce(SUM, tf.stop_gradient(
-          tf.stack(loss_shares(self.tasks, labels, after, global_b)))))
+      # Unconditional: the all-reduce can't sit in a cond; a skipped step's
+      # state is rolled back just below.
+      self.method.update_after(losses_after())
     for v, old in zip(self._method_state, saved):
       v.assign(tf.where(finite, v.read_value(), old))
     logs = {"total_loss": total, "grad_norm": grad_norm}
@@ -263,8 +326,6 @@ class TrainStep:
     logs.update(self.method.logs())
     logs.update(apply.count(self.counters, [t.name for t in self.tasks],
                             finite, bad_loss, bad_grad, scale))
-    if return_outputs:
-      return logs, tf.nest.map_structure(tf.stop_gradient, outputs)
     return logs
 
 
