@@ -34,7 +34,8 @@ _KWARGS = flags.DEFINE_multi_string(
 _PNG = flags.DEFINE_string("png", None, "Write the figure here.")
 _XLA = flags.DEFINE_bool("jit_compile", True, "Compile each loop with XLA.")
 
-TOL = 0.05  # |x₂ − PARETO_X2| and x₁ ∈ [−7 − TOL, 7 + TOL] count as reached
+TOL = 0.1  # |x₂ − PARETO_X2| and x₁ ∈ [−7 − TOL, 7 + TOL] count as reached
+# (Adam at lr 1e-3 jitters by ~0.05 across the cliff at the Pareto set)
 
 
 def parse_kwargs(specs):

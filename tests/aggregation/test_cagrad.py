@@ -106,3 +106,15 @@ def test_two_task_closed_form_matches_the_golden_section_solver():
     from tfmtl.aggregation.cagrad import _dual_two_tasks
     np.testing.assert_allclose(_dual_two_tasks(gn, a, sqrt_phi),
                                agg._dual_golden(gn, a, sqrt_phi), atol=2e-4)
+
+
+def test_no_zero_step_three_tasks_of_very_different_norms():
+  # T = 3 (the golden-section path): rows of norms 0.07, 1600 and 3 in
+  # random directions of R⁶, whose hull does not hold 0 — d ≠ 0.
+  rng = np.random.default_rng(0)
+  for _ in range(3):
+    u = rng.normal(size=(3, 6))
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    J = u * [[0.07], [1600.0], [3.0]]
+    d = CAGrad(c=0.4)(tf.constant(J, tf.float32)).numpy()
+    assert np.linalg.norm(d) > 0.5 * np.linalg.norm(J.mean(0))
