@@ -22,9 +22,11 @@ class CAGrad(solvers.GramianWeighted):
   each τ (solved exactly, `solvers.qp`) and a convex problem in τ, minimised
   by `iters` golden-section steps on log τ ∈ [log(1e-6·τ_max), log τ_max],
   τ_max = max_t ‖g_t‖ ≥ ‖g_w‖. Both match TorchJD's cvxpy values to 1e-4
-  (tested). d = 0 only at a Pareto-stationary point: when
-  ‖g_w*‖ ≤ `norm_eps`·max_t ‖g_t‖ (float32 round-off of g_w; ‖g_w*‖ is at
-  least the min-norm point of the tasks' hull, so it is 0 exactly there).
+  (tested). d is set to 0 only when ‖g_w*‖ ≤ `norm_eps`·max_t ‖g_t‖ (zero
+  up to float32 round-off of g_w, which is then a direction of noise).
+  ‖g_w*‖ is at least the norm of the min-norm point of the tasks' hull, so
+  this can happen only at a Pareto-stationary point (0 in the hull; there
+  CAGrad may still move, e.g. d = −(1 − c)g for g₂ = −3g₁, tested).
   TorchJD and our earlier versions cut off at ‖g_w‖ < 1e-4 absolute or
   relative to the *mean* gradient size, which froze training far from the
   Pareto set when one task's gradient is 10⁴× the other's (the 2-D toy from
