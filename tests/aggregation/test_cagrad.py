@@ -118,3 +118,44 @@ def test_no_zero_step_three_tasks_of_very_different_norms():
     J = u * [[0.07], [1600.0], [3.0]]
     d = CAGrad(c=0.4)(tf.constant(J, tf.float32)).numpy()
     assert np.linalg.norm(d) > 0.5 * np.linalg.norm(J.mean(0))
+
+
+def _normalised_dual(J, c=0.4):
+  t = J.shape[0]
+  J = tf.constant(J, tf.float32)
+  G = tf.matmul(J, J, transpose_b=True)
+  gn = G / (tf.linalg.trace(G) / t)
+  mean = tf.fill([t], 1.0 / t)
+  a = tf.linalg.matvec(gn, mean)
+  return gn, a, c * tf.sqrt(tf.reduce_sum(a * mean))
+
+
+def test_face_enumeration_matches_the_golden_section_solver():
+  # T = 3..5: the exact face enumeration (the default for T ≤ 10) and the
+  # golden section over QPs reach the same dual objective.
+  from tfmtl.aggregation.cagrad import _dual_faces
+  rng = np.random.default_rng(0)
+  cases = [rng.normal(size=(t, 7)) * rng.uniform(0.1, 3, size=(t, 1))
+           for t in (3, 3, 4, 5)]
+  cases.append(rng.normal(size=(3, 2)))  # n < T: a singular Gramian
+  for J in cases:
+    gn, a, sqrt_phi = _normalised_dual(J)
+
+    def objective(w):
+      w = np.asarray(w, np.float64)
+      g = gn.numpy().astype(np.float64)
+      return a.numpy() @ w + sqrt_phi.numpy() * np.sqrt(max(w @ g @ w, 0.0))
+
+    faces = _dual_faces(gn, a, sqrt_phi).numpy()
+    golden = CAGrad()._dual_golden(gn, a, sqrt_phi).numpy()
+    assert np.all(faces >= 0) and abs(faces.sum() - 1) < 1e-5
+    assert objective(faces) <= objective(golden) + 1e-6
+
+
+def test_zero_in_the_hull_of_three():
+  # g₂ = −g₁ and g₀ = g₃/3: the dual's minimiser has g_w = 0, where the
+  # objective is not smooth; d = 0 there (Pareto-stationary), not a step
+  # along round-off.
+  J = np.array([[1.0, 2.0, 0.0], [-1.0, -2.0, 0.0], [0.5, 0.1, 1.0]])
+  np.testing.assert_allclose(CAGrad(c=0.4)(tf.constant(J, tf.float32)), 0.0,
+                             atol=1e-6)

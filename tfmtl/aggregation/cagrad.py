@@ -17,11 +17,14 @@ class CAGrad(solvers.GramianWeighted):
 
   The paper's code solves the dual with scipy's SLSQP. Here it is exact:
   for T = 2 in closed form (`_dual_two_tasks`: F(p) on w = (p, 1 − p) is
-  convex and its stationary point solves a quadratic); for T > 2,
-  √φ‖g_w‖ = min_{τ>0} (√φ/2)(‖g_w‖²/τ + τ) turns the dual into a QP in w for
-  each τ (solved exactly, `solvers.qp`) and a convex problem in τ, minimised
-  by `iters` golden-section steps on log τ ∈ [log(1e-6·τ_max), log τ_max],
-  τ_max = max_t ‖g_t‖ ≥ ‖g_w‖. Both match TorchJD's cvxpy values to 1e-4
+  convex and its stationary point solves a quadratic); for T ≤ 10 by
+  enumerating the simplex's faces (`_dual_faces`: on each face the
+  stationary point solves a quadratic in the multiplier; one batched solve);
+  above that, √φ‖g_w‖ = min_{τ>0} (√φ/2)(‖g_w‖²/τ + τ) turns the dual into a
+  QP in w for each τ (solved exactly, `solvers.qp`) and a convex problem in
+  τ, minimised by `iters` golden-section steps on log τ ∈
+  [log(1e-6·τ_max), log τ_max], τ_max = max_t ‖g_t‖ ≥ ‖g_w‖. They match
+  TorchJD's cvxpy values to 1e-4 and each other
   (tested). d is set to 0 only when ‖g_w*‖ ≤ `norm_eps`·max_t ‖g_t‖ (zero
   up to float32 round-off of g_w, which is then a direction of noise).
   ‖g_w*‖ is at least the norm of the min-norm point of the tasks' hull, so
@@ -45,7 +48,7 @@ class CAGrad(solvers.GramianWeighted):
     c: radius of the ball, relative to ‖g_0‖ (0.4 / 0.5 in the paper).
     rescale: 0, 1 or 2 (see above).
     norm_eps: d = 0 when ‖g_w*‖ ≤ norm_eps · max_t ‖g_t‖.
-    iters: golden-section steps (T > 2 only).
+    iters: golden-section steps (T > 10 only).
   """
 
   def __init__(self, c: float = 0.4, rescale: int = 0, norm_eps: float = 1e-6,
@@ -68,6 +71,8 @@ class CAGrad(solvers.GramianWeighted):
     sqrt_phi = self.c * tf.sqrt(tf.maximum(tf.reduce_sum(a * mean), 0.0))
     if t == 2:
       w = _dual_two_tasks(gn, a, sqrt_phi)
+    elif t <= solvers.MAX_EXACT_TASKS:
+      w = _dual_faces(gn, a, sqrt_phi)
     else:
       w = self._dual_golden(gn, a, sqrt_phi)
     # ‖g_w‖ and max_t ‖g_t‖ on G/s's scale; from J when the step has it (no
@@ -90,7 +95,7 @@ class CAGrad(solvers.GramianWeighted):
     return weights
 
   def _dual_golden(self, gn, a, sqrt_phi):
-    """T > 2: golden section on log τ over exact QPs (see the docstring)."""
+    """Golden section on log τ over exact QPs (T > MAX_EXACT_TASKS)."""
     t = gn.shape[-1]
     zeros = tf.zeros([1, t])
 
@@ -135,3 +140,54 @@ def _dual_two_tasks(G, a, sqrt_phi):
   w = tf.stack([(y - b) / safe_a, (big_a + b - y) / safe_a])
   # g₁ = g₂ (A = 0): F is constant in p; the mean.
   return tf.where(big_a > 1e-12, w, tf.fill([2], 0.5))
+
+
+def _dual_faces(G, a, sqrt_phi):
+  r"""The exact dual minimiser for small T, by enumerating the simplex's faces.
+
+  The minimiser lies in the relative interior of some face F (its support).
+  There, with s = ‖g_w‖ > 0, stationarity a_F + √φ G_F w / s = ν1 gives
+  w = (s/√φ)(ν u − v), u = G_F⁻¹1, v = G_F⁻¹a_F; wᵀG_F w = s² and Σw = 1
+  then give A ν² − 2Bν + C − φ = 0 (A = 1ᵀu, B = 1ᵀv, C = a_Fᵀv) with the
+  root ν = (B + √Δ)/A, Δ = B² − A(C − φ), and w = (ν u − v)/√Δ,
+  s = √φ/√Δ. Every face's candidate comes from one batched solve (as
+  `solvers.qp`); the feasible one (w ≥ 0, Δ > 0) of least objective
+  aᵀw + √φ s is the minimiser. A ridge of 1e-6·mean(diag G) keeps G_F
+  invertible when gradients are collinear; the exact min-norm point is a
+  further candidate, for minimisers with g_w = 0.
+  """
+  t = G.shape[-1]
+  free = tf.constant(solvers._free_sets(t, simplex=True))  # pylint: disable=protected-access
+  eye = tf.eye(t, dtype=G.dtype)
+  g = G + (1e-6 * tf.reduce_mean(tf.linalg.diag_part(G)) + 1e-20) * eye
+  f3 = free[:, :, None]
+  mat = f3 * g[None] * tf.transpose(f3, [0, 2, 1]) + (1.0 - f3) * eye[None]
+  rhs = tf.stack([free, free * a[None]], axis=-1)  # [S, T, 2]
+  sol = tf.linalg.solve(mat, rhs)
+  u, v = sol[..., 0] * free, sol[..., 1] * free
+  big_a = tf.reduce_sum(u, -1)
+  big_b = tf.reduce_sum(v, -1)
+  big_c = tf.reduce_sum(v * a[None], -1)
+  phi = sqrt_phi * sqrt_phi
+  disc = big_b * big_b - big_a * (big_c - phi)
+  root = tf.sqrt(tf.maximum(disc, 1e-30))
+  nu = (big_b + root) / tf.where(tf.abs(big_a) > 1e-30, big_a, 1e-30)
+  w = (nu[:, None] * u - v) / root[:, None]
+  obj = tf.reduce_sum(w * a[None], -1) + sqrt_phi * sqrt_phi / root
+  ok = tf.logical_and(tf.reduce_all(w >= -1e-5, axis=-1),
+                      tf.logical_and(disc > 0, big_a > 0))
+  ok = tf.logical_and(ok, tf.reduce_all(tf.math.is_finite(w), axis=-1))
+  obj = tf.where(ok, obj, tf.fill(tf.shape(obj), float("inf")))
+  w = tf.gather(w, tf.argmin(obj))
+  w = tf.maximum(w, 0.0)
+  w = w / tf.reduce_sum(w)
+  # A minimiser with g_w = 0 (0 in the hull, where the objective is not
+  # smooth) is only approached to O(√ridge) by the candidates above; the
+  # exact min-norm point is then the minimiser: keep the better of the two.
+  mn = solvers.min_norm_weights(G)
+
+  def objective(x):
+    return tf.reduce_sum(x * a) + sqrt_phi * tf.sqrt(
+        tf.maximum(tf.reduce_sum(x * tf.linalg.matvec(G, x)), 0.0))
+
+  return tf.where(objective(mn) <= objective(w), mn, w)
