@@ -85,3 +85,13 @@ def test_loss_level_methods_run_with_their_state():
   np.testing.assert_allclose(
       res["losses"][0], _numpy_losses(res["x"][0].astype(np.float64)),
       rtol=1e-5, atol=1e-5)
+
+
+def test_stateful_and_loss_reading_methods_run_on_the_toy():
+  for name, kwargs in (("gradvac", {}), ("moco", {}), ("excess_mtl", {}),
+                       ("mgda", {"normalization": "l2"})):
+    # (Not at the origin: both losses are 0 there, and MoCo's step with them.)
+    res = toy2d.run(name, iterations=20, every=10, starts=[(2.0, -1.0)],
+                    **kwargs)
+    assert np.all(np.isfinite(res["x"])), name
+    assert np.any(res["x"][0, -1] != [2.0, -1.0]), name

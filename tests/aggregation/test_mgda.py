@@ -144,3 +144,28 @@ def test_normalisation_needs_and_errors():
   assert MGDA(normalization="loss").needs == frozenset({"losses"})
   with pytest.raises(UserError, match="normalization"):
     MGDA(normalization="L2")
+
+
+def test_loss_normalisation_in_the_train_step():
+  # The step hands the global losses to a method that needs them.
+  import keras  # pylint: disable=import-outside-toplevel
+  from tfmtl.models.hard_sharing import HardSharingMLP  # pylint: disable=import-outside-toplevel
+  from tfmtl.tasks import Task  # pylint: disable=import-outside-toplevel
+  from tfmtl.train_step import make_train_step  # pylint: disable=import-outside-toplevel
+
+  def mse(y, p):
+    return tf.reduce_mean(tf.square(y - p), axis=-1)
+
+  model = HardSharingMLP(["a", "b"], trunk_units=(4,), tower_units=(2,),
+                         dropout=0.0, seed=1)
+  model(tf.zeros([1, 3]))
+  method = MGDA(normalization="loss+")
+  step = make_train_step(model, [Task("a", mse), Task("b", mse)], method,
+                         keras.optimizers.SGD(0.05))
+  x = np.random.default_rng(0).normal(size=(8, 3)).astype(np.float32)
+  batch = (tf.constant(x), {"a": tf.constant(x[:, :1] * 3.0),
+                            "b": tf.constant(np.sin(x[:, 1:2]))})
+  logs = step(batch)
+  w = method.alpha.numpy()
+  assert np.all(np.isfinite(w)) and np.all(w >= 0) and w.sum() > 0
+  assert int(logs["nonfinite_skips"]) == 0
