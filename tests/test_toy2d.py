@@ -95,3 +95,12 @@ def test_stateful_and_loss_reading_methods_run_on_the_toy():
                     **kwargs)
     assert np.all(np.isfinite(res["x"])), name
     assert np.any(res["x"][0, -1] != [2.0, -1.0]), name
+
+
+def test_bad_requests_are_user_errors():
+  import pytest  # pylint: disable=import-outside-toplevel
+  from tfmtl.errors import UserError  # pylint: disable=import-outside-toplevel
+  with pytest.raises(UserError, match="per-sample variance"):
+    toy2d.run("prf", iterations=1)
+  with pytest.raises(UserError, match="iterations"):
+    toy2d.run("sum", iterations=0)

@@ -105,20 +105,24 @@ def draw(results, path):
 
 def main(argv):
   del argv
-  kwargs = parse_kwargs(_KWARGS.value)
-  results = {}
-  for name in _METHODS.value:
-    start = time.perf_counter()
-    res = toy2d.run(name, iterations=_ITERATIONS.value, lr=_LR.value,
-                    every=_EVERY.value, jit_compile=_XLA.value,
-                    **kwargs.get(name, {}))
-    label = name + "".join(f" {k}={v}" for k, v in
-                           kwargs.get(name, {}).items())
-    results[label] = res
-    ends = res["x"][:, -1]
-    print(f"{label}: {time.perf_counter() - start:.1f} s, "
-          f"{int(reached(ends).sum())}/5 reach the Pareto set; ends "
-          + " ".join(f"({a:.2f}, {b:.2f})" for a, b in ends), flush=True)
+  try:
+    kwargs = parse_kwargs(_KWARGS.value)
+    results = {}
+    for name in _METHODS.value:
+      start = time.perf_counter()
+      res = toy2d.run(name, iterations=_ITERATIONS.value, lr=_LR.value,
+                      every=_EVERY.value, jit_compile=_XLA.value,
+                      **kwargs.get(name, {}))
+      label = name + "".join(f" {k}={v}" for k, v in
+                             kwargs.get(name, {}).items())
+      results[label] = res
+      ends = res["x"][:, -1]
+      print(f"{label}: {time.perf_counter() - start:.1f} s, "
+            f"{int(reached(ends).sum())}/5 reach the Pareto set; ends "
+            + " ".join(f"({a:.2f}, {b:.2f})" for a, b in ends), flush=True)
+  except UserError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
   if _PNG.value:
     draw(results, _PNG.value)
     print("wrote", _PNG.value)
