@@ -82,3 +82,39 @@ def test_vaccine_reaches_the_target_cosine():
 def test_bad_beta():
   with pytest.raises(UserError, match="beta"):
     GradVac(beta=1.5)
+
+
+def test_randomised_orders_are_permutations_keyed_on_the_step():
+  agg = GradVac(randomised=True, seed=4)
+  assert agg.needs == frozenset({"step"})
+  seen = set()
+  for step in range(6):
+    orders = agg._orders(4, tf.constant(step, tf.int64)).numpy()
+    for i, row in enumerate(orders):
+      assert sorted(row) == [j for j in range(4) if j != i]
+    seen.add(orders.tobytes())
+    np.testing.assert_array_equal(
+        orders, agg._orders(4, tf.constant(step, tf.int64)).numpy())
+  assert len(seen) > 1
+  # With one order per task as LibMTL's shuffle gave, the step equals the
+  # transcription run in that order.
+  rng = np.random.default_rng(1)
+  J = rng.normal(size=(4, 6))
+  J[2] += J[0]
+  agg = _built(4, randomised=True, seed=4, libmtl_ema=True)
+  agg.targets.assign(np.full((4, 4), 0.3, np.float32))
+  got = agg(tf.constant(J, tf.float32), step=tf.constant(3, tf.int64))
+  orders = agg._orders(4, tf.constant(3, tf.int64)).numpy()
+  pc, rho = J.copy(), np.full((4, 4), 0.3)
+  for i in range(4):
+    for j in orders[i]:
+      r = pc[i] @ J[j] / (np.linalg.norm(pc[i]) * np.linalg.norm(J[j]) + 1e-8)
+      if r < rho[i, j]:
+        hat = rho[i, j]
+        w = (np.linalg.norm(pc[i]) * (hat * np.sqrt(1 - r ** 2) -
+                                      r * np.sqrt(1 - hat ** 2)) /
+             (np.linalg.norm(J[j]) * np.sqrt(1 - hat ** 2) + 1e-8))
+        pc[i] = pc[i] + J[j] * w
+        rho[i, j] = (1 - 0.5) * hat + 0.5 * r
+  np.testing.assert_allclose(got, pc.sum(0), rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(agg.targets.numpy(), rho, atol=1e-5)
