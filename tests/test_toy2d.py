@@ -104,3 +104,12 @@ def test_bad_requests_are_user_errors():
     toy2d.run("prf", iterations=1)
   with pytest.raises(UserError, match="iterations"):
     toy2d.run("sum", iterations=0)
+
+
+def test_cagrad_keeps_moving_from_9_9():
+  # It used to return d = 0 with weights [0, 0] from about step 10k on
+  # (‖g₁‖ ≈ 0.07, ‖g₂‖ ≈ 1600 there); the paper's run: Adam 1e-3.
+  res = toy2d.run("cagrad", iterations=16000, every=4000, starts=[(9.0, 9.0)],
+                  jit_compile=True)
+  path = res["x"][0]
+  assert np.linalg.norm(path[-1] - path[-2]) > 0.05, path
