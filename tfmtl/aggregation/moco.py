@@ -31,6 +31,7 @@ class MoCo(Aggregator):
   γσ = 0.5, ρ = 0 its defaults), tested against a numpy transcription. The
   paper's λ step is a Euclidean projection onto the simplex (Algorithm 1,
   line 6); LibMTL's softmax is kept here, as the reference runs use it.
+  TorchJD's main branch has no MoCo.
 
   References:
     Fernando, Shen, Liu, Chaudhury, Murugesan, Chen. "Mitigating Gradient
