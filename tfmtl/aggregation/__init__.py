@@ -5,11 +5,15 @@ from tfmtl.aggregation.aligned_mtl import AlignedMTL
 from tfmtl.aggregation.aligned_mtl_ub import AlignedMTLUB
 from tfmtl.aggregation.atg import ATG
 from tfmtl.aggregation.cagrad import CAGrad
+from tfmtl.aggregation.db_mtl import DBMTL
+from tfmtl.aggregation.excess_mtl import ExcessMTL
 from tfmtl.aggregation.graddrop import GradDrop
+from tfmtl.aggregation.gradvac import GradVac
 from tfmtl.aggregation.imtl import IMTL
 from tfmtl.aggregation.mgda import MGDA
 from tfmtl.aggregation.mgda_ub import MGDAUB
 from tfmtl.aggregation.modo import MoDo
+from tfmtl.aggregation.moco import MoCo
 from tfmtl.aggregation.nash_mtl import NashMTL
 from tfmtl.aggregation.pcgrad import PCGrad
 from tfmtl.aggregation.prf import PRF
@@ -37,6 +41,10 @@ AGGREGATORS = Registry("aggregation method", {
     "prf": PRF,
     "modo": MoDo,
     "sdmgrad": SDMGrad,
+    "gradvac": GradVac,
+    "db_mtl": DBMTL,
+    "moco": MoCo,
+    "excess_mtl": ExcessMTL,
 })
 
 

@@ -14,13 +14,29 @@ class NashMTL(solvers.GramianWeighted):
 
   so each task's share of the progress is inversely proportional to its
   weight (paper, Theorem 3.1). The paper and its code approximate α by a
-  sequence of cvxpy problems (20 concave-convex steps); here α is the exact
-  minimiser of ½αᵀGα − Σ log α found by damped Newton
-  (`solvers.nash_weights`; ‖Gα − 1/α‖ / ‖1/α‖ < 1e-5 after 20 steps on
-  well-posed problems, tested). As in the official code, d is then clipped
-  to norm `max_norm` (0 disables), scaling α with it. Output scale: set by
-  the bargaining condition (‖d‖² = Σ_t 1 = T before clipping), not by the
-  gradients' scale. Configured task weights are ignored.
+  sequence of cvxpy problems (20 concave-convex steps, ECOS, in float64,
+  warm-started from the previous step's α); here α is the exact minimiser
+  of ½αᵀGα − Σ log α found by damped Newton on the cosine matrix
+  (`solvers.nash_weights`; the solution is invariant under diagonal
+  scaling, so tasks whose gradient norms differ by 10⁴ cost no accuracy;
+  ‖Gα − 1/α‖ / ‖1/α‖ < 1e-5 after 20 steps, tested). As in the official
+  code, d is then clipped to norm `max_norm` (0 disables), scaling α with
+  it. Output scale: set by the bargaining condition (‖d‖² = Σ_t 1 = T
+  before clipping), not by the gradients' scale. Configured task weights
+  are ignored.
+
+  The 2-D toy (tfmtl/toy2d.py): the official `experiments/toy/trainer.py`
+  keeps `max_norm` = 1 (its toy passes no max_norm), and with an exact α
+  clipping changes nothing under Adam: ‖d‖ = √T at every step, so the clip
+  is the constant factor 1/√T, which Adam cancels. Our earlier solver ran
+  Newton in float32 on G / mean(diag G) with a ridge of 1e-6 — in the toy's
+  valley near (5.0, 2.5), where ‖g₁‖ ≈ 0.09 and ‖g₂‖ ≈ 400–2600 (G's
+  condition 10⁷–10⁹), the ridge swamped ‖g₁‖² and α₁ came out 3–20× too
+  small, ‖d‖ fell below 1, and the clip then acted on some steps and not
+  others: the run from (9, 9) stalled there with max_norm = 1 and escaped
+  with max_norm = 0. Solved on the cosine matrix, all 5 starts reach the
+  Pareto front with either setting, as the paper's figure (tested from
+  (9, 9)); the default stays 1, as the official code.
 
   References:
     Navon, Shamsian, Achituve, Maron, Kawaguchi, Chechik, Fetaya.

@@ -1,0 +1,95 @@
+"""ExcessMTL: TorchJD's two-step values, LibMTL's update (numpy transcription)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfmtl.aggregation.excess_mtl import ExcessMTL
+from tfmtl.errors import UserError
+from tfmtl.tasks import Task
+
+
+def _built(t, n, **kwargs):
+  agg = ExcessMTL(**kwargs)
+  agg.build([Task(f"t{i}", None, weight=2.0 if i else 1.0)
+             for i in range(t)], num_params=n)
+  return agg
+
+
+def test_torchjd_two_consecutive_steps():
+  # Source: TorchJD tests/unit/aggregation/test_excess_mtl.py
+  # (test_two_consecutive_steps: ExcessMTLWeighting(robust_step_size=1,
+  # n_warmup_steps=0)). TorchJD's weights sum to 1; ours to T: ours / T.
+  agg = _built(2, 2, robust_step_size=1.0, warmup_steps=0)
+  e1, e2 = np.exp(1.0), np.exp(2.0)
+  w1 = np.array([e2, e1]) / (e2 + e1)
+  agg(tf.constant([[2.0, 0.0], [1.0, 0.0]]))
+  np.testing.assert_allclose(agg.loss_weights.numpy() / 2, w1, atol=1e-4)
+  agg(tf.constant([[1.0, 0.0], [2.0, 0.0]]))
+  s5 = np.sqrt(5.0)
+  u = w1 * np.exp([1.0 / (2.0 * s5), 4.0 / s5])
+  np.testing.assert_allclose(agg.loss_weights.numpy() / 2, u / u.sum(),
+                             atol=1e-4)
+
+
+def _libmtl_excess(J, state, step_size):
+  """One LibMTL ExcessMTL.backward (numpy): returns Σ_t w_t g_t."""
+  t = J.shape[0]
+  if state["grad_sum"] is None:
+    state["grad_sum"] = np.zeros_like(J)
+  w = np.zeros(t)
+  for i in range(t):
+    state["grad_sum"][i] += J[i] ** 2
+    h = np.sqrt(state["grad_sum"][i] + 1e-7)
+    w[i] = (J[i] * (1 / h)) @ J[i]
+  if state["first"]:
+    state["initial_w"] = w
+    state["first"] = False
+  else:
+    w = w / state["initial_w"]
+    lw = state["loss_weight"] * np.exp(w * step_size)
+    state["loss_weight"] = lw / lw.sum() * t
+  return state["loss_weight"] @ J
+
+
+@pytest.mark.parametrize("step_size", [1e-2, 0.7])
+def test_steps_match_libmtl(step_size):
+  rng = np.random.default_rng(3)
+  t, n = 3, 6
+  agg = _built(t, n, robust_step_size=step_size)
+  state = dict(grad_sum=None, first=True, initial_w=None,
+               loss_weight=np.ones(t))
+  for k in range(4):
+    J = rng.normal(size=(t, n)) * [[0.3], [1.0], [2.0]]
+    want = _libmtl_excess(J, state, step_size)
+    got = agg(tf.constant(J, tf.float32)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5,
+                               err_msg=f"step {k}")
+    # Task-specific variables: configured weight × w_t.
+    np.testing.assert_allclose(agg.weights_for(tf.constant(J)),
+                               [1.0, 2.0, 2.0] * state["loss_weight"],
+                               rtol=1e-5)
+  assert np.ptp(state["loss_weight"]) > 1e-4
+
+
+def test_warmup_baseline_is_the_mean():
+  # Source of the rule: TorchJD test_warmup_baseline_is_average (2 warm-up
+  # calls, the baseline their mean excess).
+  agg = _built(2, 2, robust_step_size=1.0, warmup_steps=2)
+  J1 = np.array([[2.0, 0.0], [1.0, 0.0]], np.float32)
+  J2 = np.array([[1.0, 0.0], [2.0, 0.0]], np.float32)
+  agg(tf.constant(J1))
+  agg(tf.constant(J2))
+  np.testing.assert_allclose(agg.loss_weights, [1.0, 1.0])
+  s = np.array([4.0, 1.0])
+  e1 = np.array([4.0, 1.0]) / np.sqrt(s + 1e-7)
+  s = s + [1.0, 4.0]
+  e2 = np.array([1.0, 4.0]) / np.sqrt(s + 1e-7)
+  np.testing.assert_allclose(agg.baseline, (e1 + e2) / 2, rtol=1e-5)
+
+
+def test_errors():
+  with pytest.raises(UserError, match="num_params"):
+    ExcessMTL().build([Task("a", None)])
+  with pytest.raises(UserError, match="robust_step_size"):
+    ExcessMTL(robust_step_size=0.0)

@@ -1,0 +1,101 @@
+"""ExcessMTL (He, Zhou, Zhao, Zhao, Zhang, ICML 2024)."""
+
+import tensorflow as tf
+
+from tfmtl.aggregation.base import Aggregator, state
+from tfmtl.errors import UserError
+
+
+class ExcessMTL(Aggregator):
+  r"""Robust MTL: weights by exponentiated excess-risk estimates.
+
+  Each task's excess risk is estimated by a second-order expansion with an
+  AdaGrad diagonal Hessian (paper, eq. 6-7); the task weights take an
+  exponentiated-gradient step on it (eq. 9):
+
+    S_t ← S_t + g_t ⊙ g_t                       (running sum, [T, n])
+    e_t = Σ_i g_ti² / √(S_ti + 1e-7)
+    first `warmup_steps` calls: w unchanged, e averaged into the baseline e⁰
+    later calls:  w_t ← w_t · exp(η e_t / e⁰_t),  w ← T · w / Σ_s w_s
+    d = Σ_t w_t g_t
+
+  with w = 1 at the start. S, w, e⁰ and the call count are state,
+  checkpointed. Task t's own variables get w_t (times its configured
+  weight) · ∇L_t, as LibMTL's Σ_t w_t L_t gives them.
+
+  Output scale: like `sum` (Σ w = T), as LibMTL and the official code.
+  TorchJD keeps Σ w = 1 (like `mean`): its weights are ours / T.
+
+  Differences: with the default `warmup_steps=1` this is LibMTL's
+  `LibMTL/weighting/ExcessMTL.py` (the first call only sets e⁰, w stays 1;
+  tested against a numpy transcription) and TorchJD's default; TorchJD's
+  `n_warmup_steps=0` (the first call's e is used undivided, and becomes
+  e⁰) is `warmup_steps=0` here (tested against TorchJD's two-step values).
+  With k > 1 warm-up calls e⁰ is their mean, as TorchJD and the paper's
+  Appendix C.1 (which recommends three epochs).
+
+  References:
+    He, Zhou, Zhao, Zhao, Zhang. "Robust Multi-Task Learning with Excess
+    Risks", ICML 2024, eq. (6), (7), (9) and Algorithm 1.
+
+  Args:
+    robust_step_size: η (LibMTL's default 1e-2).
+    warmup_steps: calls that only collect the baseline e⁰.
+  """
+
+  def __init__(self, robust_step_size: float = 1e-2, warmup_steps: int = 1,
+               name="excess_mtl"):
+    super().__init__(name=name)
+    if robust_step_size <= 0:
+      raise UserError(f"excess_mtl: robust_step_size = {robust_step_size} "
+                      "must be > 0")
+    if warmup_steps < 0:
+      raise UserError(f"excess_mtl: warmup_steps = {warmup_steps} must be "
+                      ">= 0")
+    self.step_size, self.warmup = float(robust_step_size), int(warmup_steps)
+
+  def build(self, tasks, num_params=None, shared_variables=None):
+    super().build(tasks, num_params, shared_variables)
+    if num_params is None:
+      raise UserError("excess_mtl sums squared gradients: build it with "
+                      "num_params")
+    t = len(tasks)
+    self.sq_sum = state(tf.zeros([t, num_params]), "excess_sq_sum")
+    self.loss_weights = state(tf.ones([t]), "excess_weights")
+    self.baseline = state(tf.zeros([t]), "excess_baseline")
+    self.calls = state(0, "excess_calls", dtype=tf.int64)
+
+  def __call__(self, J, **extra):
+    t = J.shape[0]
+    sq = tf.square(J)
+    total = tf.cast(self.sq_sum, J.dtype) + sq
+    e = tf.reduce_sum(sq / tf.sqrt(total + 1e-7), axis=1)
+    calls = self.calls.read_value()
+    warming = calls < self.warmup
+    baseline = tf.cast(self.baseline, J.dtype)
+    # During warm-up the baseline accumulates the mean of e.
+    baseline = tf.where(
+        warming, baseline + (e - baseline) / tf.cast(calls + 1, J.dtype),
+        baseline)
+    if self.warmup == 0:  # the first call's e, undivided, is the baseline
+      first = tf.equal(calls, 0)
+      baseline = tf.where(first, e, baseline)
+      ratio = tf.where(first, e, tf.math.divide_no_nan(e, baseline))
+    else:
+      ratio = tf.math.divide_no_nan(e, baseline)
+    w = tf.cast(self.loss_weights, J.dtype)
+    updated = w * tf.exp(self.step_size * ratio)
+    updated = t * updated / tf.reduce_sum(updated)
+    w = tf.where(warming, w, updated)
+    self.sq_sum.assign(total)
+    self.baseline.assign(baseline)
+    self.loss_weights.assign(w)
+    self.calls.assign_add(1)
+    return tf.linalg.matvec(J, w, transpose_a=True)
+
+  def weights_for(self, J):
+    return super().weights_for(J) * tf.cast(self.loss_weights, J.dtype)
+
+  def logs(self):
+    return {f"alpha/{n}": self.loss_weights[i]
+            for i, n in enumerate(self.task_names)}
