@@ -26,6 +26,7 @@ KWARGS = {
     "dwa": dict(steps_per_epoch=1),  # epochs of one step: DWA's rule kicks in
     "rlw": dict(seed=3),
     "graddrop": dict(seed=3),
+    "stch": dict(steps_per_epoch=1, warmup_epochs=0),  # STCH from step 1
 }
 AUX = {"atg", "prf"}  # methods that need an auxiliary task: task "b"
 STEPS = 3

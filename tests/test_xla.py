@@ -22,7 +22,8 @@ from tfmtl.tasks import Task
 from tfmtl.train_step import make_train_step, xla_problem
 
 KWARGS = {"dwa": dict(steps_per_epoch=1), "rlw": dict(seed=3),
-          "graddrop": dict(seed=3)}
+          "graddrop": dict(seed=3),
+          "stch": dict(steps_per_epoch=1, warmup_epochs=0)}
 AUX = {"atg", "prf"}  # methods that need an auxiliary task
 
 

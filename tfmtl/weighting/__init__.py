@@ -5,9 +5,13 @@ from tfmtl.weighting.base import Weighting
 from tfmtl.weighting.dtp import DTP
 from tfmtl.weighting.dwa import DWA
 from tfmtl.weighting.fixed import Fixed
+from tfmtl.weighting.gls import GLS
 from tfmtl.weighting.gradnorm import GradNorm
+from tfmtl.weighting.imtl_l import IMTLL
 from tfmtl.weighting.pseudo_gradnorm import PseudoGradNorm
 from tfmtl.weighting.rlw import RLW
+from tfmtl.weighting.si import SI
+from tfmtl.weighting.stch import STCH
 from tfmtl.weighting.uncertainty import Uncertainty
 
 WEIGHTINGS = Registry("weighting method", {
@@ -18,6 +22,10 @@ WEIGHTINGS = Registry("weighting method", {
     "dtp": DTP,
     "rlw": RLW,
     "pseudo_gradnorm": PseudoGradNorm,
+    "gls": GLS,
+    "si": SI,
+    "stch": STCH,
+    "imtl_l": IMTLL,
 })
 
 
