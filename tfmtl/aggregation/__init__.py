@@ -5,6 +5,8 @@ from tfmtl.aggregation.aligned_mtl import AlignedMTL
 from tfmtl.aggregation.aligned_mtl_ub import AlignedMTLUB
 from tfmtl.aggregation.atg import ATG
 from tfmtl.aggregation.cagrad import CAGrad
+from tfmtl.aggregation.conflict_free import ConflictFree
+from tfmtl.aggregation.dualproj import DualProj
 from tfmtl.aggregation.graddrop import GradDrop
 from tfmtl.aggregation.imtl import IMTL
 from tfmtl.aggregation.mgda import MGDA
@@ -31,6 +33,8 @@ AGGREGATORS = Registry("aggregation method", {
     "upgrad": UPGrad,
     "atg": ATG,
     "prf": PRF,
+    "dualproj": DualProj,
+    "conflict_free": ConflictFree,
 })
 
 
