@@ -32,6 +32,13 @@ AUX = {"atg", "prf"}  # methods that need an auxiliary task: task "b"
 STEPS = 3
 BATCH = 8
 NAMES = ["a", "b"]
+# Methods whose rule needs three tasks (Krum: T >= f + 3; TrimmedMean:
+# T >= 2k + 1) are checked on tasks a, b, c.
+THREE_TASKS = {"krum", "trimmed_mean"}
+
+
+def _names(name):
+  return NAMES + ["c"] if name in THREE_TASKS else NAMES
 
 
 def _mse(y, p):
@@ -43,22 +50,23 @@ def _kpi(y, p):
 
 
 def _tasks(name):
-  roles = ("main", "aux" if name in AUX else "main")
+  roles = ("main", "aux" if name in AUX else "main", "main")
   return [Task(n, _mse, weight=w, role=r, kpi=_kpi)
-          for n, w, r in zip(NAMES, (1.0, 0.5), roles)]
+          for n, w, r in zip(_names(name), (1.0, 0.5, 0.8), roles)]
 
 
 def _batches():
   rng = np.random.default_rng(0)
   x = rng.normal(size=(STEPS * BATCH, 4)).astype(np.float32)
-  y = {"a": x[:, :1] * 2.0, "b": np.sin(x[:, 1:2]) - x[:, 2:3]}
+  y = {"a": x[:, :1] * 2.0, "b": np.sin(x[:, 1:2]) - x[:, 2:3],
+       "c": x[:, 3:4] * x[:, 0:1]}
   return tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH)
 
 
 def _run(name, strategy=None, function=True):
   strategy = strategy or tf.distribute.get_strategy()
   with strategy.scope():
-    model = HardSharingMLP(NAMES, trunk_units=(6,), tower_units=(3,),
+    model = HardSharingMLP(_names(name), trunk_units=(6,), tower_units=(3,),
                            dropout=0.0, seed=1)
     model(tf.zeros([1, 4]))
     method = methods.get(name, **KWARGS.get(name, {}))
@@ -91,8 +99,9 @@ def test_contract(name, strategy):
   # Aggregators: the combined gradient of a direct call has shape [n].
   if isinstance(method, Aggregator):
     n = sum(int(tf.size(v)) for v in model.shared_variables)
-    J = tf.random.stateless_normal([len(NAMES), n], [1, 2])
-    extra = {"variance": tf.ones_like(J), "losses": tf.ones([len(NAMES)]),
+    t = len(_names(name))
+    J = tf.random.stateless_normal([t, n], [1, 2])
+    extra = {"variance": tf.ones_like(J), "losses": tf.ones([t]),
              "step": tf.constant(0, tf.int64)}
     out = method(J, **{k: extra[k] for k in method.needs if k in extra})
     assert out.shape == (n,) and np.all(np.isfinite(out)), name

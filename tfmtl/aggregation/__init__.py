@@ -9,12 +9,14 @@ from tfmtl.aggregation.conflict_free import ConflictFree
 from tfmtl.aggregation.dualproj import DualProj
 from tfmtl.aggregation.graddrop import GradDrop
 from tfmtl.aggregation.imtl import IMTL
+from tfmtl.aggregation.krum import Krum
 from tfmtl.aggregation.mgda import MGDA
 from tfmtl.aggregation.mgda_ub import MGDAUB
 from tfmtl.aggregation.nash_mtl import NashMTL
 from tfmtl.aggregation.pcgrad import PCGrad
 from tfmtl.aggregation.prf import PRF
 from tfmtl.aggregation.sum import Mean, Sum
+from tfmtl.aggregation.trimmed_mean import TrimmedMean
 from tfmtl.aggregation.upgrad import UPGrad
 from tfmtl.registry import Registry
 
@@ -35,6 +37,8 @@ AGGREGATORS = Registry("aggregation method", {
     "prf": PRF,
     "dualproj": DualProj,
     "conflict_free": ConflictFree,
+    "krum": Krum,
+    "trimmed_mean": TrimmedMean,
 })
 
 
