@@ -7,6 +7,7 @@ from tfmtl.aggregation.atg import ATG
 from tfmtl.aggregation.cagrad import CAGrad
 from tfmtl.aggregation.conflict_free import ConflictFree
 from tfmtl.aggregation.dualproj import DualProj
+from tfmtl.aggregation.fairgrad import FairGrad
 from tfmtl.aggregation.graddrop import GradDrop
 from tfmtl.aggregation.imtl import IMTL
 from tfmtl.aggregation.krum import Krum
@@ -39,6 +40,7 @@ AGGREGATORS = Registry("aggregation method", {
     "conflict_free": ConflictFree,
     "krum": Krum,
     "trimmed_mean": TrimmedMean,
+    "fairgrad": FairGrad,
 })
 
 
