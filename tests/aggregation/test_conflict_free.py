@@ -46,3 +46,13 @@ def test_copies_of_one_gradient_sum_and_zero_rows_are_ignored():
   np.testing.assert_allclose(ConflictFree()(J), 4 * g, rtol=1e-5)
   J = tf.constant([[1.0, 0.0], [0.0, 0.0]])
   np.testing.assert_allclose(ConflictFree()(J), [1.0, 0.0], atol=1e-6)
+
+
+def test_nearly_opposite_gradients_are_cut_at_the_documented_threshold():
+  # 1 + cos = 5e-7 < 2e-6: the near-null direction of UUᵀ is dropped.
+  J = tf.constant([[1.0, 0.0], [-1.0, 1e-3]])
+  np.testing.assert_allclose(ConflictFree()(J), [0.0, 0.0], atol=1e-7)
+  # 1 + cos = 5e-5: kept, and equal to the official rule.
+  J = np.array([[1.0, 0.0], [-1.0, 1e-2]])
+  np.testing.assert_allclose(ConflictFree()(tf.constant(J, tf.float32)),
+                             _official(J), rtol=2e-3, atol=1e-7)

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from tests.weighting.scalarisation import build, weighted_and_true_gradients
 from tfmtl.tasks import Task
-from tfmtl.weighting.si import SI
+from tfmtl.weighting.si import ScaleInvariant as SI
 
 
 def test_weighted_gradient_is_the_gradient_of_the_log_sum():

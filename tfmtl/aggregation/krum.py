@@ -29,7 +29,7 @@ class Krum(solvers.GramianWeighted):
 
   References:
     Blanchard, El Mhamdi, Guerraoui, Stainer. "Machine Learning with
-    Adversaries: Byzantine Tolerant Gradient Descent", NeurIPS 2017, §4
+    Adversaries: Byzantine Tolerant Gradient Descent", NeurIPS 2017
     (Krum and Multi-Krum).
 
   Args:

@@ -26,8 +26,8 @@ class TrimmedMean(Aggregator):
 
   References:
     Yin, Chen, Ramchandran, Bartlett. "Byzantine-Robust Distributed
-    Learning: Towards Optimal Statistical Rates", ICML 2018, Definition 2
-    (coordinate-wise trimmed mean).
+    Learning: Towards Optimal Statistical Rates", ICML 2018 (the
+    coordinate-wise trimmed mean).
 
   Args:
     trim_number: k ≥ 0, values dropped at each end of every coordinate.

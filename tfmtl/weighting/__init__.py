@@ -10,7 +10,7 @@ from tfmtl.weighting.gradnorm import GradNorm
 from tfmtl.weighting.imtl_l import IMTLL
 from tfmtl.weighting.pseudo_gradnorm import PseudoGradNorm
 from tfmtl.weighting.rlw import RLW
-from tfmtl.weighting.si import SI
+from tfmtl.weighting.si import ScaleInvariant
 from tfmtl.weighting.stch import STCH
 from tfmtl.weighting.uncertainty import Uncertainty
 
@@ -23,7 +23,7 @@ WEIGHTINGS = Registry("weighting method", {
     "rlw": RLW,
     "pseudo_gradnorm": PseudoGradNorm,
     "gls": GLS,
-    "si": SI,
+    "si": ScaleInvariant,
     "stch": STCH,
     "imtl_l": IMTLL,
 })

@@ -35,7 +35,7 @@ class GLS(Weighting):
   References:
     Chennupati, Sistu, Yogamani, Rawashdeh. "MultiNet++: Multi-Stream
     Feature Aggregation and Geometric Loss Strategy for Multi-Task
-    Learning", CVPR Workshops 2019, §3.2 (eq. 4).
+    Learning", CVPR Workshops 2019 (the geometric loss strategy).
   """
 
   def __init__(self, name="gls"):

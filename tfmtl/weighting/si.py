@@ -7,7 +7,7 @@ from tfmtl.weighting.base import Weighting
 EPS = 1e-20  # losses are clamped here before the division
 
 
-class SI(Weighting):
+class ScaleInvariant(Weighting):
   r"""Sum of the log losses, invariant to a rescaling of any task's loss.
 
     S(L) = Σ_t c_t log L_t
@@ -32,7 +32,8 @@ class SI(Weighting):
 
   References:
     Navon et al. "Multi-Task Learning as a Bargaining Game", ICML 2022,
-    the "SI" baseline of its experiments; reference code github.com/AvivNavon/nash-mtl.
+    the "SI" baseline of its experiments; reference code
+    github.com/AvivNavon/nash-mtl.
   """
 
   def __init__(self, name="si"):
