@@ -1,6 +1,6 @@
 """One name space over both method families, for configs (`config.method`)."""
 
-from tfmtl import aggregation, weighting
+from tfmtl import aggregation, registry, weighting
 from tfmtl.errors import UserError
 
 
@@ -9,7 +9,9 @@ def names():
 
 
 def factory(name):
-  """The class (factory) of method `name`, unbuilt."""
+  """The class (factory) of method `name`, unbuilt (`module:Class` too)."""
+  if ":" in name:
+    return registry.import_object(name, "method")
   for registry in (weighting.WEIGHTINGS, aggregation.AGGREGATORS):
     if name in registry:
       return registry.factory(name)
@@ -18,6 +20,13 @@ def factory(name):
 
 def get(name, **kwargs):
   """A weighting or aggregation method by name, built with `kwargs`."""
+  if ":" in name:
+    method = factory(name)(**kwargs)
+    if not isinstance(method, (weighting.Weighting,
+                               aggregation.Aggregator)):
+      raise UserError(f"method {name!r} is neither a tfmtl.weighting."
+                      "Weighting nor a tfmtl.aggregation.Aggregator")
+    return method
   if name in weighting.WEIGHTINGS:
     return weighting.get(name, **kwargs)
   if name in aggregation.AGGREGATORS:
