@@ -15,8 +15,8 @@ class IMTLL(Weighting):
 
   so w_t = e^{s_t} and the regularizer is −Σ_t s_t. Its gradient in s_t,
   e^{s_t} L_t − 1, vanishes at e^{s_t} = 1/L_t: the scaled losses are driven
-  towards 1, i.e. all tasks' losses are made equally large. It equals twice
-  `uncertainty`'s regression form at s = −log σ², up to a constant.
+  towards 1, i.e. all tasks' losses are made equally large. It is exactly
+  twice `uncertainty`'s regression form with s = −log σ².
 
   Output scale: sum convention; w = 1 (plain sum) at the start. The
   configured task weights are ignored.
