@@ -25,7 +25,7 @@ from tfmtl.tasks import Task
 from tfmtl.train_step import make_train_step
 
 KWARGS = {"dwa": dict(steps_per_epoch=10), "rlw": dict(seed=0),
-          "graddrop": dict(seed=0)}
+          "graddrop": dict(seed=0), "stch": dict(steps_per_epoch=10)}
 AUX = {"atg", "prf"}  # methods that need an auxiliary task: the second one
 
 

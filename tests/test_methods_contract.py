@@ -27,6 +27,7 @@ KWARGS = {
     "rlw": dict(seed=3),
     "graddrop": dict(seed=3),
     "dwa+mgda": dict(weighting_kwargs=dict(steps_per_epoch=1)),
+    "stch": dict(steps_per_epoch=1, warmup_epochs=0),  # STCH from step 1
 }
 # Compositions (aggregation/composed.py): a stateful trainable weighting and
 # a stateful one, each with a gradient aggregation.
@@ -35,6 +36,13 @@ AUX = {"atg", "prf"}  # methods that need an auxiliary task: task "b"
 STEPS = 3
 BATCH = 8
 NAMES = ["a", "b"]
+# Methods whose rule needs three tasks (Krum: T >= f + 3; TrimmedMean:
+# T >= 2k + 1) are checked on tasks a, b, c.
+THREE_TASKS = {"krum", "trimmed_mean"}
+
+
+def _names(name):
+  return NAMES + ["c"] if name in THREE_TASKS else NAMES
 
 
 def _mse(y, p):
@@ -46,24 +54,25 @@ def _kpi(y, p):
 
 
 def _tasks(name):
-  roles = ("main", "aux" if name in AUX else "main")
+  roles = ("main", "aux" if name in AUX else "main", "main")
   return [Task(n, _mse, weight=w, role=r, kpi=_kpi)
-          for n, w, r in zip(NAMES, (1.0, 0.5), roles)]
+          for n, w, r in zip(_names(name), (1.0, 0.5, 0.8), roles)]
 
 
 def _batches(per_step=1):
   rng = np.random.default_rng(0)
   x = rng.normal(size=(STEPS * per_step * BATCH, 4)).astype(np.float32)
-  y = {"a": x[:, :1] * 2.0, "b": np.sin(x[:, 1:2]) - x[:, 2:3]}
+  y = {"a": x[:, :1] * 2.0, "b": np.sin(x[:, 1:2]) - x[:, 2:3],
+       "c": x[:, 3:4] * x[:, 0:1]}
   return tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH)
 
 
-def _functional_model():
+def _functional_model(names=tuple(NAMES)):
   init = keras.initializers.GlorotUniform(seed=1)
   x = keras.Input((4,))
   h = keras.layers.Dense(6, activation="relu", kernel_initializer=init)(x)
   out = {}
-  for i, t in enumerate(NAMES):
+  for i, t in enumerate(names):
     tower = keras.layers.Dense(3, activation="relu", kernel_initializer=(
         keras.initializers.GlorotUniform(seed=10 + i)))(h)
     out[t] = keras.layers.Dense(1, kernel_initializer=(
@@ -74,7 +83,7 @@ def _functional_model():
 def _run(name, strategy=None, function=True):
   strategy = strategy or tf.distribute.get_strategy()
   with strategy.scope():
-    model = _functional_model()
+    model = _functional_model(_names(name))
     method = methods.get(name, **KWARGS.get(name, {}))
     opt = keras.optimizers.SGD(0.05)
     step = make_train_step(model, _tasks(name), method, opt, strategy=strategy,
@@ -106,8 +115,9 @@ def test_contract(name, strategy):
   # Aggregators: the combined gradient of a direct call has shape [n].
   if isinstance(method, Aggregator):
     n = sum(int(tf.size(v)) for v in step.split.shared_variables)
-    J = tf.random.stateless_normal([len(NAMES), n], [1, 2])
-    extra = {"variance": tf.ones_like(J), "losses": tf.ones([len(NAMES)]),
+    t = len(_names(name))
+    J = tf.random.stateless_normal([t, n], [1, 2])
+    extra = {"variance": tf.ones_like(J), "losses": tf.ones([t]),
              "step": tf.constant(0, tf.int64)}
     out = method(J, **{k: extra[k] for k in method.needs if k in extra})
     assert out.shape == (n,) and np.all(np.isfinite(out)), name

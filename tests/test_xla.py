@@ -22,8 +22,10 @@ from tfmtl.tasks import Task
 from tfmtl.train_step import make_train_step, xla_problem
 
 KWARGS = {"dwa": dict(steps_per_epoch=1), "rlw": dict(seed=3),
-          "graddrop": dict(seed=3)}
+          "graddrop": dict(seed=3),
+          "stch": dict(steps_per_epoch=1, warmup_epochs=0)}
 AUX = {"atg", "prf"}  # methods that need an auxiliary task
+THREE_TASKS = {"krum", "trimmed_mean"}  # rules that need T >= 3: a, b, c
 
 
 def _mse(y, p):
@@ -35,12 +37,14 @@ def _kpi(y, p):
 
 
 def _setup(name, jit_compile=True, method_kwargs=None, **step_kwargs):
-  model = HardSharingMLP(["a", "b"], trunk_units=(4,), tower_units=(2,),
+  names = ["a", "b", "c"] if name in THREE_TASKS else ["a", "b"]
+  model = HardSharingMLP(names, trunk_units=(4,), tower_units=(2,),
                          dropout=0.0, seed=1)
   model(tf.zeros([1, 3]))
   tasks = [Task("a", _mse, kpi=_kpi),
            Task("b", _mse, weight=0.5, kpi=_kpi,
-                role="aux" if name in AUX else "main")]
+                role="aux" if name in AUX else "main"),
+           Task("c", _mse, kpi=_kpi)][:len(names)]
   method = methods.get(name, **(method_kwargs or KWARGS.get(name, {})))
   step = make_train_step(model, tasks, method, keras.optimizers.SGD(0.05),
                          jit_compile=jit_compile, clip_global_norm=1.0,
@@ -51,7 +55,8 @@ def _setup(name, jit_compile=True, method_kwargs=None, **step_kwargs):
 def _batch():
   x = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)
   return tf.constant(x), {"a": tf.constant(x[:, :1]),
-                          "b": tf.constant(np.sin(x[:, 1:2]))}
+                          "b": tf.constant(np.sin(x[:, 1:2])),
+                          "c": tf.constant(x[:, 2:3] * x[:, :1])}
 
 
 @pytest.mark.parametrize("name", methods.names())

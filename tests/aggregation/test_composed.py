@@ -91,3 +91,48 @@ def test_bad_compositions_say_why():
   with pytest.raises(UserError, match="WEIGHTING\\+AGGREGATION"):
     methods.get("fixed+pcgrad+mgda")
   assert isinstance(methods.get("fixed+mgda"), Composed)
+
+
+def test_imtl_hybrid_step_equals_libmtl():
+  """One SGD step against LibMTL/weighting/IMTL.py written out in numpy."""
+  rng = np.random.default_rng(1)
+  x = rng.normal(size=(6, 3)).astype(np.float32)
+  y = {"a": rng.normal(size=(6, 1)).astype(np.float32),
+       "b": 4 * rng.normal(size=(6, 1)).astype(np.float32)}
+  model = tiny_model()
+  start = [np.asarray(v) for v in model.trainable_variables]
+  method = methods.get("imtl_hybrid")
+  step = make_train_step(model, [Task("a", mse), Task("b", mse)], method,
+                         keras.optimizers.SGD(LR), function=False)
+  s = np.array([0.2, -0.4], np.float32)
+  method.weighting.trainable_variables[0].assign(s)
+  step((x, y))
+
+  ref = tiny_model()
+  shared, heads = ref.trainable_variables[:2], ref.trainable_variables[2:]
+  with tf.GradientTape(persistent=True) as tape:
+    out = ref(x)
+    losses = [tf.reduce_mean(mse(y[t], out[t])) for t in "ab"]
+  scale = np.exp(s)
+  grads = np.stack([scale[i] * np.concatenate(
+      [np.ravel(g) for g in tape.gradient(losses[i], shared)])
+                    for i in range(2)])
+  unit = grads / np.linalg.norm(grads, axis=1, keepdims=True)
+  d_mat = grads[0:1] - grads[1:]
+  u_mat = unit[0:1] - unit[1:]
+  alpha = grads[0] @ u_mat.T @ np.linalg.inv(d_mat @ u_mat.T)
+  alpha = np.concatenate([[1 - alpha.sum()], alpha])
+  new = alpha @ grads
+  offset, expected = 0, []
+  for v in start[:2]:
+    expected.append(v - LR * new[offset:offset + v.size].reshape(v.shape))
+    offset += v.size
+  for i in range(2):
+    for v, g in zip(start[2 + 2 * i:4 + 2 * i],
+                    tape.gradient(losses[i], heads[2 * i:2 * i + 2])):
+      expected.append(v - LR * scale[i] * np.asarray(g))
+  for got, want in zip(model.trainable_variables, expected):
+    np.testing.assert_allclose(got, want, atol=1e-5)
+  L = np.array([float(l) for l in losses])
+  np.testing.assert_allclose(method.weighting.trainable_variables[0].numpy(),
+                             s - LR * (scale * L - 1), atol=1e-5)

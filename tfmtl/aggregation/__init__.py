@@ -7,9 +7,14 @@ from tfmtl.aggregation.atg import ATG
 from tfmtl.aggregation.cagrad import CAGrad
 from tfmtl.aggregation.db_mtl import DBMTL
 from tfmtl.aggregation.excess_mtl import ExcessMTL
+from tfmtl.aggregation.conflict_free import ConflictFree
+from tfmtl.aggregation.dualproj import DualProj
+from tfmtl.aggregation.fairgrad import FairGrad
 from tfmtl.aggregation.graddrop import GradDrop
 from tfmtl.aggregation.gradvac import GradVac
 from tfmtl.aggregation.imtl import IMTL
+from tfmtl.aggregation.imtl_hybrid import imtl_hybrid
+from tfmtl.aggregation.krum import Krum
 from tfmtl.aggregation.mgda import MGDA
 from tfmtl.aggregation.mgda_ub import MGDAUB
 from tfmtl.aggregation.modo import MoDo
@@ -19,6 +24,7 @@ from tfmtl.aggregation.pcgrad import PCGrad
 from tfmtl.aggregation.prf import PRF
 from tfmtl.aggregation.sdmgrad import SDMGrad
 from tfmtl.aggregation.sum import Mean, Sum
+from tfmtl.aggregation.trimmed_mean import TrimmedMean
 from tfmtl.aggregation.upgrad import UPGrad
 from tfmtl.aggregation.solvers import GramianWeighted
 from tfmtl.errors import UserError
@@ -45,6 +51,12 @@ AGGREGATORS = Registry("aggregation method", {
     "db_mtl": DBMTL,
     "moco": MoCo,
     "excess_mtl": ExcessMTL,
+    "dualproj": DualProj,
+    "conflict_free": ConflictFree,
+    "krum": Krum,
+    "trimmed_mean": TrimmedMean,
+    "fairgrad": FairGrad,
+    "imtl_hybrid": imtl_hybrid,
 })
 
 

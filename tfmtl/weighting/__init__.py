@@ -6,9 +6,13 @@ from tfmtl.weighting.dtp import DTP
 from tfmtl.weighting.dwa import DWA
 from tfmtl.weighting.famo import FAMO
 from tfmtl.weighting.fixed import Fixed
+from tfmtl.weighting.gls import GLS
 from tfmtl.weighting.gradnorm import GradNorm
+from tfmtl.weighting.imtl_l import IMTLL
 from tfmtl.weighting.pseudo_gradnorm import PseudoGradNorm
 from tfmtl.weighting.rlw import RLW
+from tfmtl.weighting.si import ScaleInvariant
+from tfmtl.weighting.stch import STCH
 from tfmtl.weighting.uncertainty import Uncertainty
 
 WEIGHTINGS = Registry("weighting method", {
@@ -20,6 +24,10 @@ WEIGHTINGS = Registry("weighting method", {
     "rlw": RLW,
     "pseudo_gradnorm": PseudoGradNorm,
     "famo": FAMO,
+    "gls": GLS,
+    "si": ScaleInvariant,
+    "stch": STCH,
+    "imtl_l": IMTLL,
 })
 
 

@@ -1,0 +1,58 @@
+"""ConFIG: TorchJD's golden value, the official rule on random J, equal
+cosines."""
+
+import numpy as np
+import tensorflow as tf
+
+from tfmtl.aggregation.conflict_free import ConflictFree
+
+
+def _official(J, p=None):
+  """numpy transcription of TorchJD `ConFIG.forward` / tum-pbs ConFIG with
+  ProjectionLength: pinv of the unit-row matrix, then the sum of
+  projections as the length."""
+  p = np.ones(len(J)) if p is None else p
+  units = J / np.linalg.norm(J, axis=1, keepdims=True)
+  x = np.linalg.pinv(units) @ p
+  e = x / np.linalg.norm(x)
+  return np.sum(J @ e) * e
+
+
+def test_torchjd_value():
+  # Source: TorchJD tests/unit/aggregation/test_values.py, ConFIG() on
+  # J_base, atol 1e-4.
+  J = tf.constant([[-4.0, 1.0, 1.0], [6.0, 1.0, 1.0]])
+  np.testing.assert_allclose(ConflictFree()(J), [0.1588, 2.0706, 2.0706],
+                             atol=1e-4)
+
+
+def test_matches_the_official_rule_and_equal_cosines():
+  rng = np.random.default_rng(0)
+  for t in (2, 3, 5):
+    J = rng.normal(size=(t, 9)) * rng.uniform(0.1, 10.0, size=(t, 1))
+    d = ConflictFree()(tf.constant(J, tf.float32)).numpy()
+    want = _official(J)
+    np.testing.assert_allclose(d, want, rtol=1e-4,
+                               atol=1e-4 * np.abs(want).max())
+    cos = J @ d / np.linalg.norm(J, axis=1) / np.linalg.norm(d)
+    np.testing.assert_allclose(cos, cos[0], atol=1e-4)
+    assert cos[0] > 0  # no task conflicts with d
+
+
+def test_copies_of_one_gradient_sum_and_zero_rows_are_ignored():
+  g = np.array([1.0, -2.0, 0.5], np.float32)
+  J = tf.constant(np.stack([g, g, 2 * g]))
+  # Parallel rows: rank 1, e = g/‖g‖ and the length is (1 + 1 + 2)‖g‖.
+  np.testing.assert_allclose(ConflictFree()(J), 4 * g, rtol=1e-5)
+  J = tf.constant([[1.0, 0.0], [0.0, 0.0]])
+  np.testing.assert_allclose(ConflictFree()(J), [1.0, 0.0], atol=1e-6)
+
+
+def test_nearly_opposite_gradients_are_cut_at_the_documented_threshold():
+  # 1 + cos = 5e-7 < 2e-6: the near-null direction of UUᵀ is dropped.
+  J = tf.constant([[1.0, 0.0], [-1.0, 1e-3]])
+  np.testing.assert_allclose(ConflictFree()(J), [0.0, 0.0], atol=1e-7)
+  # 1 + cos = 5e-5: kept, and equal to the official rule.
+  J = np.array([[1.0, 0.0], [-1.0, 1e-2]])
+  np.testing.assert_allclose(ConflictFree()(tf.constant(J, tf.float32)),
+                             _official(J), rtol=2e-3, atol=1e-7)
