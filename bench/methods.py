@@ -11,6 +11,12 @@ two per-pixel regression tasks. For each method: build, run two steps
 method in turn, keeping each method's fastest round. All methods of a problem are measured in one run, so the
 ratios are comparable even on a loaded machine; absolute times are not.
 Prints a Markdown table.
+
+`--methods` takes names, `NAME@rep` for a Gramian-based method at the
+representation level (rep_grad=True) and compositions (`uncertainty+pcgrad`);
+by default every registered method and every representation-level form.
+Methods that read three batches a step (modo, sdmgrad) get the same batch
+three times: their cost is three forward + backward passes.
 """
 
 import argparse
@@ -65,6 +71,15 @@ def _problems(batch):
          ({"image": img}, labels))
 
 
+def _gramian_methods():
+  from tfmtl import aggregation  # pylint: disable=g-import-not-at-top
+  from tfmtl.aggregation.solvers import GramianWeighted  # pylint: disable=g-import-not-at-top
+  return [n for n in aggregation.AGGREGATORS.names()
+          if not n.endswith("_ub") and isinstance(
+              aggregation.AGGREGATORS.factory(n), type) and issubclass(
+                  aggregation.AGGREGATORS.factory(n), GramianWeighted)]
+
+
 def _build(make_model, batch, name):
   inputs, labels = batch
   names = sorted(labels)
@@ -72,10 +87,14 @@ def _build(make_model, batch, name):
   model(inputs)
   roles = ["main"] + ["aux" if name in AUX else "main"] * (len(names) - 1)
   tasks = [Task(n, _mse, role=r, kpi=_kpi) for n, r in zip(names, roles)]
-  method = methods.get(name, **KWARGS.get(name, {}))
+  base, rep = name.split("@")[0], name.endswith("@rep")
+  kwargs = dict(KWARGS.get(base, {}), **({"rep_grad": True} if rep else {}))
+  method = methods.get(base, **kwargs)
   step = make_train_step(model, tasks, method, keras.optimizers.SGD(1e-4))
   batch = (tf.nest.map_structure(tf.constant, inputs),
            {k: tf.constant(v) for k, v in labels.items()})
+  if step.batches_per_step > 1:
+    batch = (batch,) * step.batches_per_step
   for _ in range(2):
     step(batch)  # trace and warm up
   return step, batch
@@ -96,7 +115,8 @@ def main():
   parser.add_argument("--batch", type=int, default=100)
   parser.add_argument("--methods", default="")
   args = parser.parse_args()
-  names = args.methods.split(",") if args.methods else methods.names()
+  names = args.methods.split(",") if args.methods else (
+      methods.names() + [f"{n}@rep" for n in _gramian_methods()])
   names = ["fixed"] + [n for n in names if n != "fixed"]
   problems = list(_problems(args.batch))
   table = {}
@@ -106,7 +126,8 @@ def main():
       try:
         built[name] = _build(make_model, batch, name)
       except Exception as e:  # pylint: disable=broad-except
-        # A method another helper is still writing must not stop the table.
+        # A method that can't run on a problem (krum needs three tasks)
+        # gets a blank, not a stopped table.
         print(f"# {name} on {title}: {type(e).__name__}: {e}")
         table[(title, name)] = np.nan
     # Round-robin over the methods, best round each: load drift on a shared
