@@ -8,6 +8,7 @@ conventions), overridable per task with `config.eval_metrics[task]`:
   depth         depth errors (abs_rel = ARD, rmse, δ < 1.25^k, ...), range
                 from `config.eval_depth_range` (seed 001: 3–80 m)
   flow          end-point error in the label's units
+  classification  accuracy of [B, classes] logits against [B] class ids
   anything else regression: mse, mae
 
 Every task also reports the mean of its training loss. Odometry tasks
@@ -28,7 +29,7 @@ from tfmtl import metrics as metrics_lib
 from tfmtl.errors import UserError
 
 KINDS = ("segmentation", "motion", "depth", "flow", "regression",
-         "odometry")
+         "odometry", "classification")
 _DEFAULT_KIND = {"semantic": "segmentation", "motion": "motion",
                  "depth": "depth", "flow": "flow", "odometry": "odometry"}
 
@@ -77,8 +78,8 @@ class TaskEvaluator:
       self.metric = metrics_lib.MotionMetric(name=task.name)
     elif kind == "depth":
       self.metric = metrics_lib.DepthMetric(*depth_range, name=task.name)
-    names = ["loss"] + {"flow": ["epe"], "regression": ["mse", "mae"]}.get(
-        kind, [])
+    names = ["loss"] + {"flow": ["epe"], "regression": ["mse", "mae"],
+                        "classification": ["accuracy"]}.get(kind, [])
     self.means = _Mean(names, name=f"{task.name}_mean")
 
   def update(self, y_true, y_pred):
@@ -92,6 +93,10 @@ class TaskEvaluator:
         p = self.flow_to_pixels(p, prediction=True)
       epe = tf.norm(p - y, axis=-1)
       values["epe"] = tf.reduce_mean(tf.reshape(epe, [b, -1]), axis=1)
+    elif self.kind == "classification":
+      label = tf.reshape(tf.cast(y_true, tf.int32), [b])
+      pred = tf.argmax(y_pred, axis=-1, output_type=tf.int32)
+      values["accuracy"] = tf.cast(tf.equal(label, pred), tf.float32)
     elif self.kind == "regression":
       d = tf.reshape(tf.cast(y_true, y_pred.dtype) - tf.reshape(
           y_pred, tf.shape(y_true)), [b, -1])
@@ -162,8 +167,10 @@ def in_pixels(source, labels, outputs):
 # The metrics a results table and Δm compare, per kind of task.
 HEADLINE = {"segmentation": ("miou", "pixel_accuracy"), "motion": ("miou",),
             "depth": ("abs_rel", "abs"), "flow": ("epe",),
-            "regression": ("mse",), "odometry": ("t_err", "r_err", "ate")}
-LOWER_IS_BETTER = {"loss": False, "mse": False, "mae": False, "epe": False}
+            "regression": ("mse",), "odometry": ("t_err", "r_err", "ate"),
+            "classification": ("accuracy",)}
+LOWER_IS_BETTER = {"loss": False, "mse": False, "mae": False, "epe": False,
+                   "accuracy": True}
 
 
 def headline(results, eval_metrics=None) -> Dict[str, Dict[str, float]]:

@@ -2,6 +2,7 @@
 
 from tfmtl.data import synthetic_vo, toy
 from tfmtl.data import cityscapes, cityscapes_npy, embedded, kitti_odometry
+from tfmtl.data import multi_mnist
 from tfmtl.registry import Registry
 
 SOURCES = Registry("data source", {
@@ -13,6 +14,8 @@ SOURCES = Registry("data source", {
     "kitti_odometry": kitti_odometry.KittiOdometrySource,
     "scenes": embedded.scenes,
     "scenes_vo": embedded.scenes_vo,
+    "multi_mnist": multi_mnist.multi_mnist,
+    "multi_fashion": multi_mnist.multi_fashion,
 })
 
 

@@ -6,6 +6,7 @@ from tfmtl.models.cross_stitch import CrossStitch
 from tfmtl.models.dual_encoder import DualEncoder
 from tfmtl.models.hard_sharing_conv import HardSharingConv
 from tfmtl.models.mtan import MTAN
+from tfmtl.models.multi_lenet import MultiLeNet
 from tfmtl.models.segnet import SegNet
 from tfmtl.models.segnet_dense import SegNetDense
 from tfmtl.models.hard_sharing import HardSharingMLP
@@ -21,6 +22,7 @@ MODELS = Registry("model", {
     "cross_stitch": CrossStitch,
     "dual_encoder": DualEncoder,
     "pose_flow": PoseFlowNet,
+    "multi_lenet": MultiLeNet,
 })
 
 
