@@ -68,3 +68,24 @@ def test_classification_accuracy_and_its_delta_m_direction():
   assert evaluation.delta_m({"left": {"accuracy": 0.9}},
                             {"left": {"accuracy": 0.8}},
                             {"left": "classification"}) == pytest.approx(12.5)
+
+
+def test_normal_task_gets_the_angle_metrics(tmp_path):
+  from tests.data.test_nyuv2_npy import write_nyu  # pylint: disable=g-import-not-at-top
+  from tfmtl.data.nyuv2_npy import NYUv2NpySource  # pylint: disable=g-import-not-at-top
+  from tfmtl.metrics import normal_errors  # pylint: disable=g-import-not-at-top
+  exs = write_nyu(tmp_path, "val", n=3)
+  src = NYUv2NpySource(tmp_path, tasks=("normal",), augment=False)
+  # A "model" predicting the image's RGB as the normal.
+  model = lambda x, training=False: {"normal": x["image"] - 0.5}  # noqa: E731
+  results = evaluation.evaluate(model, [Task("normal", losses.normal)], src,
+                                "test", 2)
+  want = normal_errors(np.stack([e["normal"] for e in exs]),
+                       np.stack([e["image"] - 0.5 for e in exs]))
+  got = results["normal"]
+  assert got["mean_angle"] == pytest.approx(want["mean_angle"], rel=1e-5)
+  assert abs(got["median_angle"] - want["median_angle"]) <= 0.01
+  assert got["within_30"] == pytest.approx(want["within_30"])
+  assert set(evaluation.headline(results)["normal"]) == {
+      "mean_angle", "median_angle", "within_11.25", "within_22.5",
+      "within_30"}

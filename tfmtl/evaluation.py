@@ -9,6 +9,8 @@ conventions), overridable per task with `config.eval_metrics[task]`:
                 from `config.eval_depth_range` (seed 001: 3–80 m)
   flow          end-point error in the label's units
   classification  accuracy of [B, classes] logits against [B] class ids
+  normal        surface normals: mean / median angular error, % within
+                11.25°, 22.5°, 30°
   anything else regression: mse, mae
 
 Every task also reports the mean of its training loss. Odometry tasks
@@ -29,9 +31,10 @@ from tfmtl import metrics as metrics_lib
 from tfmtl.errors import UserError
 
 KINDS = ("segmentation", "motion", "depth", "flow", "regression",
-         "odometry", "classification")
+         "odometry", "classification", "normal")
 _DEFAULT_KIND = {"semantic": "segmentation", "motion": "motion",
-                 "depth": "depth", "flow": "flow", "odometry": "odometry"}
+                 "depth": "depth", "flow": "flow", "odometry": "odometry",
+                 "normal": "normal"}
 
 
 class _Mean(keras.metrics.Metric):
@@ -78,6 +81,8 @@ class TaskEvaluator:
       self.metric = metrics_lib.MotionMetric(name=task.name)
     elif kind == "depth":
       self.metric = metrics_lib.DepthMetric(*depth_range, name=task.name)
+    elif kind == "normal":
+      self.metric = metrics_lib.NormalMetric(name=task.name)
     names = ["loss"] + {"flow": ["epe"], "regression": ["mse", "mae"],
                         "classification": ["accuracy"]}.get(kind, [])
     self.means = _Mean(names, name=f"{task.name}_mean")
@@ -168,7 +173,9 @@ def in_pixels(source, labels, outputs):
 HEADLINE = {"segmentation": ("miou", "pixel_accuracy"), "motion": ("miou",),
             "depth": ("abs_rel", "abs"), "flow": ("epe",),
             "regression": ("mse",), "odometry": ("t_err", "r_err", "ate"),
-            "classification": ("accuracy",)}
+            "classification": ("accuracy",),
+            "normal": ("mean_angle", "median_angle", "within_11.25",
+                       "within_22.5", "within_30")}
 LOWER_IS_BETTER = {"loss": False, "mse": False, "mae": False, "epe": False,
                    "accuracy": True}
 

@@ -2,7 +2,7 @@
 
 from tfmtl.data import synthetic_vo, toy
 from tfmtl.data import cityscapes, cityscapes_npy, embedded, kitti_odometry
-from tfmtl.data import multi_mnist
+from tfmtl.data import multi_mnist, nyuv2_npy
 from tfmtl.registry import Registry
 
 SOURCES = Registry("data source", {
@@ -11,6 +11,7 @@ SOURCES = Registry("data source", {
     "synthetic_vo": synthetic_vo.synthetic_vo,
     "cityscapes": cityscapes.CityscapesSource,
     "cityscapes_npy": cityscapes_npy.CityscapesNpySource,
+    "nyuv2_npy": nyuv2_npy.NYUv2NpySource,
     "kitti_odometry": kitti_odometry.KittiOdometrySource,
     "scenes": embedded.scenes,
     "scenes_vo": embedded.scenes_vo,
