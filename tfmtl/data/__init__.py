@@ -15,6 +15,7 @@ SOURCES = Registry("data source", {
     "kitti_odometry": kitti_odometry.KittiOdometrySource,
     "scenes": embedded.scenes,
     "scenes_vo": embedded.scenes_vo,
+    "scenes_nyuv2": embedded.scenes_nyuv2,
     "multi_mnist": multi_mnist.multi_mnist,
     "multi_fashion": multi_mnist.multi_fashion,
 })
