@@ -2,7 +2,7 @@
 
 from tfmtl.data import synthetic_vo, toy
 from tfmtl.data import cityscapes, cityscapes_npy, embedded, kitti_odometry
-from tfmtl.data import multi_mnist, nyuv2_npy
+from tfmtl.data import multi_mnist, nyuv2_npy, qm9
 from tfmtl.registry import Registry
 
 SOURCES = Registry("data source", {
@@ -18,6 +18,7 @@ SOURCES = Registry("data source", {
     "scenes_nyuv2": embedded.scenes_nyuv2,
     "multi_mnist": multi_mnist.multi_mnist,
     "multi_fashion": multi_mnist.multi_fashion,
+    "qm9": qm9.qm9,
 })
 
 
