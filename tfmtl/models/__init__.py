@@ -8,6 +8,7 @@ from tfmtl.models.hard_sharing_conv import HardSharingConv
 from tfmtl.models.cgc import CGC
 from tfmtl.models.dselect_k import DSelectK
 from tfmtl.models.mmoe import MMoE
+from tfmtl.models.mpnn import MPNN
 from tfmtl.models.mtan import MTAN
 from tfmtl.models.multi_lenet import MultiLeNet
 from tfmtl.models.segnet import SegNet
@@ -31,6 +32,7 @@ MODELS = Registry("model", {
     "cgc": CGC,
     "ple": PLE,
     "dselect_k": DSelectK,
+    "mpnn": MPNN,
 })
 
 
