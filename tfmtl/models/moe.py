@@ -154,8 +154,9 @@ class MoEModel(L.LazyBuild, MultiTaskModel):
     return next(self._seeds)
 
   def _make_expert(self, name, expert=None, kwargs=None):
+    # Experts seed their layers with seed, seed + 1, ...: space them apart.
     return make_expert(self._expert if expert is None else expert, name,
-                       self._next_seed(),
+                       100 * self._next_seed(),
                        self._config["expert_kwargs"] if kwargs is None
                        else kwargs)
 
