@@ -1,8 +1,9 @@
 """Every registered balancing method through the same checks.
 
 Parametrised over `tfmtl.methods.names()`, so methods added later are
-checked too. Each method trains a tiny hard-sharing model (no dropout, fixed
-batches) for a few steps:
+checked too. Each method trains a tiny plain functional Keras model (a
+shared trunk and one tower per task, nothing tfmtl-specific: its split is
+inferred) on fixed batches for a few steps:
 - the logs are finite and the aggregated gradient has shape [n];
 - eager == tf.function (weights after the steps, 1e-5);
 - the tf.function step does not retrace on later calls;
@@ -18,7 +19,6 @@ import keras
 
 from tfmtl import methods
 from tfmtl.aggregation.base import Aggregator
-from tfmtl.models.hard_sharing import HardSharingMLP
 from tfmtl.tasks import Task
 from tfmtl.train_step import make_train_step
 
@@ -54,12 +54,23 @@ def _batches():
   return tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH)
 
 
+def _functional_model():
+  init = keras.initializers.GlorotUniform(seed=1)
+  x = keras.Input((4,))
+  h = keras.layers.Dense(6, activation="relu", kernel_initializer=init)(x)
+  out = {}
+  for i, t in enumerate(NAMES):
+    tower = keras.layers.Dense(3, activation="relu", kernel_initializer=(
+        keras.initializers.GlorotUniform(seed=10 + i)))(h)
+    out[t] = keras.layers.Dense(1, kernel_initializer=(
+        keras.initializers.GlorotUniform(seed=20 + i)))(tower)
+  return keras.Model(x, out)
+
+
 def _run(name, strategy=None, function=True):
   strategy = strategy or tf.distribute.get_strategy()
   with strategy.scope():
-    model = HardSharingMLP(NAMES, trunk_units=(6,), tower_units=(3,),
-                           dropout=0.0, seed=1)
-    model(tf.zeros([1, 4]))
+    model = _functional_model()
     method = methods.get(name, **KWARGS.get(name, {}))
     opt = keras.optimizers.SGD(0.05)
     step = make_train_step(model, _tasks(name), method, opt, strategy=strategy,
@@ -89,7 +100,7 @@ def test_contract(name, strategy):
   assert step._step.experimental_get_tracing_count() == 1, name
   # Aggregators: the combined gradient of a direct call has shape [n].
   if isinstance(method, Aggregator):
-    n = sum(int(tf.size(v)) for v in model.shared_variables)
+    n = sum(int(tf.size(v)) for v in step.split.shared_variables)
     J = tf.random.stateless_normal([len(NAMES), n], [1, 2])
     extra = {"variance": tf.ones_like(J), "losses": tf.ones([len(NAMES)]),
              "step": tf.constant(0, tf.int64)}

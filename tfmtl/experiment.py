@@ -4,8 +4,10 @@ train.py and eval.py are thin: they call `build` and loop. Every user
 mistake in a config surfaces here as one `UserError` naming the key.
 """
 
+import ast
 import dataclasses
 import inspect
+import re
 import sys
 from typing import Sequence
 
@@ -57,7 +59,7 @@ class Experiment:
   strategy: tf.distribute.Strategy
   source: object
   tasks: Sequence[tasks_lib.Task]
-  model: models.MultiTaskModel
+  model: keras.Model
   method: object
   optimizer: keras.optimizers.Optimizer
   train_step: TrainStep = None
@@ -85,16 +87,44 @@ def iterator_saveable(iterator) -> bool:
   return isinstance(iterator, tf.data.Iterator)
 
 
+# Keys under which a config holds free-form keyword arguments: an override
+# may name a key the config file doesn't list yet (a method's kwargs when
+# the config lists no kwargs for it, a user model's own arguments).
+OPEN_KEYS = re.compile(
+    r"^--config\.(method_kwargs\.[A-Za-z0-9_:.+-]+?|model\.kwargs|"
+    r"data\.kwargs)\.([A-Za-z_][A-Za-z0-9_]*)(=(.*))?$")
+_LATE = []  # (dict path, key, text) of open-key overrides, set in order
+
+
 def parse_flags(argv):
   """absl flags parser that turns config mistakes into one line + exit 2.
 
   ml_collections reports an unknown `--config.key` as an AttributeError
   (with a "did you mean" hint) and a bad config file as an exception of the
-  file's own; a user should see neither as a traceback.
+  file's own; a user should see neither as a traceback. Overrides of open
+  keys (`--config.method_kwargs.NAME.KEY=V`, `--config.model.kwargs.KEY=V`,
+  `--config.data.kwargs.KEY=V`) are set after the config loads, whether or
+  not the config lists the key (`load_config`).
   """
   from absl import flags  # pylint: disable=g-import-not-at-top
+  _LATE.clear()
+  rest, i = [], 0
+  while i < len(argv):
+    match = OPEN_KEYS.match(argv[i]) if i else None
+    if match and match.group(3) is None and i + 1 < len(argv):
+      _LATE.append((match.group(1), match.group(2), argv[i + 1]))
+      i += 2
+      continue
+    if match:
+      _LATE.append((match.group(1), match.group(2), match.group(4)))
+    else:
+      rest.append(argv[i])
+    i += 1
+  if list(argv) == sys.argv:
+    # ml_collections reads its overrides from sys.argv itself.
+    sys.argv[:] = rest
   try:
-    return flags.FLAGS(argv)
+    return flags.FLAGS(rest)
   except flags.Error as e:
     msg = " ".join(str(e).split())
   except (AttributeError, KeyError, TypeError, ValueError) as e:
@@ -105,16 +135,62 @@ def parse_flags(argv):
   sys.exit(2)
 
 
+def _parse_value(text: str, current):
+  """A command-line value, typed like the value it replaces (if any)."""
+  if isinstance(current, bool):
+    if text.lower() in ("true", "1", "yes"):
+      return True
+    if text.lower() in ("false", "0", "no"):
+      return False
+    raise UserError(f"expected a boolean, got {text!r}")
+  if isinstance(current, (int, float)) and not isinstance(current, bool):
+    try:
+      return type(current)(text) if isinstance(current, float) or \
+          text.lstrip("-").isdigit() else float(text)
+    except ValueError:
+      raise UserError(f"expected a number, got {text!r}") from None
+  if isinstance(current, str):
+    return text
+  try:
+    return ast.literal_eval(text)
+  except (ValueError, SyntaxError):
+    return text
+
+
+def apply_open_overrides(config, overrides) -> None:
+  """Sets `(path, key, text)` overrides, creating missing dicts and keys."""
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  for path, key, text in overrides:
+    with config.unlocked():
+      node = config
+      parts = (["method_kwargs", path.split(".", 1)[1]]
+               if path.startswith("method_kwargs.") else path.split("."))
+      for part in parts:
+        if part not in node or node[part] is None:
+          node[part] = ml_collections.ConfigDict()
+        node = node[part]
+      try:
+        value = _parse_value(text, node.get(key))
+      except UserError as e:
+        raise UserError(f"--config.{path}.{key}: {e}") from None
+      if key in node and node.get(key) is not None and not isinstance(
+          value, type(node.get(key))):
+        del node[key]  # the type changes (e.g. int -> float): replace
+      node[key] = value
+
+
 def load_config(holder):
-  """The config of a config_flags holder; a missing/broken file is a
-  UserError (ml_collections loads the file lazily, on first access)."""
+  """The config of a config_flags holder, with the open-key overrides set;
+  a missing/broken file is a UserError (ml_collections loads the file
+  lazily, on first access)."""
   try:
     config = holder.value
     config.keys()  # a failed load only raises on first attribute access
-    return config
   except OSError as e:
     lines = [l.strip() for l in str(e).splitlines() if l.strip()]
     raise UserError(f"cannot load the config file: {lines[-1]}") from None
+  apply_open_overrides(config, _LATE)
+  return config
 
 
 def method_kwargs(config, source=None) -> dict:
@@ -168,8 +244,13 @@ def build(config, strategy, with_step: bool = True) -> Experiment:
   sample, sample_labels = next(iter(source.dataset(
       "train", CHECK_EXAMPLES, drop_remainder=False)))
   with strategy.scope():
-    model = models.get(config.model.name, task_names=names,
-                       **config.model.kwargs)
+    made = models.get(config.model.name, task_names=names,
+                      **config.model.kwargs)
+    split = made if isinstance(made, models.TaskSplit) else None
+    model = split.model if split else made
+    if not isinstance(model, keras.Model):
+      raise UserError(f"model {config.model.name!r} returned "
+                      f"{type(made).__name__}, not a keras.Model")
     outputs = model(sample, training=False)  # builds the variables in scope
     method = methods.get(config.method, **method_kwargs(config, source))
     optimizer = make_optimizer(config)
@@ -177,11 +258,12 @@ def build(config, strategy, with_step: bool = True) -> Experiment:
   exp = Experiment(config, strategy, source, tasks, model, method, optimizer)
   if with_step:
     exp.train_step = make_train_step(
-        model, tasks, method, optimizer, strategy=strategy,
+        split or model, tasks, method, optimizer, strategy=strategy,
         clip_global_norm=config.clip_global_norm or None,
         clip_by_value=dict(config.clip_by_value),
         per_sample_mode=config.per_sample_mode,
-        jit_compile=config.jit_compile)
+        jit_compile=config.jit_compile,
+        input_spec=source.dataset("train", 1).element_spec[0])
   return exp
 
 
@@ -193,6 +275,10 @@ def check_outputs(config, model, outputs, labels) -> None:
   num_classes); an out-of-range label would otherwise make a NaN loss on GPU
   and an error deep inside a step on CPU.
   """
+  if not isinstance(outputs, dict):
+    raise UserError(
+        f"model {config.model.name!r} returns {type(outputs).__name__}, not a "
+        "dict keyed by task name: make it return {'task': output, ...}")
   missing = [n for n in config.tasks if n not in outputs]
   if missing:
     raise UserError(f"config.tasks {missing} are not outputs of model "

@@ -98,5 +98,7 @@ LOSSES = Registry("loss", {
 
 
 def get(name):
-  """The per-example loss function called `name`."""
+  """The per-example loss function called `name` (or `module:function`)."""
+  if ":" in name:
+    return LOSSES.factory(name)
   return LOSSES.get(name)

@@ -3,6 +3,8 @@
 from tfmtl.data import synthetic_vo, toy
 from tfmtl.data import cityscapes, cityscapes_npy, embedded, kitti_odometry
 from tfmtl.data import multi_mnist, nyuv2_npy, qm9
+from tfmtl.data.source import DatasetSource
+from tfmtl.errors import UserError
 from tfmtl.registry import Registry
 
 SOURCES = Registry("data source", {
@@ -23,5 +25,17 @@ SOURCES = Registry("data source", {
 
 
 def get(name, **kwargs):
-  """Builds the data source `name`; unknown names list the known ones."""
-  return SOURCES.get(name, **kwargs)
+  """Builds the data source `name`; unknown names list the known ones.
+
+  A user data function (`module:function`) may return a source object (with
+  `dataset(split, batch_size, ...)` and `task_names`) or {split: tf.data
+  dataset of unbatched (inputs, {task: label})}.
+  """
+  made = SOURCES.get(name, **kwargs)
+  if isinstance(made, dict):
+    return DatasetSource(made)
+  if not hasattr(made, "dataset"):
+    raise UserError(
+        f"data source {name!r} returned {type(made).__name__}: return a "
+        "source object or {split: tf.data.Dataset}")
+  return made

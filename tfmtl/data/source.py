@@ -73,3 +73,64 @@ class ArraySource:
       ds = ds.repeat()
     return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(
         tf.data.AUTOTUNE)
+
+
+class DatasetSource:
+  """A source over a user's own tf.data datasets, one per split.
+
+  Args:
+    splits: {split: tf.data.Dataset of single (unbatched) examples
+      `(inputs, {task: label})`}; "train" is required.
+    seed: shuffle seed when `dataset` is given none.
+
+  What a user data function (`--config.data.name=module:function`) may
+  return instead of a source object.
+  """
+
+  def __init__(self, splits, seed: int = 0):
+    if "train" not in splits:
+      raise UserError(f"a data function must return at least a 'train' "
+                      f"dataset; it returned splits {sorted(splits)}")
+    for name, ds in splits.items():
+      spec = getattr(ds, "element_spec", None)
+      if not (isinstance(spec, tuple) and len(spec) >= 2 and
+              isinstance(spec[1], dict)):
+        raise UserError(
+            f"split {name!r}: expected a tf.data.Dataset of unbatched "
+            f"(inputs, {{task: label}}) examples, got element spec {spec}")
+    self._splits = dict(splits)
+    self.seed = seed
+
+  @property
+  def task_names(self):
+    return list(self._splits["train"].element_spec[1])
+
+  def num_examples(self, split: str) -> int:
+    n = int(self._get(split).cardinality())
+    if n < 0:
+      raise UserError(f"split {split!r} has no known size (cardinality); "
+                      "give epoch lengths explicitly")
+    return n
+
+  def _get(self, split):
+    if split not in self._splits:
+      raise UserError(f"this data function has no {split!r} split; it has "
+                      f"{', '.join(sorted(self._splits))}")
+    return self._splits[split]
+
+  def dataset(self, split: str, batch_size: int, *, shuffle: bool = False,
+              repeat: bool = False, seed: Optional[int] = None,
+              drop_remainder: bool = True,
+              input_context: Optional[tf.distribute.InputContext] = None):
+    ds = self._get(split)
+    if input_context is not None:
+      ds = ds.shard(input_context.num_input_pipelines,
+                    input_context.input_pipeline_id)
+      batch_size = input_context.get_per_replica_batch_size(batch_size)
+    if shuffle:
+      ds = ds.shuffle(10_000, seed=self.seed if seed is None else seed,
+                      reshuffle_each_iteration=True)
+    if repeat:
+      ds = ds.repeat()
+    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(
+        tf.data.AUTOTUNE)

@@ -1,4 +1,8 @@
-"""Multi-task models: each returns a dict keyed by task name (see base.py)."""
+"""Multi-task models: each returns a dict keyed by task name.
+
+Any Keras model that does trains with tfmtl (split.py infers which variables
+are shared); the models registered here are the ones tfmtl ships.
+"""
 
 from tfmtl.models.base import MultiTaskModel
 from tfmtl.models.cost import cost
@@ -16,6 +20,7 @@ from tfmtl.models.segnet_dense import SegNetDense
 from tfmtl.models.hard_sharing import HardSharingMLP
 from tfmtl.models.ple import PLE
 from tfmtl.models.pose_flow import PoseFlowNet
+from tfmtl.models.split import TaskSplit, resolve
 from tfmtl.registry import Registry
 
 MODELS = Registry("model", {
@@ -36,6 +41,6 @@ MODELS = Registry("model", {
 })
 
 
-def get(name, **kwargs) -> MultiTaskModel:
+def get(name, **kwargs):
   """Builds the model registered as `name`; unknown names list the known."""
   return MODELS.get(name, **kwargs)

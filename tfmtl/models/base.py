@@ -1,8 +1,9 @@
-"""The model contract every tfmtl model follows.
+"""The base class of the models tfmtl ships.
 
-A multi-task model is a Keras model whose call returns a dict keyed by task
-name, and which says which trainable variables are shared by all tasks and
-which belong to one task. Methods that work on gradients read the split; a
+Users never need it: any Keras model returning a dict keyed by task name
+trains with tfmtl (models/split.py infers the split). The shipped models say
+their split explicitly instead: which trainable variables are shared by all
+tasks and which belong to one task (`task_split`). Methods that work on gradients read the split; a
 test checks it is a partition and that a task's loss has no gradient on other
 tasks' variables.
 """
@@ -100,6 +101,25 @@ class MultiTaskModel(keras.Model):
     """Trainable variables only `task`'s output depends on."""
     return _unique(v for l in self._task_layers[task]
                    for v in l.trainable_variables)
+
+  def task_split(self, tasks=None):
+    """The explicit `TaskSplit` of this model (what the train step reads).
+
+    A tfmtl model says its split itself rather than have it inferred; it is
+    then the same kind of thing as any Keras model wrapped in a TaskSplit.
+    """
+    from tfmtl.models.split import TaskSplit  # pylint: disable=g-import-not-at-top
+    tasks = list(tasks or self.task_names)
+    missing = [t for t in tasks if t not in self._task_layers]
+    if missing:
+      raise UserError(f"tasks {missing} are not outputs of model {self.name} "
+                      f"(it outputs {self.task_names})")
+    return TaskSplit(
+        self, shared=self.shared_variables,
+        per_task={t: self.task_variables(t) for t in tasks},
+        representation=self.call_split if self.has_representation else None,
+        watch=self.last_shared_layer if self._shared_layers else None,
+        tasks=tasks)
 
   @property
   def last_shared_layer(self) -> keras.Layer:

@@ -84,6 +84,13 @@ def layer_macs(layer, x, y) -> int:
 
 
 def _specs(model, input_shape):
+  inputs = getattr(model, "_inputs_struct", None)  # functional models
+  if input_shape is None and inputs is not None:
+    return tf.nest.map_structure(
+        lambda t: tf.TensorSpec((1,) + tuple(t.shape[1:]), t.dtype), inputs)
+  if inputs is not None and not isinstance(inputs, (Mapping, list)) and \
+      not isinstance(input_shape, (Mapping, tf.TensorSpec)):
+    return tf.TensorSpec((1,) + tuple(input_shape), inputs.dtype)
   if isinstance(input_shape, tf.TensorSpec):  # a model of one plain tensor
     return tf.TensorSpec((1,) + tuple(input_shape.shape), tf.float32)
   if isinstance(input_shape, Mapping):
@@ -150,13 +157,16 @@ def _ancestors(tensors) -> set:
   return seen
 
 
-def cost(model, input_shape: Union[Sequence[int], Mapping[str, Sequence[int]]]
+def cost(model, input_shape: Union[None, Sequence[int],
+                                   Mapping[str, Sequence[int]]] = None
          ) -> Cost:
   """Params and MACs of `model` on one example, whole and per task.
 
   Args:
-    model: a MultiTaskModel returning {task: tensor}.
-    input_shape: (H, W) or (H, W, C) of every image input, a dict
+    model: any Keras model returning {task: tensor}.
+    input_shape: None for a functional model (its inputs' shapes), the
+      shape of a functional model's one input, (H, W) or (H, W, C) of every
+      image input, a dict
       {input name: (H, W, C)}, or a `tf.TensorSpec` (batch dim excluded)
       for a model that takes one plain tensor.
   """

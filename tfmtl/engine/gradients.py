@@ -1,0 +1,195 @@
+"""The middle phase of a step: gradients, by the kind of method.
+
+- loss level (tfmtl.weighting): one backward pass of Σ w_t L_t (+ the
+  method's regularizer); gradient norms of the watched shared layer per task
+  only for methods that need them; KPIs for those that read them;
+- gradient level (tfmtl.aggregation): per-task gradients of the shared
+  variables stacked into J [T, n], per-sample gradient variance only for
+  methods that need it, then `agg(J)`;
+- representation level (MGDA-UB, Aligned-MTL-UB): per-task gradients w.r.t.
+  the shared representation Z only (backward passes through the heads),
+  their Gramian [T, T], the method's weights from it, then one backward pass
+  through the shared layers seeded with Σ_t w_t ∇_Z L_t.
+
+Each function takes the built `TrainStep` (its split, method and variable
+lists) and returns (gradients in the order of `step.variables`, weights [T]
+where the phase decides them, bad_grad [T]). Everything returned is global:
+the all-reduces happen here.
+"""
+
+import math
+
+import tensorflow as tf
+
+from tfmtl.engine.apply import all_finite
+from tfmtl.engine.forward import SUM, float32
+
+
+def size(v) -> int:
+  """Elements of a variable, from its static shape (a Python int even
+  while tracing)."""
+  return math.prod(tuple(v.shape))
+
+
+def flatten(grads, variables):
+  return tf.concat([
+      tf.reshape(tf.zeros_like(v) if g is None else g, [-1])
+      for g, v in zip(grads, variables)], axis=0)
+
+
+def unflatten(vector, variables):
+  sizes = [size(v) for v in variables]
+  parts = tf.split(vector, sizes)
+  return [tf.reshape(p, v.shape) for p, v in zip(parts, variables)]
+
+
+def zeros_for_none(grads, variables):
+  return [tf.zeros_like(v) if g is None else g
+          for g, v in zip(grads, variables)]
+
+
+def finite_or_zero(x):
+  return tf.where(tf.math.is_finite(x), x, tf.zeros_like(x))
+
+
+def _bad_rows(rows, own):
+  """[T] bool: task t's row or own gradients are not finite."""
+  return tf.logical_not(tf.stack([
+      tf.logical_and(tf.reduce_all(tf.math.is_finite(rows[i])),
+                     all_finite(own[i]) if own[i] else True)
+      for i in range(len(own))]))
+
+
+def loss_level(step, tape, target, shares, losses, labels, outputs, local_b,
+               global_b, ctx, scale):
+  method = step.method
+  grads = tape.gradient(target, step.variables)
+  grads = ctx.all_reduce(SUM, zeros_for_none(grads, step.variables))
+  if scale is not None:
+    grads = [g / scale for g in grads]
+  # One backward pass of Σ w_t L_t: a bad gradient can't be pinned on a
+  # task, so all are named.
+  bad_grad = tf.fill([len(step.tasks)], tf.logical_not(all_finite(grads)))
+  stats = {}
+  if "grad_norms" in method.needs:
+    watched = step.watched
+    per_task = [flatten(tape.gradient(shares[i], watched), watched)
+                for i in range(len(step.tasks))]
+    per_task = ctx.all_reduce(SUM, tf.stack(per_task))
+    stats["grad_norms"] = tf.norm(per_task, axis=1)
+  if "kpis" in method.needs:
+    kpis = tf.stack([
+        tf.cast(t.kpi(labels[t.name], outputs[t.name]), tf.float32)
+        for t in step.tasks])
+    stats["kpis"] = ctx.all_reduce(SUM, kpis * local_b) / global_b
+  method.update(losses, step.optimizer.iterations, **stats)
+  return grads, bad_grad
+
+
+def jacobian_level(step, tape, shares, inputs, labels, local_b, global_b, ctx,
+                   scale):
+  method = step.method
+  rows, own = [], []
+  for i, vs in enumerate(step.task_vars):
+    g = tape.gradient(shares[i], step.shared + vs)
+    rows.append(flatten(g[:len(step.shared)], step.shared))
+    own.append(zeros_for_none(g[len(step.shared):], vs))
+  jacobian, own = ctx.all_reduce(SUM, (tf.stack(rows), own))
+  if scale is not None:
+    jacobian = jacobian / scale
+    own = [[x / scale for x in g] for g in own]
+    shares = [x / scale for x in shares]
+  bad_grad = _bad_rows(jacobian, own)
+  # A method's solver must not see NaN (an iterative one could spin); the
+  # step is skipped anyway when anything here is non-finite.
+  jacobian = finite_or_zero(jacobian)
+  extra = {}
+  if "variance" in method.needs:
+    due = getattr(method, "variance_due", lambda: None)()
+    extra["variance"] = finite_or_zero(
+        variance(step, inputs, labels, local_b, global_b, ctx, due))
+  if "losses" in method.needs:
+    extra["losses"] = finite_or_zero(
+        ctx.all_reduce(SUM, tf.stop_gradient(tf.stack(shares))))
+  if "step" in method.needs:
+    extra["step"] = step.optimizer.iterations
+  combined = method(jacobian, **extra)
+  weights = method.weights_for(jacobian)
+  grads = unflatten(combined, step.shared)
+  for i, g in enumerate(own):
+    grads += [weights[i] * x for x in g]
+  return grads, weights, bad_grad
+
+
+def representation_level(step, tape, shares, representation, ctx, scale):
+  """Weights from the representation Jacobian J_Z; one shared backward.
+
+  Only the T×T Gramian of J_Z is all-reduced: J_Z's columns are per-example
+  blocks, so the global Gramian is the sum of the replicas'.
+  """
+  z = tf.nest.flatten(representation)
+  z_grads, rows, own = [], [], []
+  for i, vs in enumerate(step.task_vars):
+    g = tape.gradient(shares[i], z + vs)
+    z_grads.append(zeros_for_none(g[:len(z)], z))
+    rows.append(tf.cast(flatten(z_grads[-1], z), tf.float32))
+    own.append(zeros_for_none(g[len(z):], vs))
+  local = tf.stack(rows)
+  gram, own = ctx.all_reduce(
+      SUM, (tf.matmul(local, local, transpose_b=True), own))
+  if scale is not None:
+    gram = gram / (scale * scale)
+    own = [[x / scale for x in g] for g in own]
+  bad_grad = _bad_rows(gram, own)
+  alpha = step.method.weights_from_gramian(finite_or_zero(gram))
+  seed = [tf.add_n([tf.cast(alpha[i], g[k].dtype) * g[k]
+                    for i, g in enumerate(z_grads)])
+          for k in range(len(z))]
+  shared = tape.gradient(z, step.shared, output_gradients=seed)
+  shared = ctx.all_reduce(SUM, zeros_for_none(shared, step.shared))
+  if scale is not None:
+    shared = [g / scale for g in shared]
+  weights = step.method.weights_for(gram)
+  grads = list(shared)
+  for i, g in enumerate(own):
+    grads += [weights[i] * x for x in g]
+  return grads, weights, bad_grad
+
+
+def variance(step, inputs, labels, local_b, global_b, ctx, due=None):
+  """Per-sample gradient variance [T, n] of the shared variables, global.
+
+  Replicas combine exactly: M = Σ_r b_r m_r / B and
+  V = Σ_r b_r (v_r + (m_r − M)²) / B. With `due` (a bool tensor, the same on
+  every replica) the local pass runs only when it is true and zeros stand
+  in otherwise; the all-reduces stay outside the cond, since a cond branch
+  may not call merge_call in a replica context.
+  """
+  from tfmtl import per_sample  # pylint: disable=g-import-not-at-top
+  wanted = getattr(step.method, "variance_tasks", None)
+  n = sum(size(v) for v in step.shared)
+  tasks = [t for t in step.tasks if wanted is None or t.name in wanted]
+
+  def local():
+    # One pass for all tasks: the forwards are shared.
+    pairs = per_sample.gradient_moments_of_losses(
+        step.model, inputs, {t.name: labels[t.name] for t in tasks},
+        [lambda out, lab, t=t: t.loss(lab[t.name], float32(out[t.name]))
+         for t in tasks],
+        step.shared, mode=step.per_sample_mode)
+    return tf.stack([
+        tf.stack([flatten(mean, step.shared), flatten(var, step.shared)])
+        for mean, var in pairs])  # [T', 2, n]
+
+  if due is None or step.synchronized_bn:
+    # Synchronized BatchNorm all-reduces inside the pass: no cond.
+    moments = local()
+  else:
+    moments = tf.cond(due, local, lambda: tf.zeros([len(tasks), 2, n]))
+  m, v = moments[:, 0], moments[:, 1]
+  if ctx.num_replicas_in_sync > 1:
+    big_m = ctx.all_reduce(SUM, m * local_b) / global_b
+    v = ctx.all_reduce(SUM, (v + tf.square(m - big_m)) * local_b) / global_b
+  row_of = {t.name: k for k, t in enumerate(tasks)}
+  return tf.stack([v[row_of[t.name]] if t.name in row_of else tf.zeros([n])
+                   for t in step.tasks])

@@ -1,0 +1,284 @@
+"""`make_train_step`: one train step for any model, tasks and method.
+
+A step runs four phases, each in its own module:
+
+1. forward.py — the forward pass and each task's loss share;
+2. gradients.py — gradients by the kind of method: one backward pass of the
+   weighted sum (loss level), the per-task Jacobian J (gradient level), or
+   the representation's Gramian and one shared backward (representation
+   level);
+3. the method combines (inside the gradient phase: it sees global values);
+4. apply.py — clip the global gradient, apply it or skip a non-finite step,
+   count faults and move the loss scale.
+
+The model is any Keras model returning {task: output}; its task split
+(shared / own variables, representation, watched layer) comes from
+`tfmtl.models.split.resolve`.
+
+Distribution: every quantity a method sees is global. The step all-reduces
+losses, J, statistics and gradients itself, clips the global gradient, and
+hands the optimizer gradient / R because Keras 3's optimizer sums gradients
+across replicas again inside `apply_gradients` (DESIGN.md §5). The same code
+runs eagerly, under tf.function, under XLA, in `strategy.run` and inside
+`Trainer.fit`; with no strategy the default replica context makes every
+all-reduce an identity.
+
+Mixed precision: outputs are cast to float32 before the losses; under the
+"mixed_float16" Keras policy the losses are multiplied by the dynamic loss
+scale before differentiating and gradients divided by it after the
+all-reduce. Per-sample statistics are computed unscaled.
+"""
+
+from typing import Dict, Optional, Sequence
+
+import keras
+import tensorflow as tf
+
+from tfmtl.aggregation.base import Aggregator
+from tfmtl.engine import apply, gradients
+from tfmtl.engine.forward import SUM, forward, loss_shares
+from tfmtl.engine.gradients import size
+from tfmtl.errors import UserError
+from tfmtl.models.split import resolve
+from tfmtl.weighting.base import Weighting
+
+
+def xla_problem(method) -> Optional[str]:
+  """Why `method` can't be compiled with XLA, or None if it can.
+
+  A method class that can't be compiled sets `xla_ok = False` and
+  `xla_reason = "..."` (also said in its docstring).
+  """
+  if getattr(method, "xla_ok", True):
+    return None
+  return (f"method {type(method).__name__} can't be compiled with XLA: "
+          f"{getattr(method, 'xla_reason', 'no reason given')}")
+
+
+def check_partition(model, task_names):
+  """Every trainable variable is shared or belongs to exactly one task."""
+  split = resolve(model, task_names)
+  groups = [("shared", split.shared_variables)] + [
+      (t, split.task_variables(t)) for t in task_names]
+  owner = {}
+  for group, variables in groups:
+    for v in variables:
+      if id(v) in owner:
+        raise UserError(f"model {split.model.name}: variable {v.path} is in "
+                        f"both {owner[id(v)]!r} and {group!r}")
+      owner[id(v)] = group
+  missing = [v.path for v in split.model.trainable_variables
+             if id(v) not in owner]
+  if missing:
+    raise UserError(f"model {split.model.name}: variables in no group: "
+                    f"{missing}")
+
+
+def _check_strategy(method, strategy, jit_compile):
+  problem = xla_problem(method)
+  if problem and (jit_compile or isinstance(strategy,
+                                            tf.distribute.TPUStrategy)):
+    raise UserError(f"{problem}; run it without jit_compile and not on "
+                    "TPU, or choose another method")
+  if (jit_compile and strategy.num_replicas_in_sync > 1 and
+      not isinstance(strategy, tf.distribute.TPUStrategy)):
+    # Compiled whole, the step is one XLA cluster reading every replica's
+    # variables, which XLA can't do across devices ("Trying to access
+    # resource ... located in device CPU:1"); compiled per replica, the
+    # shared trace captures one replica's variables. Measured with TF 2.21
+    # on logical CPUs (bench/scaling.py).
+    raise UserError(
+        f"jit_compile with {type(strategy).__name__} over "
+        f"{strategy.num_replicas_in_sync} replicas is not supported: "
+        "use one device, TPUStrategy, or leave jit_compile off")
+
+
+class TrainStep:
+  """A built train step. Call it with a batch `(inputs, labels)` (a
+  distributed batch under a strategy) or use `loop(iterator, n)` to run n
+  steps in one call. Both return a dict of global scalars (task losses and
+  weights, total loss, gradient norm, the method's own logs).
+  `replica_step(inputs, labels)` is the same step for code that is already
+  in a replica context (`Trainer.train_step`)."""
+
+  def __init__(self, model, tasks, method, optimizer, strategy=None,
+               clip_global_norm: Optional[float] = None,
+               clip_by_value: Optional[Dict[str, float]] = None,
+               per_sample_mode: str = "independent",
+               function: bool = True, jit_compile: bool = False,
+               input_spec=None):
+    self.tasks, self.method = list(tasks), method
+    self.optimizer = optimizer
+    self.strategy = strategy or tf.distribute.get_strategy()
+    self.clip_global_norm = clip_global_norm
+    self.per_sample_mode = per_sample_mode
+    names = [t.name for t in self.tasks]
+    self.split = resolve(model, names, input_spec=input_spec)
+    self.model = self.split.model
+    if isinstance(method, Weighting):
+      self.kind = "losses"
+    elif isinstance(method, Aggregator):
+      self.kind = "grads"
+    else:
+      raise UserError(f"{method!r} is neither a weighting nor an aggregation "
+                      "method")
+    self.on_representation = "representation" in method.needs
+    _check_strategy(method, self.strategy, jit_compile)
+    self.loss_scaling = (
+        keras.mixed_precision.global_policy().name == "mixed_float16")
+    with self.strategy.scope():
+      self.counters = apply.Counters(len(self.tasks))
+      if self.kind == "grads":
+        if self.on_representation:
+          self.split.check_representation()
+        self.shared = list(self.split.shared_variables)
+        self.task_vars = [self.split.task_variables(n) for n in names]
+        n = sum(size(v) for v in self.shared)
+        method.build(self.tasks, num_params=n, shared_variables=self.shared)
+        self.variables = self.shared + [v for vs in self.task_vars for v in vs]
+      else:
+        method.build(self.tasks)
+        self.watched = (self.split.watched_variables
+                        if "grad_norms" in method.needs else [])
+        self.variables = (list(self.split.trainable_variables) +
+                          list(method.trainable_variables))
+      # Built inside the scope before the first step: no second trace.
+      optimizer.build(self.variables)
+    # Method state that a skipped step must leave as it was (trainable
+    # method variables only change through the optimizer).
+    self._method_state = [v for v in method.variables if not v.trainable]
+    self._clip_values = apply.clip_values(clip_by_value, self.variables)
+    self.synchronized_bn = any(
+        getattr(l, "synchronized", False)
+        for l in self.model._flatten_layers(include_self=False))  # pylint: disable=protected-access
+    self._step = self._distributed_step
+    self._loop = self._run_loop
+    if function:
+      self._step = tf.function(self._step, jit_compile=jit_compile)
+      # The loop holds the iterator (not compilable); each step inside it
+      # is the compiled `_step`.
+      self._loop = tf.function(self._loop, jit_compile=False)
+
+  def __call__(self, batch):
+    return self._step(batch)
+
+  def loop(self, iterator, num_steps: int):
+    """Runs `num_steps` steps inside one call (what TPUs need)."""
+    return self._loop(iterator, tf.constant(num_steps, tf.int32))
+
+  def _run_loop(self, iterator, num_steps):
+    logs = self._step(next(iterator))
+    for _ in tf.range(num_steps - 1):
+      logs = self._step(next(iterator))
+    return logs
+
+  def _distributed_step(self, batch):
+    per_replica = self.strategy.run(self.replica_step, args=tuple(batch))
+    # Every replica logs the same global values; read the first.
+    return tf.nest.map_structure(
+        lambda v: self.strategy.experimental_local_results(v)[0], per_replica)
+
+  def replica_step(self, inputs, labels, return_outputs: bool = False):
+    """One step in a replica context; returns the global logs (and the
+    replica's float32 outputs of the forward pass, before the update)."""
+    ctx = tf.distribute.get_replica_context()
+    local_b = tf.cast(tf.shape(tf.nest.flatten(inputs)[0])[0], tf.float32)
+    global_b = ctx.all_reduce(SUM, local_b)
+    persistent = self.kind == "grads" or "grad_norms" in self.method.needs
+    # Read before the method can assign: restored if the step is skipped.
+    saved = [tf.identity(v.read_value()) for v in self._method_state]
+    scale = (tf.identity(self.counters.loss_scale.read_value())
+             if self.loss_scaling else None)
+
+    # === 1. Forward and losses ===
+    with tf.GradientTape(persistent=persistent) as tape:
+      outputs, representation = forward(self.split, inputs,
+                                        self.on_representation)
+      shares = loss_shares(self.tasks, labels, outputs, global_b)
+      losses = ctx.all_reduce(SUM, tf.stop_gradient(tf.stack(shares)))
+      if self.kind == "losses":
+        weights = self.method(losses, self.optimizer.iterations)
+        total = (tf.reduce_sum(weights * tf.stack(shares)) +
+                 self.method.regularizer() / ctx.num_replicas_in_sync)
+        target = total if scale is None else total * scale
+      else:
+        target = shares if scale is None else [x * scale for x in shares]
+    bad_loss = tf.logical_not(tf.math.is_finite(losses))
+
+    # === 2-3. Gradients by method kind; the method combines ===
+    if self.kind == "losses":
+      grads, bad_grad = gradients.loss_level(
+          self, tape, target, shares, losses, labels, outputs, local_b,
+          global_b, ctx, scale)
+      total = ctx.all_reduce(SUM, tf.stop_gradient(total))
+      # A non-finite loss explains its gradient; blame the rest only when
+      # every loss is finite.
+      bad_grad = tf.logical_and(bad_grad,
+                                tf.logical_not(tf.reduce_any(bad_loss)))
+    elif self.on_representation:
+      grads, weights, bad_grad = gradients.representation_level(
+          self, tape, target, representation, ctx, scale)
+      total = tf.reduce_sum(weights * losses)
+    else:
+      grads, weights, bad_grad = gradients.jacobian_level(
+          self, tape, target, inputs, labels, local_b, global_b, ctx, scale)
+      total = tf.reduce_sum(weights * losses)
+    del tape
+
+    # === 4. Clip, apply or skip, count ===
+    grads, grad_norm = apply.clip(grads, self.clip_global_norm,
+                                  self._clip_values)
+    finite = tf.logical_and(
+        tf.logical_not(tf.reduce_any(bad_loss)),
+        tf.logical_and(apply.all_finite(grads), tf.math.is_finite(total)))
+    apply.apply_if(finite, self.optimizer,
+                   [g / ctx.num_replicas_in_sync for g in grads],
+                   self.variables, ctx)
+    for v, old in zip(self._method_state, saved):
+      v.assign(tf.where(finite, v.read_value(), old))
+    logs = {"total_loss": total, "grad_norm": grad_norm}
+    for i, t in enumerate(self.tasks):
+      logs[f"loss/{t.name}"] = losses[i]
+      logs[f"weight/{t.name}"] = tf.stop_gradient(weights[i])
+    logs.update(self.method.logs())
+    logs.update(apply.count(self.counters, [t.name for t in self.tasks],
+                            finite, bad_loss, bad_grad, scale))
+    if return_outputs:
+      return logs, tf.nest.map_structure(tf.stop_gradient, outputs)
+    return logs
+
+
+def make_train_step(model, tasks: Sequence, method, optimizer, *,
+                    strategy: Optional[tf.distribute.Strategy] = None,
+                    clip_global_norm: Optional[float] = None,
+                    clip_by_value: Optional[Dict[str, float]] = None,
+                    per_sample_mode: str = "independent",
+                    function: bool = True,
+                    jit_compile: bool = False,
+                    input_spec=None) -> TrainStep:
+  """Builds the train step.
+
+  Args:
+    model: any built Keras model whose call returns {task: output}, or a
+      `tfmtl.models.TaskSplit` of one (to give its split explicitly).
+    tasks: the `Task`s to train; their names are model outputs.
+    method: a `tfmtl.weighting.Weighting` or `tfmtl.aggregation.Aggregator`.
+    optimizer: a Keras optimizer without its own clip options (they would
+      clip per replica).
+    strategy: the tf.distribute strategy the model was built under.
+    clip_global_norm: clip the global gradient to this norm.
+    clip_by_value: {regex on variable path: c}: clip those variables'
+      gradients to [-c, c] after the method (the PRF reference clips its
+      shared conv kernels to ±2e-6).
+    per_sample_mode: "independent" or "coupled" for methods that need
+      per-sample gradient variance.
+    function: wrap in tf.function (False runs eagerly, for debugging).
+    jit_compile: compile the step with XLA.
+    input_spec: symbolic inputs for inferring a subclassed model's split
+      (default: the shapes it was first called with).
+  """
+  return TrainStep(model, tasks, method, optimizer, strategy=strategy,
+                   clip_global_norm=clip_global_norm,
+                   clip_by_value=clip_by_value,
+                   per_sample_mode=per_sample_mode, function=function,
+                   jit_compile=jit_compile, input_spec=input_spec)
