@@ -71,3 +71,27 @@ def test_in_tf_function():
   metric = normals.NormalMetric()
   tf.function(metric.update_state)(tf.constant(true), tf.constant(pred))
   assert float(metric.result()["mean_angle"]) == pytest.approx(15.0, abs=1e-3)
+
+
+def test_mirrored_update_equals_single_device(mirrored):
+  rng = np.random.default_rng(2)
+  true = rng.normal(size=(4, 3, 5, 3)).astype(np.float32)
+  true /= np.linalg.norm(true, axis=-1, keepdims=True)
+  true[:, 0, :2] = 0  # invalid pixels
+  pred = rng.normal(size=(4, 3, 5, 3)).astype(np.float32)
+  single = normals.NormalMetric()
+  single.update_state(true, pred)
+  with mirrored.scope():
+    dist = normals.NormalMetric()
+  data = mirrored.experimental_distribute_dataset(
+      tf.data.Dataset.from_tensor_slices((true, pred)).batch(4))
+
+  @tf.function
+  def update(batch):
+    mirrored.run(dist.update_state, args=batch)
+
+  for batch in data:
+    update(batch)
+  got, want = dist.result(), single.result()
+  for k in want:
+    assert float(got[k]) == pytest.approx(float(want[k])), k
