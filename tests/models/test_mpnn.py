@@ -8,6 +8,7 @@ import tensorflow as tf
 from tests.models.harness import check_representation
 from tfmtl import losses, methods
 from tfmtl.errors import UserError
+from tfmtl.models import infer
 from tfmtl.models.mpnn import MPNN, graph_features
 from tfmtl.tasks import Task
 from tfmtl.train_step import check_partition, make_train_step
@@ -93,3 +94,15 @@ def test_train_step_lowers_the_loss():
 def test_bad_inputs():
   with pytest.raises(UserError, match="'atoms'"):
     MPNN(TASKS)(tf.zeros([1, 29]))
+
+
+def test_explicit_split_equals_the_probed_one(model):
+  spec = {"atoms": tf.TensorSpec([None, 29], tf.int32),
+          "positions": tf.TensorSpec([None, 29, 3], tf.float32)}
+  depends = infer.probe(model, TASKS, spec)
+  shared, own, unused = infer.owners_by_task(
+      depends, model.trainable_variables, TASKS)
+  assert not unused
+  assert {id(v) for v in shared} == {id(v) for v in model.shared_variables}
+  for t in TASKS:
+    assert {id(v) for v in own[t]} == {id(v) for v in model.task_variables(t)}

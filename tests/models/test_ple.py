@@ -1,11 +1,15 @@
 """PLE (Tang et al. 2020): harness checks at 1–3 levels, the split's rule."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
+
+import tfmtl.models
 
 from tests.models import harness
 from tests.models import test_cgc
 from tests.models.test_mmoe import D, SMALL, expert, tower
+from tfmtl.models import infer
 from tfmtl.models.ple import PLE
 
 
@@ -61,3 +65,26 @@ def test_lower_task_gate_reaches_only_its_task():
   after = model(x)
   assert not np.allclose(before["a"], after["a"])
   np.testing.assert_array_equal(before["b"], after["b"])
+
+
+@pytest.mark.parametrize("name,kwargs", [
+    ("ple", dict(num_levels=3, num_shared=1, num_specific=1)),
+    ("ple", dict(num_levels=2, num_shared=2, num_specific=2)),
+    ("cgc", dict(num_shared=1, num_specific=1)),
+    ("mmoe", dict(num_experts=2)),
+    ("dselect_k", dict(num_experts=4, num_nonzeros=2)),
+])
+def test_explicit_split_equals_the_probed_one(name, kwargs):
+  # tfmtl.models.infer.probe traces which variables each task's output has
+  # a gradient path to: an independent check of each model's stated split.
+  tasks = ["a", "b", "c"]
+  model = tfmtl.models.get(name, task_names=tasks, **kwargs, **SMALL)
+  model(tf.zeros([1, 28, 28, 1]))
+  depends = infer.probe(model, tasks, tf.TensorSpec([None, 28, 28, 1]))
+  shared, own, unused = infer.owners_by_task(
+      depends, model.trainable_variables, tasks)
+  assert not unused
+  ids = lambda vs: sorted(id(v) for v in vs)  # noqa: E731
+  assert ids(shared) == ids(model.shared_variables)
+  for t in tasks:
+    assert ids(own[t]) == ids(model.task_variables(t)), t
