@@ -4,9 +4,8 @@ Gilmer et al.'s MPNN (edge network, GRU, Set2Set; tfmtl/models/mpnn.py) with
 a linear head per target, MSE on targets normalised by the train split's
 mean and std; QM9 from the qm9pack package (`pip install tfmtl[qm9]`),
 110,831 / 10,000 / 10,000 molecules. The papers' budget: Adam 1e-3, batch
-120, 300 epochs on a GPU (LibMTL: ReduceLROnPlateau); MAE per target in the
-target's units is the evaluation's `mae` × `target_std` (see
-tfmtl.data.qm9.per_target_mae).
+120, 300 epochs on a GPU (LibMTL: ReduceLROnPlateau). The evaluation
+reports each target's MAE in its units as `mae_units`.
 
   python train.py --config=configs/qm9.py --workdir=runs/qm9
   python train.py --config=configs/qm9.py:runlocal --workdir=/tmp/qm9

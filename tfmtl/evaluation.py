@@ -11,7 +11,8 @@ conventions), overridable per task with `config.eval_metrics[task]`:
   classification  accuracy of [B, classes] logits against [B] class ids
   normal        surface normals: mean / median angular error, % within
                 11.25°, 22.5°, 30°
-  anything else regression: mse, mae
+  anything else regression: mse, mae (and mae_units, MAE × the source's
+                `label_std[task]`, when a source normalises its labels)
 
 Every task also reports the mean of its training loss. Odometry tasks
 (trans, rot) additionally get the KITTI trajectory metric when the source
@@ -154,7 +155,13 @@ def evaluate(model, tasks, source, split: str, batch_size: int,
     out = step(x, y)
     if on_batch is not None:
       on_batch(x, *in_pixels(source, y, out))
-  return {e.task.name: e.result() for e in evaluators}
+  results = {e.task.name: e.result() for e in evaluators}
+  # Sources whose regression labels are normalised (QM9: (y − mean) / std)
+  # give the scale back, so MAE is also reported in the label's units.
+  for t, scale in (getattr(source, "label_std", None) or {}).items():
+    if "mae" in results.get(t, {}):
+      results[t]["mae_units"] = results[t]["mae"] * float(scale)
+  return results
 
 
 def in_pixels(source, labels, outputs):

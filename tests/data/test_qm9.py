@@ -5,6 +5,7 @@ import importlib.util
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tfmtl import data
 from tfmtl.data import qm9
@@ -130,3 +131,20 @@ def test_qm9pack_files(tmp_path):
           "cv": 6.469}
   for t, v in want.items():
     assert y[t][0] == pytest.approx(v, abs=1e-4), t
+
+
+def test_evaluation_reports_mae_in_units(tmp_path):
+  from tfmtl import evaluation, losses  # pylint: disable=g-import-not-at-top
+  from tfmtl.tasks import Task  # pylint: disable=g-import-not-at-top
+  write_csv(tmp_path / "a.csv", molecules(20))
+  src = qm9.QM9Source(paths=[str(tmp_path / "a.csv")], test_size=5,
+                      val_size=5, cache=False, tasks=["mu"])
+  # Predicting the train mean (0 normalised): MAE in D = mean |y − mean|.
+  model = lambda x, training=False: {  # noqa: E731
+      "mu": tf.zeros([tf.shape(x["atoms"])[0], 1])}
+  got = evaluation.evaluate(model, [Task("mu", losses.mse)], src, "test",
+                            5)["mu"]
+  _, y = src.arrays("test")
+  want = np.mean(np.abs(src.to_units("mu", y["mu"]) - src.target_mean["mu"]))
+  assert got["mae_units"] == pytest.approx(want, rel=1e-5)
+  assert got["mae_units"] == pytest.approx(got["mae"] * src.target_std["mu"])

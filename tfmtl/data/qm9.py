@@ -22,8 +22,9 @@ LibMTL (PyTorch Geometric's target indices 0, 1, 2, 3, 5, 6, 12, 13, 14,
 
 Hartree → eV by 27.211386246 (PyG's HAR2EV). Labels are normalised to zero
 mean and unit standard deviation (`normalize=True`, as the papers' code);
-`target_mean` / `target_std` map them back (MAE in the units above is the
-normalised MAE × std). The papers' code takes the statistics over the whole
+`target_mean` / `target_std` map them back; evaluation reports the MAE in
+the units above as `mae_units` (normalised MAE × std, via `label_std`).
+The papers' code takes the statistics over the whole
 data set; here over the train split only (no test information leaks in).
 
 Split: a permutation with a fixed seed; the first 10,000 molecules are the
@@ -248,6 +249,11 @@ class QM9Source(ArraySource):
     return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(
         tf.data.AUTOTUNE)
 
+  @property
+  def label_std(self) -> Dict[str, float]:
+    """{task: std}: evaluation reports MAE × std as `mae_units`."""
+    return dict(self.target_std)
+
   def to_units(self, task: str, value):
     """A normalised label or prediction back in the task's units."""
     return value * self.target_std[task] + self.target_mean[task]
@@ -258,8 +264,3 @@ def qm9(**kwargs) -> QM9Source:
   return QM9Source(**kwargs)
 
 
-def per_target_mae(source: QM9Source, results: Dict[str, Dict[str, float]]):
-  """{task: MAE in the task's units} from evaluation results on
-  normalised labels (MAE scales by the target's std)."""
-  return {t: r["mae"] * source.target_std[t] for t, r in results.items()
-          if "mae" in r and t in source.target_std}
