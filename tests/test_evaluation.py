@@ -1,6 +1,7 @@
 """evaluation: flow EPE is reported in pixels whatever the label units."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tests.data.test_kitti_odometry import H, W, write_seq
@@ -49,3 +50,42 @@ def test_raw_pixel_sources_are_left_alone(tmp_path):
                                 flow)
   labels, outputs = evaluation.in_pixels(raw, {"flow": flow}, {"flow": flow})
   np.testing.assert_array_equal(outputs["flow"], flow)
+
+
+def test_classification_accuracy_and_its_delta_m_direction():
+  from tfmtl.data.source import ArraySource  # pylint: disable=g-import-not-at-top
+  x = np.eye(4, dtype=np.float32)[[0, 1, 2, 3, 0, 1]]  # logits = inputs
+  labels = {"left": np.array([0, 1, 2, 0, 0, 3])}  # 4 of 6 right
+  src = ArraySource(x, labels, splits=(1.0, 0.0, 0.0))
+  model = lambda inputs, training=False: {"left": inputs}  # noqa: E731
+  results = evaluation.evaluate(
+      model, [Task("left", losses.sparse_ce)], src, "train", 4,
+      eval_metrics={"left": "classification"})
+  assert results["left"]["accuracy"] == pytest.approx(4 / 6)
+  assert evaluation.headline(results, {"left": "classification"}) == {
+      "left": {"accuracy": pytest.approx(4 / 6)}}
+  # Higher accuracy is better: 0.9 against a 0.8 baseline is +12.5 %.
+  assert evaluation.delta_m({"left": {"accuracy": 0.9}},
+                            {"left": {"accuracy": 0.8}},
+                            {"left": "classification"}) == pytest.approx(12.5)
+
+
+def test_normal_task_gets_the_angle_metrics(tmp_path):
+  from tests.data.test_nyuv2_npy import write_nyu  # pylint: disable=g-import-not-at-top
+  from tfmtl.data.nyuv2_npy import NYUv2NpySource  # pylint: disable=g-import-not-at-top
+  from tfmtl.metrics import normal_errors  # pylint: disable=g-import-not-at-top
+  exs = write_nyu(tmp_path, "val", n=3)
+  src = NYUv2NpySource(tmp_path, tasks=("normal",), augment=False)
+  # A "model" predicting the image's RGB as the normal.
+  model = lambda x, training=False: {"normal": x["image"] - 0.5}  # noqa: E731
+  results = evaluation.evaluate(model, [Task("normal", losses.normal)], src,
+                                "test", 2)
+  want = normal_errors(np.stack([e["normal"] for e in exs]),
+                       np.stack([e["image"] - 0.5 for e in exs]))
+  got = results["normal"]
+  assert got["mean_angle"] == pytest.approx(want["mean_angle"], rel=1e-5)
+  assert abs(got["median_angle"] - want["median_angle"]) <= 0.01
+  assert got["within_30"] == pytest.approx(want["within_30"])
+  assert set(evaluation.headline(results)["normal"]) == {
+      "mean_angle", "median_angle", "within_11.25", "within_22.5",
+      "within_30"}

@@ -8,7 +8,11 @@ conventions), overridable per task with `config.eval_metrics[task]`:
   depth         depth errors (abs_rel = ARD, rmse, δ < 1.25^k, ...), range
                 from `config.eval_depth_range` (seed 001: 3–80 m)
   flow          end-point error in the label's units
-  anything else regression: mse, mae
+  classification  accuracy of [B, classes] logits against [B] class ids
+  normal        surface normals: mean / median angular error, % within
+                11.25°, 22.5°, 30°
+  anything else regression: mse, mae (and mae_units, MAE × the source's
+                `label_std[task]`, when a source normalises its labels)
 
 Every task also reports the mean of its training loss. Odometry tasks
 (trans, rot) additionally get the KITTI trajectory metric when the source
@@ -28,9 +32,10 @@ from tfmtl import metrics as metrics_lib
 from tfmtl.errors import UserError
 
 KINDS = ("segmentation", "motion", "depth", "flow", "regression",
-         "odometry")
+         "odometry", "classification", "normal")
 _DEFAULT_KIND = {"semantic": "segmentation", "motion": "motion",
-                 "depth": "depth", "flow": "flow", "odometry": "odometry"}
+                 "depth": "depth", "flow": "flow", "odometry": "odometry",
+                 "normal": "normal"}
 
 
 class _Mean(keras.metrics.Metric):
@@ -77,8 +82,10 @@ class TaskEvaluator:
       self.metric = metrics_lib.MotionMetric(name=task.name)
     elif kind == "depth":
       self.metric = metrics_lib.DepthMetric(*depth_range, name=task.name)
-    names = ["loss"] + {"flow": ["epe"], "regression": ["mse", "mae"]}.get(
-        kind, [])
+    elif kind == "normal":
+      self.metric = metrics_lib.NormalMetric(name=task.name)
+    names = ["loss"] + {"flow": ["epe"], "regression": ["mse", "mae"],
+                        "classification": ["accuracy"]}.get(kind, [])
     self.means = _Mean(names, name=f"{task.name}_mean")
 
   def update(self, y_true, y_pred):
@@ -92,6 +99,10 @@ class TaskEvaluator:
         p = self.flow_to_pixels(p, prediction=True)
       epe = tf.norm(p - y, axis=-1)
       values["epe"] = tf.reduce_mean(tf.reshape(epe, [b, -1]), axis=1)
+    elif self.kind == "classification":
+      label = tf.reshape(tf.cast(y_true, tf.int32), [b])
+      pred = tf.argmax(y_pred, axis=-1, output_type=tf.int32)
+      values["accuracy"] = tf.cast(tf.equal(label, pred), tf.float32)
     elif self.kind == "regression":
       d = tf.reshape(tf.cast(y_true, y_pred.dtype) - tf.reshape(
           y_pred, tf.shape(y_true)), [b, -1])
@@ -144,7 +155,13 @@ def evaluate(model, tasks, source, split: str, batch_size: int,
     out = step(x, y)
     if on_batch is not None:
       on_batch(x, *in_pixels(source, y, out))
-  return {e.task.name: e.result() for e in evaluators}
+  results = {e.task.name: e.result() for e in evaluators}
+  # Sources whose regression labels are normalised (QM9: (y − mean) / std)
+  # give the scale back, so MAE is also reported in the label's units.
+  for t, scale in (getattr(source, "label_std", None) or {}).items():
+    if "mae" in results.get(t, {}):
+      results[t]["mae_units"] = results[t]["mae"] * float(scale)
+  return results
 
 
 def in_pixels(source, labels, outputs):
@@ -162,8 +179,12 @@ def in_pixels(source, labels, outputs):
 # The metrics a results table and Δm compare, per kind of task.
 HEADLINE = {"segmentation": ("miou", "pixel_accuracy"), "motion": ("miou",),
             "depth": ("abs_rel", "abs"), "flow": ("epe",),
-            "regression": ("mse",), "odometry": ("t_err", "r_err", "ate")}
-LOWER_IS_BETTER = {"loss": False, "mse": False, "mae": False, "epe": False}
+            "regression": ("mse",), "odometry": ("t_err", "r_err", "ate"),
+            "classification": ("accuracy",),
+            "normal": ("mean_angle", "median_angle", "within_11.25",
+                       "within_22.5", "within_30")}
+LOWER_IS_BETTER = {"loss": False, "mse": False, "mae": False, "epe": False,
+                   "accuracy": True}
 
 
 def headline(results, eval_metrics=None) -> Dict[str, Dict[str, float]]:

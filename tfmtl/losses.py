@@ -55,6 +55,30 @@ def masked_l1(y_true, y_pred):
       tf.reduce_sum(tf.reshape(mask, [b, -1]), 1))
 
 
+def normal(y_true, y_pred):
+  """1 − mean cosine between predicted and true surface normals per example.
+
+  The NYUv2 normal loss of MTAN (Liu et al., CVPR 2019) and LibMTL
+  (`NormalLoss`): the prediction is L2-normalised per pixel,
+  l = 1 − 1/|V| Σ_{p∈V} ⟨n̂_p / ‖n̂_p‖, n_p⟩ over the valid pixels V (a true
+  normal of zero is invalid); labels are unit normals [..., 3]. 0 for an
+  example with no valid pixel. Differences from the references and why:
+  they pool valid pixels over the whole batch (tfmtl needs a per-example
+  loss) and call a pixel valid when its normal's components *sum* to non-
+  zero (which also drops real normals like (1, −1, 0)/√2); here a pixel is
+  valid when the normal is non-zero.
+  """
+  y_true = tf.cast(tf.reshape(y_true, tf.shape(y_pred)), y_pred.dtype)
+  pred = tf.math.l2_normalize(y_pred, axis=-1)
+  valid = tf.cast(tf.reduce_any(y_true != 0, axis=-1), y_pred.dtype)
+  cos = tf.reduce_sum(pred * y_true, axis=-1) * valid
+  b = tf.shape(cos)[0]
+  count = tf.reduce_sum(tf.reshape(valid, [b, -1]), 1)
+  mean_cos = tf.math.divide_no_nan(tf.reduce_sum(tf.reshape(cos, [b, -1]), 1),
+                                   count)
+  return tf.where(count > 0, 1.0 - mean_cos, tf.zeros_like(mean_cos))
+
+
 def flow_log_rmse(y_true, y_pred):
   """RMSE of log(1 + clip(flow, 0, 1)) per example, as the PRF reference."""
   y_true = tf.cast(y_true, y_pred.dtype)
@@ -69,6 +93,7 @@ LOSSES = Registry("loss", {
     "sparse_ce": lambda: sparse_ce,
     "masked_l1": lambda: masked_l1,
     "flow_log_rmse": lambda: flow_log_rmse,
+    "normal": lambda: normal,
 })
 
 

@@ -70,6 +70,64 @@ def test_ground_pixels_back_project_onto_the_ground_plane(samples):
     np.testing.assert_allclose(x @ n, 1.0, atol=1e-4)
 
 
+def _points(s):
+  """Camera-frame 3-D points of every pixel from the depth map."""
+  k = s["intrinsics"]
+  v, u = np.mgrid[:s["depth"].shape[0], :s["depth"].shape[1]]
+  z = s["depth"].astype(float)
+  return np.stack([(u - k[0, 2]) / k[0, 0] * z,
+                   (v - k[1, 2]) / k[1, 1] * z, z], -1)
+
+
+def test_normals_are_unit_face_the_camera_and_are_zero_on_sky(samples):
+  for s in samples:
+    n, hit = s["normal"].astype(float), s["depth"] > 0
+    np.testing.assert_allclose(np.linalg.norm(n[hit], axis=-1), 1.0,
+                               atol=1e-6)
+    assert not np.any(n[~hit])
+    # A visible surface faces the camera: n · (point − camera) < 0, up to
+    # float32 rounding at grazing silhouette pixels.
+    p = _points(s)
+    cos = np.sum(n * p, -1)[hit] / np.linalg.norm(p[hit], axis=-1)
+    assert np.all(cos < 0.01) and np.mean(cos < 0) > 0.999
+
+
+def test_ground_normal_is_the_back_projected_plane_normal(samples):
+  for s in samples:
+    flat = np.isin(s["semantic"], [7, 8])
+    x = _points(s)[flat]
+    plane, *_ = np.linalg.lstsq(x, np.ones(len(x)), rcond=None)
+    # n·x = 1 points away from the camera; the outward normal is −n/|n|.
+    np.testing.assert_allclose(s["normal"][flat],
+                               np.broadcast_to(-plane / np.linalg.norm(plane),
+                                               x.shape), atol=1e-4)
+
+
+def test_normals_are_the_normals_of_the_depth_maps_surfaces(samples):
+  # Where a 3×3 patch has one class and one normal and its 9 back-projected
+  # points are coplanar (one face of one object), the plane fitted to them
+  # is the given normal's plane.
+  checked = 0
+  for s in samples:
+    p, n, sem = _points(s), s["normal"].astype(float), s["semantic"]
+    h, w = sem.shape
+    patch = lambda a: np.stack([a[i:h - 2 + i, j:w - 2 + j]  # noqa: E731
+                                for i in range(3) for j in range(3)], 2)
+    pts, nrm, cls = patch(p), patch(n), patch(sem)
+    centre = nrm[:, :, 4]
+    same = (np.all(cls == cls[:, :, 4:5], -1) &
+            np.all(nrm == centre[:, :, None], (-1, -2)) &
+            (s["depth"][1:-1, 1:-1] > 0))
+    x = pts[same] - pts[same].mean(1, keepdims=True)
+    _, sv, vt = np.linalg.svd(x)
+    planar = sv[:, 2] < 1e-4 * sv[:, 0]
+    fitted = vt[planar, 2]
+    cos = np.abs(np.sum(fitted * centre[same][planar], -1))
+    np.testing.assert_allclose(cos, 1.0, atol=1e-4)
+    checked += planar.sum()
+  assert checked > 1000
+
+
 def test_flow_matches_the_warp_between_frames():
   # 96×192: at tinier sizes bilinear resampling of edges dominates.
   for seed in range(3):
@@ -228,6 +286,23 @@ def test_sequence_flow_matches_the_warp():
     f1 = a["image"].astype(np.float32)
     assert (np.abs(warped - f1)[v].mean() <
             0.35 * np.abs(b["image"].astype(np.float32) - f1)[v].mean())
+
+
+def test_nyuv2_layout_reads_back_with_exact_normals(tmp_path):
+  from tfmtl.data.nyuv2_npy import NYUv2NpySource  # pylint: disable=g-import-not-at-top
+  scenes.write_dataset(str(tmp_path), 3, H, W, seed=2, layouts=("nyuv2",),
+                       splits=(("train", 2 / 3), ("test", 1 / 3)))
+  s = scenes.generate_sample(np.random.default_rng(
+      scenes._sample_seed(2, 2, 2)), H, W, step=-1)  # index 2 = test/0
+  src = NYUv2NpySource(tmp_path / "nyuv2", augment=False, test_dir="test")
+  x, y = next(iter(src.dataset("test", 1)))
+  np.testing.assert_allclose(x["image"][0], s["image1"] / 255.0, atol=1e-6)
+  np.testing.assert_array_equal(y["depth"][0, ..., 0], s["depth"])
+  np.testing.assert_array_equal(y["normal"][0], s["normal"])
+  names = np.array(scenes.NYU_CLASSES)[y["semantic"][0].numpy()]
+  ids = np.vectorize(scenes.LABEL_IDS.get)(names)
+  np.testing.assert_array_equal(ids, s["semantic"])
+  assert src.num_examples("train") == 2
 
 
 def test_bad_arguments_are_user_errors(tmp_path):

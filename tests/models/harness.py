@@ -26,9 +26,9 @@ LOSS_OF = {"semantic": "sparse_ce", "motion": "sparse_ce",
            "depth": "masked_l1", "normal": "mse"}
 
 
-def make_inputs(keys, batch, height, width, seed=0):
+def make_inputs(keys, batch, height, width, seed=0, channels=3):
   rng = np.random.default_rng(seed)
-  return {k: tf.constant(rng.uniform(0, 1, (batch, height, width, 3)),
+  return {k: tf.constant(rng.uniform(0, 1, (batch, height, width, channels)),
                          tf.float32) for k in keys}
 
 
@@ -98,6 +98,22 @@ class DenseModelHarness:
   keras_export: bool = False
   # Whether the heads read only a shared representation (call_split).
   has_representation: bool = True
+  input_channels: int = 3
+
+  # --- hooks a non-dense model overrides ------------------------------------
+
+  def make_inputs(self, batch, height, width, seed=0):
+    return make_inputs(self.input_keys, batch, height, width, seed,
+                       self.input_channels)
+
+  def make_labels(self, batch, height, width):
+    return make_labels(self.channels, batch, height, width)
+
+  def out_shape(self, task, height, width):
+    return (height, width, self.channels[task])
+
+  def loss_of(self, task):
+    return LOSS_OF[task]
 
   def build(self):
     keras.utils.set_random_seed(0)
@@ -107,27 +123,28 @@ class DenseModelHarness:
   @pytest.fixture(scope="class")
   def model(self):
     m = self.build()
-    m(make_inputs(self.input_keys, self.batch, *self.sizes[0]))
+    m(self.make_inputs(self.batch, *self.sizes[0]))
     return m
 
   # --- calls ---------------------------------------------------------------
 
   def test_eager_output_shapes_at_two_sizes(self, model):
     for h, w in self.sizes:
-      out = model(make_inputs(self.input_keys, self.batch, h, w))
+      out = model(self.make_inputs(self.batch, h, w))
       assert sorted(out) == sorted(self.task_names)
       for t in self.task_names:
-        assert tuple(out[t].shape) == (self.batch, h, w, self.channels[t])
+        assert tuple(out[t].shape) == (self.batch,) + self.out_shape(t, h, w)
         assert np.all(np.isfinite(out[t].numpy()))
       if "depth" in out:
         assert np.all(out["depth"].numpy() >= 0)
 
   def test_symbolic_call(self, model):
     h, w = self.sizes[1]
-    inputs = {k: keras.Input((h, w, 3), name=k) for k in self.input_keys}
+    inputs = {k: keras.Input((h, w, self.input_channels), name=k)
+              for k in self.input_keys}
     out = model(inputs)
     for t in self.task_names:
-      assert tuple(out[t].shape) == (None, h, w, self.channels[t])
+      assert tuple(out[t].shape) == (None,) + self.out_shape(t, h, w)
 
   # --- weights and config ----------------------------------------------------
 
@@ -135,16 +152,19 @@ class DenseModelHarness:
     trainable = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
     fixed = sum(int(np.prod(v.shape))
                 for v in model.non_trainable_variables)
-    # The only non-trainable weights are BatchNorm's moving mean/variance.
-    assert fixed == _bn_stat_params(model)
-    assert trainable + fixed == model.count_params()
+    # The only non-trainable weights are BatchNorm's moving mean/variance
+    # and the states of dropout's seed generators.
+    seeds = sum(int(np.prod(v.shape)) for v in model.non_trainable_variables
+                if "seed_generator" in v.path)
+    assert fixed == _bn_stat_params(model) + seeds
+    assert trainable + fixed - seeds == model.count_params()
     if self.expected_trainable_params is not None:
       assert trainable == self.expected_trainable_params
 
   def test_config_round_trip(self, model):
     config = model.get_config()
     clone = type(model).from_config(config)
-    clone(make_inputs(self.input_keys, 1, *self.sizes[0]))
+    clone(self.make_inputs(1, *self.sizes[0]))
     assert clone.count_params() == model.count_params()
     strip = lambda c: {k: v for k, v in c.items() if k != "name"}
     assert strip(clone.get_config()) == strip(config)
@@ -154,11 +174,11 @@ class DenseModelHarness:
   def test_partition_and_cross_task_gradients(self, model):
     check_partition(model, list(self.task_names))
     h, w = self.sizes[0]
-    inputs = make_inputs(self.input_keys, self.batch, h, w)
-    labels = make_labels(self.channels, self.batch, h, w)
+    inputs = self.make_inputs(self.batch, h, w)
+    labels = self.make_labels(self.batch, h, w)
     with tf.GradientTape(persistent=True) as tape:
       out = model(inputs, training=True)
-      task_loss = {t: tf.reduce_mean(losses.get(LOSS_OF[t])(labels[t],
+      task_loss = {t: tf.reduce_mean(losses.get(self.loss_of(t))(labels[t],
                                                             out[t]))
                    for t in self.task_names}
     for t in self.task_names:
@@ -178,7 +198,7 @@ class DenseModelHarness:
 
   def test_representation_split(self, model):
     assert model.has_representation == self.has_representation
-    inputs = make_inputs(self.input_keys, self.batch, *self.sizes[0])
+    inputs = self.make_inputs(self.batch, *self.sizes[0])
     if not self.has_representation:
       with pytest.raises(UserError, match="no single shared representation"):
         model.call_split(inputs)
@@ -192,10 +212,10 @@ class DenseModelHarness:
       pytest.skip("covered by the heavy variant of this model")
     model = self.build()
     h, w = self.sizes[0]
-    inputs = make_inputs(self.input_keys, self.batch, h, w)
-    labels = make_labels(self.channels, self.batch, h, w)
+    inputs = self.make_inputs(self.batch, h, w)
+    labels = self.make_labels(self.batch, h, w)
     model(inputs)
-    tasks = [Task(t, losses.get(LOSS_OF[t])) for t in self.task_names]
+    tasks = [Task(t, losses.get(self.loss_of(t))) for t in self.task_names]
     step = make_train_step(model, tasks, methods.get("fixed"),
                            keras.optimizers.Adam(3e-3), function=False)
     first = step((inputs, labels))["total_loss"].numpy()
@@ -207,8 +227,9 @@ class DenseModelHarness:
     if not self.heavy:
       pytest.skip("covered by the heavy variant of this model")
     h, w = self.sizes[0]
-    inputs = make_inputs(self.input_keys, 1, h, w, seed=3)
-    spec = {k: tf.TensorSpec([None, h, w, 3], tf.float32)
+    inputs = self.make_inputs(1, h, w, seed=3)
+    spec = {k: tf.TensorSpec([None, h, w, self.input_channels],
+                             tf.float32)
             for k in self.input_keys}
     path = os.path.join(tmp_path, "saved")
     if self.keras_export:
@@ -229,3 +250,23 @@ class DenseModelHarness:
     for t in self.task_names:
       np.testing.assert_allclose(got[t].numpy(), want[t].numpy(), rtol=1e-4,
                                  atol=1e-5)
+
+
+class ClassifierHarness(DenseModelHarness):
+  """The same checks for image classifiers: one [B, classes] logit vector
+  a task, integer class labels, sparse cross-entropy."""
+  channels: Dict[str, int] = {"left": 10, "right": 10}
+  task_names: Sequence[str] = ("left", "right")
+  input_channels: int = 1
+  sizes: Sequence[Tuple[int, int]] = ((28, 28), (28, 28))
+
+  def make_labels(self, batch, height, width):
+    rng = np.random.default_rng(1)
+    return {t: tf.constant(rng.integers(0, c, (batch,)), tf.int32)
+            for t, c in self.channels.items()}
+
+  def out_shape(self, task, height, width):
+    return (self.channels[task],)
+
+  def loss_of(self, task):
+    return "sparse_ce"

@@ -2,6 +2,7 @@
 
 from tfmtl.data import synthetic_vo, toy
 from tfmtl.data import cityscapes, cityscapes_npy, embedded, kitti_odometry
+from tfmtl.data import multi_mnist, nyuv2_npy, qm9
 from tfmtl.data.source import DatasetSource
 from tfmtl.errors import UserError
 from tfmtl.registry import Registry
@@ -12,9 +13,14 @@ SOURCES = Registry("data source", {
     "synthetic_vo": synthetic_vo.synthetic_vo,
     "cityscapes": cityscapes.CityscapesSource,
     "cityscapes_npy": cityscapes_npy.CityscapesNpySource,
+    "nyuv2_npy": nyuv2_npy.NYUv2NpySource,
     "kitti_odometry": kitti_odometry.KittiOdometrySource,
     "scenes": embedded.scenes,
     "scenes_vo": embedded.scenes_vo,
+    "scenes_nyuv2": embedded.scenes_nyuv2,
+    "multi_mnist": multi_mnist.multi_mnist,
+    "multi_fashion": multi_mnist.multi_fashion,
+    "qm9": qm9.qm9,
 })
 
 

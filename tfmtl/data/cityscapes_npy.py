@@ -79,6 +79,10 @@ class CityscapesNpySource(pipeline.RecordSource):
   """
 
   what = "Cityscapes npy"
+  # What subclasses for other releases in this layout change (nyuv2_npy).
+  task_of = TASK_OF
+  class_counts = (7, 19)
+  inverse_depth = True
 
   def __init__(self, root: str, num_classes: int = 7,
                tasks=("semantic", "depth"), augment: bool = True,
@@ -87,11 +91,13 @@ class CityscapesNpySource(pipeline.RecordSource):
     self.root = os.path.expanduser(str(root))
     if not os.path.isdir(self.root):
       raise UserError(f"Cityscapes npy root {self.root!r} does not exist")
-    if int(num_classes) not in (7, 19):
-      raise UserError(f"num_classes must be 7 or 19, got {num_classes}")
-    bad = [t for t in tasks if t not in TASK_OF.values()]
+    if int(num_classes) not in self.class_counts:
+      raise UserError(f"num_classes must be one of {self.class_counts}, got "
+                      f"{num_classes}")
+    bad = [t for t in tasks if t not in self.task_of.values()]
     if bad or not tasks:
-      raise UserError(f"unknown tasks {bad}; choose from semantic, depth")
+      raise UserError(f"unknown tasks {bad}; choose from "
+                      f"{', '.join(self.task_of.values())}")
     self.num_classes = int(num_classes)
     self.tasks = tuple(tasks)
     self.augment = augment
@@ -118,8 +124,8 @@ class CityscapesNpySource(pipeline.RecordSource):
                     key=lambda p: int(os.path.basename(p)[:-4]))
     if not images:
       raise UserError(f"split {split!r} is empty: no {folder}/image/{{i}}.npy")
-    kinds = ["image"] + [k for k in ("label", "depth")
-                         if TASK_OF[k] in self.tasks]
+    kinds = ["image"] + [k for k in self.task_of
+                         if self.task_of[k] in self.tasks]
     rows = {k: [] for k in kinds}
     for img in images:
       name = os.path.basename(img)
@@ -173,5 +179,6 @@ class CityscapesNpySource(pipeline.RecordSource):
 
   def augment_fn(self, inputs, labels, seed):
     return pipeline.augment(inputs, labels, seed, flip=True,
-                            max_scale=self.max_scale, inverse_depth=True)
+                            max_scale=self.max_scale,
+                            inverse_depth=self.inverse_depth)
 

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from typing import Optional, Sequence
 
-from tfmtl.data import cityscapes, kitti_odometry
+from tfmtl.data import cityscapes, kitti_odometry, nyuv2_npy
 from tfmtl.data import scenes as scenes_lib
 
 
@@ -92,3 +92,27 @@ def scenes_vo(num: int = 440, height: int = 128, width: int = 320,
   return kitti_odometry.KittiOdometrySource(
       path, height=height, width=width, with_flow=with_flow,
       augment=augment, cache=cache, flow_range=flow_range)
+
+
+def scenes_nyuv2(num: int = 240, height: int = 96, width: int = 128,
+                 seed: int = 0, root: Optional[str] = None,
+                 tasks: Sequence[str] = ("semantic", "depth", "normal"),
+                 augment: bool = True, cache: bool = True,
+                 workers: int = 0) -> nyuv2_npy.NYUv2NpySource:
+  """Procedural scenes read as MTAN's NYUv2 .npy (semantic, depth, normal).
+
+  The 3-task NYUv2 set-up on embedded data: 10 of the 13 class ids used,
+  depth in metres, exact camera-frame surface normals (see
+  `tfmtl.data.scenes`). Splits 80/10/10 into train/, val/ and test/.
+
+  Args:
+    num: samples.
+    height, width: generated (and read) image size.
+    seed: generation seed.
+    root: dataset folder (default: a cache folder named by the params).
+    tasks, augment, cache: see `NYUv2NpySource`.
+    workers: generation processes (0: up to 2).
+  """
+  path = ensure("nyuv2", num, height, width, seed, root, workers)
+  return nyuv2_npy.NYUv2NpySource(path, tasks=tuple(tasks), augment=augment,
+                                  cache=cache, test_dir="test")

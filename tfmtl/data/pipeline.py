@@ -19,7 +19,8 @@ Pieces, each a pure function that runs the same eagerly and inside tf.data:
 Keys decide how a tensor is transformed (the conventions of tfmtl.data):
 `image`, `frames` ([H, W, C] float in [0, 1]); `semantic`, `motion`
 (int labels, [H, W]); `depth` ([H, W, 1], 0 = invalid); `flow` ([H, W, 2]
-label or [H, W, 3] input: dx, dy[, confidence]); `trans`, `rot` ([3]).
+label or [H, W, 3] input: dx, dy[, confidence]); `normal` ([H, W, 3] unit
+surface normals, 0 = invalid); `trans`, `rot` ([3]).
 
 Horizontal flip, derived. The mirror is M = diag(−1, 1, 1) in the camera
 frame (x right, y down, z forward). A pixel at x goes to x' = W − 1 − x and
@@ -30,8 +31,10 @@ M R M = (M Rz M)(M Ry M)(M Rx M) since M² = I, and M Rx(α) M = Rx(α),
 M Ry(β) M = Ry(−β), M Rz(γ) M = Rz(−γ) (a mirror commutes with rotation about
 its normal axis and reverses the other two). So Euler (α, β, γ) →
 (α, −β, −γ): exact, not a small-angle approximation. Pose labels scaled by a
-positive constant (no offset) flip the same way. Flipping twice is the
-identity for every key.
+positive constant (no offset) flip the same way. A surface normal n becomes
+M n = (−nx, ny, nz) (MTAN's NYUv2 flip negates channel 0 the same way); a
+zoom-crop leaves normals unchanged (sampled nearest, so they stay unit).
+Flipping twice is the identity for every key.
 """
 
 import os
@@ -47,6 +50,7 @@ IMAGE_KEYS = ("image", "frames")
 LABEL_KEYS = ("semantic", "motion")
 DEPTH_KEYS = ("depth",)
 FLOW_KEYS = ("flow",)
+NORMAL_KEYS = ("normal",)
 _PNG_SIG = b"\x89PNG\r\n\x1a\n"
 _IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # colour type -> channels
@@ -160,7 +164,7 @@ def _flip(key, x):
   if len(x.shape) < 2:
     return x
   x = tf.reverse(x, axis=[1])
-  if key in FLOW_KEYS:
+  if key in FLOW_KEYS or key in NORMAL_KEYS:  # x components change sign
     c = x.shape[-1]
     x = x * tf.constant([-1.0, 1.0] + [1.0] * (c - 2), x.dtype)
   return x

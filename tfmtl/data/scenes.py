@@ -17,6 +17,9 @@ centre c with camera-to-world rotation R, so the hit parameter t is the
 camera depth Z. Ground truth of frame 1 at time τ₁ against frame 2 at τ₂:
 
 - depth Z (0 on sky), disparity d = B·f/Z (B the stereo baseline);
+- surface normals: the exact outward unit normal of the hit primitive (the
+  ground plane, a box face, a cylinder's side or cap) in the camera frame,
+  n_cam = Rᵀ n_world, 0 on sky;
 - semantic Cityscapes label ids (`LABEL_IDS`); the motion mask: pixels of
   objects with v_o ≠ 0 (independently moving, whatever the ego-motion);
 - optical flow frame1 → frame2: with P₂ = P₁ + v_o·(τ₂ − τ₁) and
@@ -58,6 +61,15 @@ KITTI odometry (sequences 00, 01, ...; `num` frames spread over them):
       world pose of frame i, world = camera of frame 0 (KITTI convention)
   flow/NN/{i:06d}.png                 exact flow frame i → i+1, KITTI 16-bit
       (flow_io; B = 0 where occluded or out of view), i < n − 1.
+
+NYUv2 .npy (MTAN's preprocessed NYUv2 layout, read by `nyuv2_npy`; one
+folder per split, {i} counting from 0 in each):
+  {split}/image/{i}.npy     float32 [H, W, 3] RGB in [0, 1]
+  {split}/label/{i}.npy     float32 [H, W] class ids 0..9 = NYU_CLASSES
+                            (of NYUv2's 13; 10..12 unused)
+  {split}/depth/{i}.npy     float32 [H, W, 1] metres, 0 on sky
+  {split}/normal/{i}.npy    float32 [H, W, 3] camera-frame unit normals,
+                            0 on sky
 """
 
 import argparse
@@ -86,6 +98,8 @@ KITTI_SPLITS = 11  # Sequences 00..10, the ones with public poses.
 _NEAR = 0.05
 _K = 3  # Sinusoids per texture (`_shade` unrolls the sum).
 _LIGHT = np.array([0.35, -0.85, -0.4]) / np.linalg.norm([0.35, -0.85, -0.4])
+# The scenes' classes as the 13-class ids of the NYUv2 layout.
+NYU_CLASSES = tuple(sorted(LABEL_IDS, key=LABEL_IDS.get))
 _SKY, _GROUND = 0, 1  # Primitive ids; boxes, then cylinders follow.
 
 # (base RGB, jitter, texture wavelength range in metres).
@@ -588,6 +602,7 @@ def generate_sample(rng_or_seed: Union[int, np.random.Generator, Sequence],
     dict of numpy arrays: image1, image2 [H, W, 3] uint8 RGB; depth [H, W]
     float32 metres (0 on sky); disparity [H, W] float32 px (0 on sky);
     semantic [H, W] uint8 Cityscapes ids; motion [H, W] uint8 (1 moving);
+    normal [H, W, 3] float32 camera-frame unit normals (0 on sky);
     flow [H, W, 2] float32 frame1 → frame2 and flow_valid [H, W] bool;
     pose [4, 4] camera 2 in camera 1, trans [3], rot [3] (see module doc);
     intrinsics [3, 3]; baseline, camera_height (scalars).
@@ -621,6 +636,9 @@ def _ground_truth(scene, cam, f1, f2):
       "disparity": disparity.astype(np.float32),
       "semantic": semantic,
       "motion": scene.moving[f1["prim"]].astype(np.uint8),
+      # Row vectors: n_cam = Rᵀ n_world is n_world @ R.
+      "normal": np.where(hit[..., None], f1["normal"] @ f1["r"],
+                         0.0).astype(np.float32),
       "flow": flow, "flow_valid": valid,
       "pose": pose, "trans": pose[:3, 3].copy(),
       "rot": euler_from_matrix(pose[:3, :3]),
@@ -731,6 +749,24 @@ def _cityscapes_task(args):
   return 1
 
 
+def _nyuv2_task(args):
+  root, split, index, local, seed, height, width = args
+  s = generate_sample(np.random.default_rng(_sample_seed(seed, 2, index)),
+                      height, width, step=-1)
+  to_nyu = np.zeros(256, np.float32)
+  for k, name in enumerate(NYU_CLASSES):
+    to_nyu[LABEL_IDS[name]] = k
+  arrays = {"image": s["image1"].astype(np.float32) / 255.0,
+            "label": to_nyu[s["semantic"]],
+            "depth": s["depth"][..., None],
+            "normal": s["normal"]}
+  for kind, value in arrays.items():
+    folder = os.path.join(root, split, kind)
+    os.makedirs(folder, exist_ok=True)
+    np.save(os.path.join(folder, f"{local}.npy"), value.astype(np.float32))
+  return 1
+
+
 def kitti_calib(intrinsics, baseline) -> str:
   """calib.txt text: P0..P3 as KITTI (P1/P3 right cameras), Tr = [I|0]."""
   lines = []
@@ -827,15 +863,15 @@ def write_dataset(out_dir: str, num: int, height: int = 256, width: int = 512,
   """Writes `num` samples in each layout (see the module doc for the files).
 
   Args:
-    out_dir: root; the layouts go to `out_dir/cityscapes` and
-      `out_dir/kitti`.
+    out_dir: root; the layouts go to `out_dir/cityscapes`,
+      `out_dir/kitti` and `out_dir/nyuv2`.
     num: Cityscapes samples, and KITTI frames spread over
       `kitti_sequences` sequences (at least 2 frames each).
     height, width: image size.
     seed: same seed, same bytes (every sample draws from its own stream).
-    layouts: any of "cityscapes", "kitti".
-    splits: (name, fraction) pairs for the Cityscapes samples (KITTI splits
-      by sequence number, as the odometry readers do).
+    layouts: any of "cityscapes", "kitti", "nyuv2".
+    splits: (name, fraction) pairs for the Cityscapes and NYUv2 samples
+      (KITTI splits by sequence number, as the odometry readers do).
     kitti_sequences: number of KITTI sequences (00, 01, ...).
     farneback: also write the Farneback flow + confidence input.
     workers: processes (samples are independent; results do not depend
@@ -846,10 +882,10 @@ def write_dataset(out_dir: str, num: int, height: int = 256, width: int = 512,
     {layout: number of frames written}.
   """
   _check_size(height, width)
-  unknown = set(layouts) - {"cityscapes", "kitti"}
+  unknown = set(layouts) - {"cityscapes", "kitti", "nyuv2"}
   if unknown or not layouts:
     raise UserError(f"scenes: unknown layouts {sorted(unknown)}; use "
-                    "cityscapes and/or kitti")
+                    "cityscapes, kitti and/or nyuv2")
   if num < 1:
     raise UserError(f"scenes: --num must be >= 1, got {num}")
   tasks, written = [], {}
@@ -869,6 +905,15 @@ def write_dataset(out_dir: str, num: int, height: int = 256, width: int = 512,
                                          height, width, farneback)))
         index += 1
     written["cityscapes"] = num
+  if "nyuv2" in layouts:
+    root = os.path.join(out_dir, "nyuv2")
+    index = 0
+    for split, count in _split_counts(num, splits):
+      for local in range(count):
+        tasks.append((_nyuv2_task, (root, split, index, local, seed, height,
+                                    width)))
+        index += 1
+    written["nyuv2"] = num
   bar = _Progress(sum(written.values()), progress)
   try:
     if workers <= 1:
@@ -895,8 +940,8 @@ def _call(task):
 def main(argv=None):
   p = argparse.ArgumentParser(
       prog="python -m tfmtl.data.scenes",
-      description="Writes procedural driving scenes in the Cityscapes and "
-                  "KITTI odometry layouts.")
+      description="Writes procedural driving scenes in the Cityscapes, "
+                  "KITTI odometry and NYUv2 .npy layouts.")
   p.add_argument("--out", required=True, help="output directory")
   p.add_argument("--num", type=int, required=True,
                  help="samples per layout (KITTI: frames over all sequences)")
@@ -904,7 +949,7 @@ def main(argv=None):
   p.add_argument("--width", type=int, default=512)
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--layouts", default="cityscapes,kitti",
-                 help="comma-separated: cityscapes,kitti")
+                 help="comma-separated: cityscapes,kitti,nyuv2")
   p.add_argument("--kitti_sequences", type=int, default=KITTI_SPLITS)
   p.add_argument("--no_farneback", action="store_true",
                  help="skip the Farneback flow + confidence input")

@@ -9,6 +9,7 @@ percent). Odometry works on whole trajectories in numpy.
 from tfmtl.metrics.delta_m import HIGHER_IS_BETTER, delta_m
 from tfmtl.metrics.depth import DepthMetric, depth_errors
 from tfmtl.metrics.motion import MotionMetric
+from tfmtl.metrics.normals import NormalMetric, normal_errors
 from tfmtl.metrics.odometry import (ate, integrate, kitti_errors,
                                     relative_poses, rpe)
 from tfmtl.metrics.segmentation import (SegmentationMetric, mean_iou,
@@ -16,6 +17,7 @@ from tfmtl.metrics.segmentation import (SegmentationMetric, mean_iou,
 
 __all__ = [
     "HIGHER_IS_BETTER", "delta_m", "DepthMetric", "depth_errors",
-    "MotionMetric", "ate", "integrate", "kitti_errors", "relative_poses",
+    "MotionMetric", "NormalMetric", "normal_errors", "ate", "integrate",
+    "kitti_errors", "relative_poses",
     "rpe", "SegmentationMetric", "mean_iou", "pixel_accuracy",
 ]

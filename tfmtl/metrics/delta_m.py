@@ -13,11 +13,12 @@ improvement over the single-task models, negative a loss. This equals LibMTL's
 import math
 
 from tfmtl.errors import UserError
-from tfmtl.metrics import depth, odometry, segmentation
+from tfmtl.metrics import depth, normals, odometry, segmentation
 
 # Direction of every metric name the metrics package produces.
 HIGHER_IS_BETTER = {**segmentation.HIGHER_IS_BETTER, **depth.HIGHER_IS_BETTER,
-                    **odometry.HIGHER_IS_BETTER}
+                    **odometry.HIGHER_IS_BETTER,
+                    **normals.HIGHER_IS_BETTER}
 
 
 def _higher(task, metric, higher_is_better):

@@ -9,10 +9,16 @@ from tfmtl.models.cost import cost
 from tfmtl.models.cross_stitch import CrossStitch
 from tfmtl.models.dual_encoder import DualEncoder
 from tfmtl.models.hard_sharing_conv import HardSharingConv
+from tfmtl.models.cgc import CGC
+from tfmtl.models.dselect_k import DSelectK
+from tfmtl.models.mmoe import MMoE
+from tfmtl.models.mpnn import MPNN
 from tfmtl.models.mtan import MTAN
+from tfmtl.models.multi_lenet import MultiLeNet
 from tfmtl.models.segnet import SegNet
 from tfmtl.models.segnet_dense import SegNetDense
 from tfmtl.models.hard_sharing import HardSharingMLP
+from tfmtl.models.ple import PLE
 from tfmtl.models.pose_flow import PoseFlowNet
 from tfmtl.models.split import TaskSplit, resolve
 from tfmtl.registry import Registry
@@ -26,6 +32,12 @@ MODELS = Registry("model", {
     "cross_stitch": CrossStitch,
     "dual_encoder": DualEncoder,
     "pose_flow": PoseFlowNet,
+    "multi_lenet": MultiLeNet,
+    "mmoe": MMoE,
+    "cgc": CGC,
+    "ple": PLE,
+    "dselect_k": DSelectK,
+    "mpnn": MPNN,
 })
 
 
