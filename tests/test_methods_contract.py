@@ -27,7 +27,9 @@ KWARGS = {
     "rlw": dict(seed=3),
     "graddrop": dict(seed=3),
 }
-AUX = {"atg", "prf"}  # methods that need an auxiliary task: task "b"
+# methods that need an auxiliary task: task "b"
+AUX = {"atg", "prf", "cosine", "cosine_weighted", "aux_project",
+       "metabalance"}
 STEPS = 3
 BATCH = 8
 NAMES = ["a", "b"]

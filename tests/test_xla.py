@@ -23,7 +23,9 @@ from tfmtl.train_step import make_train_step, xla_problem
 
 KWARGS = {"dwa": dict(steps_per_epoch=1), "rlw": dict(seed=3),
           "graddrop": dict(seed=3)}
-AUX = {"atg", "prf"}  # methods that need an auxiliary task
+# methods that need an auxiliary task
+AUX = {"atg", "prf", "cosine", "cosine_weighted", "aux_project",
+       "metabalance"}
 
 
 def _mse(y, p):

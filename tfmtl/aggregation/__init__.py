@@ -4,11 +4,14 @@ from tfmtl.aggregation.base import Aggregator
 from tfmtl.aggregation.aligned_mtl import AlignedMTL
 from tfmtl.aggregation.aligned_mtl_ub import AlignedMTLUB
 from tfmtl.aggregation.atg import ATG
+from tfmtl.aggregation.aux_project import AuxProject
 from tfmtl.aggregation.cagrad import CAGrad
+from tfmtl.aggregation.cosine import Cosine, CosineWeighted
 from tfmtl.aggregation.graddrop import GradDrop
 from tfmtl.aggregation.imtl import IMTL
 from tfmtl.aggregation.mgda import MGDA
 from tfmtl.aggregation.mgda_ub import MGDAUB
+from tfmtl.aggregation.metabalance import MetaBalance
 from tfmtl.aggregation.nash_mtl import NashMTL
 from tfmtl.aggregation.pcgrad import PCGrad
 from tfmtl.aggregation.prf import PRF
@@ -31,6 +34,10 @@ AGGREGATORS = Registry("aggregation method", {
     "upgrad": UPGrad,
     "atg": ATG,
     "prf": PRF,
+    "cosine": Cosine,
+    "cosine_weighted": CosineWeighted,
+    "aux_project": AuxProject,
+    "metabalance": MetaBalance,
 })
 
 

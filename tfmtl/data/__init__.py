@@ -1,12 +1,13 @@
 """Data sources: each yields (inputs, {task: label}) through tf.data."""
 
-from tfmtl.data import synthetic_vo, toy
+from tfmtl.data import aux_toy, synthetic_vo, toy
 from tfmtl.data import cityscapes, cityscapes_npy, embedded, kitti_odometry
 from tfmtl.registry import Registry
 
 SOURCES = Registry("data source", {
     "correlated_regression": toy.correlated_regression,
     "gradnorm_toy": toy.gradnorm_toy,
+    "aux_regression": aux_toy.aux_regression,
     "synthetic_vo": synthetic_vo.synthetic_vo,
     "cityscapes": cityscapes.CityscapesSource,
     "cityscapes_npy": cityscapes_npy.CityscapesNpySource,

@@ -1,0 +1,201 @@
+r"""Auxiliary-task methods on the controlled benchmark (`aux_regression`).
+
+Run (CPU, one core is enough; a few minutes):
+  TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python bench/aux_tasks.py \
+      --seeds 0,1,2,3,4 --out runs/aux_tasks.json --picture docs/aux_tasks.png
+
+For every variant (helpful, mixed, harmful), seed and method: the
+`aux_regression` source of that seed (directions, coefficients, data), a
+hard-sharing MLP initialised from that seed (the same initial weights for
+every method), `--steps` Adam steps on batches of `--batch`, then the main
+task's test error (MSE over the noiseless test labels divided by their
+variance: 1.0 is predicting the mean). Main-only trains the same trunk and
+main tower without the auxiliary task. Every `--log_every` steps the
+method's gate logs (`beta/…`, `gate/…`, `agree/…`) are recorded.
+
+Prints a Markdown table of test error mean ± std over seeds per variant,
+and the paired difference to ATG (same seed, same data and initial weights)
+as mean ± std; writes everything to --out (JSON) and draws --picture.
+"""
+
+import argparse
+import json
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfmtl import data, methods, models
+from tfmtl.tasks import Task
+from tfmtl.train_step import make_train_step
+
+# (label, registered method, kwargs); None is main-only.
+METHODS = [
+    ("main-only", None, {}),
+    ("atg", "atg", {}),
+    ("prf", "prf", {}),
+]
+GATE_PREFIXES = ("beta/", "gate/", "agree/", "scale/")
+
+
+def _mse(y, p):
+  return tf.reduce_mean(tf.square(y - p), axis=-1)
+
+
+def _main_mse(y, p):
+  """Squared error of the head's first output; 0 where the label is NaN.
+
+  The main head has K outputs like the auxiliary one (one hard-sharing
+  model); the main task reads the first.
+  """
+  missing = tf.math.is_nan(y)
+  err = tf.square(tf.where(missing, 0.0, y) - p[:, :1])
+  return tf.reduce_mean(tf.where(missing, 0.0, err), axis=-1)
+
+
+def run_one(source, method, kwargs, seed, args):
+  """(test error, {log key: [values over training]}) of one run."""
+  main_only = method is None
+  names = ["main"] if main_only else ["main", "aux"]
+  # The main loss is a mean over the batch, n_main/n_train of which have a
+  # main label: weighting it by n_train/n_main makes its gradient the mean
+  # over the labelled examples, in expectation.
+  main_weight = args.main_weight or args.n_train / args.n_main
+  tasks = [Task("main", _main_mse, main_weight, "main")]
+  if not main_only:
+    tasks.append(Task("aux", _mse, args.aux_weight, "aux"))
+  model = models.get("hard_sharing", task_names=names, dropout=0.0,
+                     seed=seed, trunk_units=args.trunk,
+                     output_dim=source.arrays("test")[1]["aux"].shape[1],
+                     tower_units=args.tower)
+  x_test, y_test = source.arrays("test")
+  model(x_test[:2])
+  agg = methods.get("sum" if main_only else method, **kwargs)
+  step = make_train_step(model, tasks, agg,
+                         keras.optimizers.Adam(args.lr))
+  ds = source.dataset("train", args.batch, shuffle=True, repeat=True,
+                      seed=seed)
+  ds = ds.map(lambda x, y: (x, {n: y[n] for n in names}))
+  it = iter(ds)
+  trace = {}
+  for _ in range(args.steps // args.log_every):
+    logs = step.loop(it, args.log_every)
+    for k, v in logs.items():
+      if k.startswith(GATE_PREFIXES):
+        trace.setdefault(k, []).append(float(v))
+  pred = model(x_test, training=False)["main"].numpy()[:, 0]
+  y = y_test["main"][:, 0]
+  return float(np.mean((pred - y) ** 2) / np.var(y)), trace
+
+
+def table(results, labels, variants):
+  """Markdown: error mean ± std and paired difference to ATG per variant."""
+  head = "| method | " + " | ".join(
+      f"{v}: test error | {v}: − ATG (paired)" for v in variants) + " |"
+  lines = [head, "|---" * (1 + 2 * len(variants)) + "|"]
+  for label in labels:
+    cells = []
+    for v in variants:
+      err = np.array(results[v][label]["error"])
+      atg = np.array(results[v]["atg"]["error"])
+      cells.append(f"{err.mean():.3f} ± {err.std(ddof=1):.3f}")
+      diff = err - atg
+      cells.append("" if label == "atg" else
+                   f"{diff.mean():+.3f} ± {diff.std(ddof=1):.3f}")
+    lines.append(f"| {label} | " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
+def picture(results, labels, variants, path):
+  """Bars of test error per method and variant; gates over training."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, axes = plt.subplots(2, len(variants), figsize=(5 * len(variants), 8))
+  for j, v in enumerate(variants):
+    ax = axes[0, j]
+    errs = [np.array(results[v][l]["error"]) for l in labels]
+    ax.bar(range(len(labels)), [e.mean() for e in errs],
+           yerr=[e.std(ddof=1) for e in errs], capsize=3,
+           color=["grey", "tab:blue"] + ["tab:orange"] * (len(labels) - 2))
+    ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right",
+                  fontsize=8)
+    ax.set_title(f"{v}: main-task test error (↓)")
+    ax = axes[1, j]
+    for l in labels:
+      trace = results[v][l]["trace"]
+      keys = [k for k in trace if k.startswith(("beta/", "gate/"))]
+      if not keys:
+        continue
+      # The gate of the first shared layer, mean over seeds.
+      k = sorted(keys)[0]
+      curve = np.mean(trace[k], axis=0)
+      ax.plot(np.arange(1, len(curve) + 1) * results["log_every"], curve,
+              label=f"{l} ({k.split('/')[-1]})")
+    ax.set_yscale("symlog", linthresh=1e-3)
+    ax.set_xlabel("step")
+    ax.set_title(f"{v}: auxiliary gate, first shared layer")
+    ax.legend(fontsize=6)
+  fig.tight_layout()
+  fig.savefig(path, dpi=80)
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--seeds", default="0,1,2,3,4")
+  parser.add_argument("--variants", default="helpful,mixed,harmful")
+  parser.add_argument("--methods", default="",
+                      help="comma-separated labels (default: all)")
+  parser.add_argument("--steps", type=int, default=400)
+  parser.add_argument("--log_every", type=int, default=20)
+  parser.add_argument("--batch", type=int, default=32)
+  parser.add_argument("--lr", type=float, default=3e-3)
+  parser.add_argument("--aux_weight", type=float, default=1.0)
+  parser.add_argument("--main_weight", type=float, default=0.0,
+                      help="0: n_train / n_main")
+  parser.add_argument("--trunk", default="32,8")
+  parser.add_argument("--tower", default="")
+  parser.add_argument("--n_train", type=int, default=512)
+  parser.add_argument("--n_main", type=int, default=64)
+  parser.add_argument("--noise", type=float, default=0.5)
+  parser.add_argument("--input_dim", type=int, default=16)
+  parser.add_argument("--out", default="")
+  parser.add_argument("--picture", default="")
+  args = parser.parse_args()
+  args.trunk = [int(u) for u in args.trunk.split(",")]
+  args.tower = [int(u) for u in args.tower.split(",") if u]
+  seeds = [int(s) for s in args.seeds.split(",")]
+  variants = args.variants.split(",")
+  chosen = [m for m in METHODS
+            if not args.methods or m[0] in args.methods.split(",")]
+  labels = [m[0] for m in chosen]
+  results = {"args": vars(args), "log_every": args.log_every}
+  start = time.time()
+  for v in variants:
+    results[v] = {l: {"error": [], "trace": {}} for l in labels}
+    for seed in seeds:
+      source = data.get("aux_regression", variant=v, seed=seed,
+                        n_train=args.n_train, n_main=args.n_main, noise=args.noise,
+                        input_dim=args.input_dim)
+      for label, name, kwargs in chosen:
+        err, trace = run_one(source, name, kwargs, seed, args)
+        entry = results[v][label]
+        entry["error"].append(err)
+        for k, values in trace.items():
+          entry["trace"].setdefault(k, []).append(values)
+      print(f"{v} seed {seed}: " + ", ".join(
+          f"{l} {results[v][l]['error'][-1]:.3f}" for l in labels),
+            f"({time.time() - start:.0f} s)", flush=True)
+  print(table(results, labels, variants))
+  if args.out:
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+    with open(args.out, "w") as f:
+      json.dump(results, f)
+  if args.picture:
+    picture(results, labels, variants, args.picture)
+
+
+if __name__ == "__main__":
+  main()
