@@ -31,13 +31,29 @@ from tfmtl import data, methods, models
 from tfmtl.tasks import Task
 from tfmtl.train_step import make_train_step
 
-# (label, registered method, kwargs); None is main-only.
+# (label, registered method, kwargs, auxiliary weight or None for
+# --aux_weight); method None is main-only. "B" in kwargs is --batch.
 METHODS = [
-    ("main-only", None, {}),
-    ("atg", "atg", {}),
-    ("prf", "prf", {}),
+    ("main-only", None, {}, None),
+    ("atg", "atg", {}, None),
+    ("atg w=0.3", "atg", {}, 0.3),
+    ("prf", "prf", {}, None),
+    ("prf mean", "prf", dict(variance="mean", batch_size="B"), None),
+    ("prf layer", "prf", dict(granularity="layer"), None),
+    ("prf mean+layer", "prf",
+     dict(variance="mean", batch_size="B", granularity="layer"), None),
+    ("prf mean+layer+ema", "prf",
+     dict(variance="mean", batch_size="B", granularity="layer",
+          gate_ema=0.9), None),
+    ("prf gate_ema", "prf", dict(gate_ema=0.9), None),
+    ("cosine", "cosine", {}, None),
+    ("cosine whole", "cosine", dict(per_layer=False), None),
+    ("cosine_weighted", "cosine_weighted", {}, None),
+    ("aux_project", "aux_project", {}, None),
+    ("aux_project layer", "aux_project", dict(per_layer=True), None),
+    ("metabalance", "metabalance", {}, None),
 ]
-GATE_PREFIXES = ("beta/", "gate/", "agree/", "scale/")
+GATE_PREFIXES = ("beta/", "gate/", "agree/", "scale/", "cos/")
 
 
 def _mse(y, p):
@@ -55,17 +71,17 @@ def _main_mse(y, p):
   return tf.reduce_mean(tf.where(missing, 0.0, err), axis=-1)
 
 
-def run_one(source, method, kwargs, seed, args):
+def run_one(source, method, kwargs, aux_weight, seed, args):
   """(test error, {log key: [values over training]}) of one run."""
   main_only = method is None
   names = ["main"] if main_only else ["main", "aux"]
-  # The main loss is a mean over the batch, n_main/n_train of which have a
-  # main label: weighting it by n_train/n_main makes its gradient the mean
-  # over the labelled examples, in expectation.
-  main_weight = args.main_weight or args.n_train / args.n_main
-  tasks = [Task("main", _main_mse, main_weight, "main")]
+  # The main loss is a mean over the whole batch, of which n_main/n_train
+  # have a main label (a loss that skips missing labels): the auxiliary
+  # task, labelled everywhere, dominates the shared layers unless gated.
+  tasks = [Task("main", _main_mse, args.main_weight, "main")]
   if not main_only:
-    tasks.append(Task("aux", _mse, args.aux_weight, "aux"))
+    tasks.append(Task("aux", _mse, aux_weight or args.aux_weight, "aux"))
+  kwargs = {k: args.batch if v == "B" else v for k, v in kwargs.items()}
   model = models.get("hard_sharing", task_names=names, dropout=0.0,
                      seed=seed, trunk_units=args.trunk,
                      output_dim=source.arrays("test")[1]["aux"].shape[1],
@@ -153,13 +169,12 @@ def main():
   parser.add_argument("--batch", type=int, default=32)
   parser.add_argument("--lr", type=float, default=3e-3)
   parser.add_argument("--aux_weight", type=float, default=1.0)
-  parser.add_argument("--main_weight", type=float, default=0.0,
-                      help="0: n_train / n_main")
+  parser.add_argument("--main_weight", type=float, default=1.0)
   parser.add_argument("--trunk", default="32,8")
   parser.add_argument("--tower", default="")
   parser.add_argument("--n_train", type=int, default=512)
-  parser.add_argument("--n_main", type=int, default=64)
-  parser.add_argument("--noise", type=float, default=0.5)
+  parser.add_argument("--n_main", type=int, default=32)
+  parser.add_argument("--noise", type=float, default=0.3)
   parser.add_argument("--input_dim", type=int, default=16)
   parser.add_argument("--out", default="")
   parser.add_argument("--picture", default="")
@@ -179,8 +194,8 @@ def main():
       source = data.get("aux_regression", variant=v, seed=seed,
                         n_train=args.n_train, n_main=args.n_main, noise=args.noise,
                         input_dim=args.input_dim)
-      for label, name, kwargs in chosen:
-        err, trace = run_one(source, name, kwargs, seed, args)
+      for label, name, kwargs, aux_weight in chosen:
+        err, trace = run_one(source, name, kwargs, aux_weight, seed, args)
         entry = results[v][label]
         entry["error"].append(err)
         for k, values in trace.items():

@@ -56,10 +56,10 @@ def directions(variant: str, d: int, k: int, rng) -> tuple:
   return u, s
 
 
-def aux_regression(variant: str = "helpful", n_train: int = 1024,
-                   n_main: int = 64, n_val: int = 256, n_test: int = 2048,
+def aux_regression(variant: str = "helpful", n_train: int = 512,
+                   n_main: int = 32, n_val: int = 256, n_test: int = 2048,
                    input_dim: int = 16, num_directions: int = 4,
-                   noise: float = 0.5, seed: int = 0) -> ArraySource:
+                   noise: float = 0.3, seed: int = 0) -> ArraySource:
   """The generated source (see the module docstring).
 
   Args:
