@@ -1,21 +1,31 @@
 r"""Auxiliary-task methods on the controlled benchmark (`aux_regression`).
 
-Run (CPU, one core is enough; a few minutes):
+Run (CPU, one process; 23 min for 12 methods × 3 variants × 5 seeds on a
+2-core machine shared with other jobs, load ≈ 9):
   TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python bench/aux_tasks.py \
       --seeds 0,1,2,3,4 --out runs/aux_tasks.json --picture docs/aux_tasks.png
+  # table and picture again from the JSON:
+  .venv/bin/python bench/aux_tasks.py --replot runs/aux_tasks.json
 
 For every variant (helpful, mixed, harmful), seed and method: the
-`aux_regression` source of that seed (directions, coefficients, data), a
-hard-sharing MLP initialised from that seed (the same initial weights for
-every method), `--steps` Adam steps on batches of `--batch`, then the main
-task's test error (MSE over the noiseless test labels divided by their
-variance: 1.0 is predicting the mean). Main-only trains the same trunk and
-main tower without the auxiliary task. Every `--log_every` steps the
-method's gate logs (`beta/…`, `gate/…`, `agree/…`) are recorded.
+`aux_regression` source of that seed (512 training inputs in R^16, all with
+the 4 auxiliary features, 32 with a noisy main label; directions,
+coefficients and data drawn from the seed), a hard-sharing MLP (trunk
+Dense 32 → Dense 8, ReLU; one linear head per task) initialised from that
+seed (the same initial weights for every method), `--steps` Adam steps on
+shuffled batches of `--batch` (about 2 main labels a batch), then the main
+task's test error: MSE on 2048 noiseless test labels divided by their
+variance (1.0 is predicting the mean). The main loss is the batch mean of a
+squared error that is 0 where the label is missing, so the auxiliary task
+(labelled everywhere) dominates the shared layers unless a method holds it
+back. Main-only trains the same trunk and main head without the auxiliary
+task. Every `--log_every` steps the methods' logs (`beta/…`, `gate/…`,
+`agree/…`, `scale/…`, `cos/…`) are recorded.
 
-Prints a Markdown table of test error mean ± std over seeds per variant,
-and the paired difference to ATG (same seed, same data and initial weights)
-as mean ± std; writes everything to --out (JSON) and draws --picture.
+Prints a Markdown table of test error mean ± std (ddof 1) over seeds per
+variant, and the paired difference to ATG (same seed: same data and initial
+weights) as mean ± std; writes everything to --out (JSON) and draws
+--picture.
 """
 
 import argparse
@@ -53,6 +63,10 @@ METHODS = [
     ("aux_project layer", "aux_project", dict(per_layer=True), None),
     ("metabalance", "metabalance", {}, None),
 ]
+# Run when --methods is not given (the others: --methods=all or by label).
+DEFAULT = ("main-only", "atg", "atg w=0.3", "prf", "prf mean", "prf layer",
+           "prf mean+layer", "prf mean+layer+ema", "cosine",
+           "cosine_weighted", "aux_project", "metabalance")
 GATE_PREFIXES = ("beta/", "gate/", "agree/", "scale/", "cos/")
 
 
@@ -124,38 +138,59 @@ def table(results, labels, variants):
   return "\n".join(lines)
 
 
+GATE_PLOT = ("prf", "prf mean+layer", "cosine", "cosine_weighted",
+             "aux_project", "metabalance")
+AGREE_PLOT = ("prf", "prf mean", "prf layer", "prf mean+layer")
+
+
+def _curve(results, variant, label, prefix):
+  """(key, mean over seeds) of the first shared layer's `prefix` log."""
+  trace = results[variant][label]["trace"]
+  keys = sorted(k for k in trace if k.startswith(prefix))
+  if not keys:
+    return None, None
+  return keys[0], np.mean(trace[keys[0]], axis=0)
+
+
 def picture(results, labels, variants, path):
-  """Bars of test error per method and variant; gates over training."""
+  """Test error per method; gates and PRF's agreement factor over training."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  fig, axes = plt.subplots(2, len(variants), figsize=(5 * len(variants), 8))
+  fig, axes = plt.subplots(3, len(variants),
+                           figsize=(4.5 * len(variants), 11), squeeze=False)
+  steps = None
   for j, v in enumerate(variants):
     ax = axes[0, j]
     errs = [np.array(results[v][l]["error"]) for l in labels]
+    colors = ["grey" if l == "main-only" else "tab:blue"
+              if l.startswith("atg") else "tab:red" if l.startswith("prf")
+              else "tab:green" for l in labels]
     ax.bar(range(len(labels)), [e.mean() for e in errs],
-           yerr=[e.std(ddof=1) for e in errs], capsize=3,
-           color=["grey", "tab:blue"] + ["tab:orange"] * (len(labels) - 2))
-    ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right",
-                  fontsize=8)
-    ax.set_title(f"{v}: main-task test error (↓)")
-    ax = axes[1, j]
-    for l in labels:
-      trace = results[v][l]["trace"]
-      keys = [k for k in trace if k.startswith(("beta/", "gate/"))]
-      if not keys:
-        continue
-      # The gate of the first shared layer, mean over seeds.
-      k = sorted(keys)[0]
-      curve = np.mean(trace[k], axis=0)
-      ax.plot(np.arange(1, len(curve) + 1) * results["log_every"], curve,
-              label=f"{l} ({k.split('/')[-1]})")
-    ax.set_yscale("symlog", linthresh=1e-3)
-    ax.set_xlabel("step")
-    ax.set_title(f"{v}: auxiliary gate, first shared layer")
-    ax.legend(fontsize=6)
+           yerr=[e.std(ddof=1) if len(e) > 1 else 0 for e in errs],
+           capsize=3, color=colors)
+    ax.set_xticks(range(len(labels)), labels, rotation=70, ha="right",
+                  fontsize=7)
+    ax.set_title(f"{v}: main-task test error (lower is better)", fontsize=9)
+    for row, names, prefix, title in (
+        (1, GATE_PLOT, ("beta/", "gate/"), "auxiliary gate"),
+        (2, AGREE_PLOT, ("agree/",), "PRF agreement factor")):
+      ax = axes[row, j]
+      for l in names:
+        if l not in labels:
+          continue
+        key, curve = _curve(results, v, l, prefix)
+        if key is None:
+          continue
+        steps = np.arange(1, len(curve) + 1) * results["log_every"]
+        ax.plot(steps, curve, label=f"{l} ({key.split('/')[0]})")
+      ax.set_yscale("symlog", linthresh=1e-3)
+      ax.set_xlabel("step")
+      ax.set_title(f"{v}: {title}, first shared layer (mean of seeds)",
+                   fontsize=9)
+      ax.legend(fontsize=6)
   fig.tight_layout()
-  fig.savefig(path, dpi=80)
+  fig.savefig(path, dpi=70)
 
 
 def main():
@@ -163,7 +198,7 @@ def main():
   parser.add_argument("--seeds", default="0,1,2,3,4")
   parser.add_argument("--variants", default="helpful,mixed,harmful")
   parser.add_argument("--methods", default="",
-                      help="comma-separated labels (default: all)")
+                      help="comma-separated labels, 'all', or empty: DEFAULT")
   parser.add_argument("--steps", type=int, default=400)
   parser.add_argument("--log_every", type=int, default=20)
   parser.add_argument("--batch", type=int, default=32)
@@ -178,13 +213,26 @@ def main():
   parser.add_argument("--input_dim", type=int, default=16)
   parser.add_argument("--out", default="")
   parser.add_argument("--picture", default="")
+  parser.add_argument("--replot", default="",
+                      help="a JSON written by --out: table and picture only")
   args = parser.parse_args()
+  if args.replot:
+    with open(args.replot) as f:
+      results = json.load(f)
+    variants = [v for v in results["args"]["variants"].split(",")]
+    labels = list(results[variants[0]])
+    print(table(results, labels, variants))
+    if args.picture:
+      picture(results, labels, variants, args.picture)
+    return
   args.trunk = [int(u) for u in args.trunk.split(",")]
   args.tower = [int(u) for u in args.tower.split(",") if u]
   seeds = [int(s) for s in args.seeds.split(",")]
   variants = args.variants.split(",")
-  chosen = [m for m in METHODS
-            if not args.methods or m[0] in args.methods.split(",")]
+  wanted = (DEFAULT if not args.methods else
+            [m[0] for m in METHODS] if args.methods == "all" else
+            args.methods.split(","))
+  chosen = [m for m in METHODS if m[0] in wanted]
   labels = [m[0] for m in chosen]
   results = {"args": vars(args), "log_every": args.log_every}
   start = time.time()
@@ -192,7 +240,8 @@ def main():
     results[v] = {l: {"error": [], "trace": {}} for l in labels}
     for seed in seeds:
       source = data.get("aux_regression", variant=v, seed=seed,
-                        n_train=args.n_train, n_main=args.n_main, noise=args.noise,
+                        n_train=args.n_train, n_main=args.n_main,
+                        noise=args.noise,
                         input_dim=args.input_dim)
       for label, name, kwargs, aux_weight in chosen:
         err, trace = run_one(source, name, kwargs, aux_weight, seed, args)
