@@ -138,6 +138,28 @@ def table(results, labels, variants):
   return "\n".join(lines)
 
 
+def factors_table(results, labels, variants):
+  """Markdown: each method's logged factors, mean over layers, logs, seeds.
+
+  PRF: β, the agreement factor exp(−gap²/2v) and √(v_aux/v_main); cosine,
+  aux_project: the cosine and the gate; MetaBalance: the gate.
+  """
+  lines = ["| method | factor | " + " | ".join(variants) + " |",
+           "|---|---|" + "---|" * len(variants)]
+  for label in labels:
+    prefixes = sorted({k.split("/")[0]
+                       for k in results[variants[0]][label]["trace"]})
+    for prefix in prefixes:
+      cells = []
+      for v in variants:
+        trace = results[v][label]["trace"]
+        values = [np.mean(trace[k]) for k in trace
+                  if k.split("/")[0] == prefix]
+        cells.append(f"{np.mean(values):.3g}")
+      lines.append(f"| {label} | {prefix} | " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
 GATE_PLOT = ("prf", "prf mean+layer", "cosine", "cosine_weighted",
              "aux_project", "metabalance")
 AGREE_PLOT = ("prf", "prf mean", "prf layer", "prf mean+layer")
@@ -184,10 +206,8 @@ def picture(results, labels, variants, path):
           continue
         steps = np.arange(1, len(curve) + 1) * results["log_every"]
         ax.plot(steps, curve, label=f"{l} ({key.split('/')[0]})")
-      ax.set_yscale("symlog", linthresh=1e-3)
       ax.set_xlabel("step")
-      ax.set_title(f"{v}: {title}, first shared layer (mean of seeds)",
-                   fontsize=9)
+      ax.set_title(f"{v}: {title}, layer shared_dense_0", fontsize=9)
       ax.legend(fontsize=6)
   fig.tight_layout()
   fig.savefig(path, dpi=70)
@@ -222,6 +242,7 @@ def main():
     variants = [v for v in results["args"]["variants"].split(",")]
     labels = list(results[variants[0]])
     print(table(results, labels, variants))
+    print(factors_table(results, labels, variants))
     if args.picture:
       picture(results, labels, variants, args.picture)
     return
@@ -253,6 +274,7 @@ def main():
           f"{l} {results[v][l]['error'][-1]:.3f}" for l in labels),
             f"({time.time() - start:.0f} s)", flush=True)
   print(table(results, labels, variants))
+  print(factors_table(results, labels, variants))
   if args.out:
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as f:

@@ -56,7 +56,9 @@ Options: `every=k` recomputes the variance every k calls and reuses the
 stored one in between; `ema=decay` smooths it, v ← decay·v + (1−decay)·v_new
 (starting from the first variance). Logs per shared layer the mean β as
 `beta/<layer>`, the mean agreement factor exp(−(g_m − g_a)²/2v_m) as
-`agree/<layer>` and the mean √(v_aux/v_main) as `scale/<layer>`
+`agree/<layer>` and the geometric mean of √(v_aux/v_main) as
+`scale/<layer>` (geometric: where v_main ≈ 0 the ratio is huge while β is
+0, and an arithmetic mean would show only those elements)
 (`beta/<aux task>/<layer>`, … with several auxiliary tasks).
 The train step asks `variance_due()` and computes the per-sample variance
 only on the calls that read it, so `every=k` also cuts the step's cost
@@ -240,7 +242,7 @@ class PRF(AuxiliaryAggregator):
       log_scale, exponent = self.log_terms(g_main, J[a], v[0], v[1 + k])
       betas.append(w[a] * tf.exp(log_scale + exponent))
       agrees.append(self.layer_mean(tf.exp(exponent)))
-      scales.append(self.layer_mean(tf.exp(log_scale)))
+      scales.append(tf.exp(self.layer_mean(log_scale)))
     beta = tf.stack(betas)
     if self.gate_ema is not None:
       beta = self._smoothed_gate(beta)
