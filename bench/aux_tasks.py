@@ -47,6 +47,7 @@ METHODS = [
     ("main-only", None, {}, None),
     ("atg", "atg", {}, None),
     ("atg w=0.3", "atg", {}, 0.3),
+    ("atg w=0.03", "atg", {}, 0.03),
     ("prf", "prf", {}, None),
     ("prf mean", "prf", dict(variance="mean", batch_size="B"), None),
     ("prf layer", "prf", dict(granularity="layer"), None),
@@ -64,9 +65,9 @@ METHODS = [
     ("metabalance", "metabalance", {}, None),
 ]
 # Run when --methods is not given (the others: --methods=all or by label).
-DEFAULT = ("main-only", "atg", "atg w=0.3", "prf", "prf mean", "prf layer",
-           "prf mean+layer", "prf mean+layer+ema", "cosine",
-           "cosine_weighted", "aux_project", "metabalance")
+DEFAULT = ("main-only", "atg", "atg w=0.3", "atg w=0.03", "prf",
+           "prf mean", "prf layer", "prf mean+layer", "prf mean+layer+ema",
+           "cosine", "cosine_weighted", "aux_project", "metabalance")
 GATE_PREFIXES = ("beta/", "gate/", "agree/", "scale/", "cos/")
 
 
@@ -129,11 +130,31 @@ def table(results, labels, variants):
     cells = []
     for v in variants:
       err = np.array(results[v][label]["error"])
-      atg = np.array(results[v]["atg"]["error"])
       cells.append(f"{err.mean():.3f} ± {err.std(ddof=1):.3f}")
-      diff = err - atg
-      cells.append("" if label == "atg" else
-                   f"{diff.mean():+.3f} ± {diff.std(ddof=1):.3f}")
+      if label == "atg" or "atg" not in results[v]:
+        cells.append("")
+        continue
+      diff = err - np.array(results[v]["atg"]["error"])
+      cells.append(f"{diff.mean():+.3f} ± {diff.std(ddof=1):.3f}")
+    lines.append(f"| {label} | " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
+def paired_table(results, labels, variants):
+  """Markdown: median, paired difference to main-only, seeds beating ATG."""
+  head = "| method | " + " | ".join(
+      f"{v}: median | {v}: − main-only (paired) | {v}: seeds < ATG"
+      for v in variants) + " |"
+  lines = [head, "|---" * (1 + 3 * len(variants)) + "|"]
+  for label in labels:
+    cells = []
+    for v in variants:
+      err = np.array(results[v][label]["error"])
+      diff = err - np.array(results[v]["main-only"]["error"])
+      atg = np.array(results[v]["atg"]["error"])
+      cells += [f"{np.median(err):.3f}",
+                f"{diff.mean():+.3f} ± {diff.std(ddof=1):.3f}",
+                f"{int(np.sum(err < atg))}/{len(err)}"]
     lines.append(f"| {label} | " + " | ".join(cells) + " |")
   return "\n".join(lines)
 
@@ -206,6 +227,7 @@ def picture(results, labels, variants, path):
           continue
         steps = np.arange(1, len(curve) + 1) * results["log_every"]
         ax.plot(steps, curve, label=f"{l} ({key.split('/')[0]})")
+      ax.set_yscale("symlog", linthresh=1e-3)  # gates span 0 .. 2
       ax.set_xlabel("step")
       ax.set_title(f"{v}: {title}, layer shared_dense_0", fontsize=9)
       ax.legend(fontsize=6)
@@ -242,6 +264,8 @@ def main():
     variants = [v for v in results["args"]["variants"].split(",")]
     labels = list(results[variants[0]])
     print(table(results, labels, variants))
+    if "main-only" in labels and "atg" in labels:
+      print(paired_table(results, labels, variants))
     print(factors_table(results, labels, variants))
     if args.picture:
       picture(results, labels, variants, args.picture)
@@ -273,12 +297,14 @@ def main():
       print(f"{v} seed {seed}: " + ", ".join(
           f"{l} {results[v][l]['error'][-1]:.3f}" for l in labels),
             f"({time.time() - start:.0f} s)", flush=True)
-  print(table(results, labels, variants))
-  print(factors_table(results, labels, variants))
   if args.out:
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as f:
       json.dump(results, f)
+  print(table(results, labels, variants))
+  if "main-only" in labels and "atg" in labels:
+    print(paired_table(results, labels, variants))
+  print(factors_table(results, labels, variants))
   if args.picture:
     picture(results, labels, variants, args.picture)
 
