@@ -163,7 +163,9 @@ def factors_table(results, labels, variants):
   """Markdown: each method's logged factors, mean over layers, logs, seeds.
 
   PRF: β, the agreement factor exp(−gap²/2v) and √(v_aux/v_main); cosine,
-  aux_project: the cosine and the gate; MetaBalance: the gate.
+  aux_project: the cosine and the gate; MetaBalance: the gate. `scale` is
+  the median (a batch without a main label has v_main = 0 and a ratio of
+  ~1e8, with β = 0, which would swamp a mean); the others are means.
   """
   lines = ["| method | factor | " + " | ".join(variants) + " |",
            "|---|---|" + "---|" * len(variants)]
@@ -174,9 +176,10 @@ def factors_table(results, labels, variants):
       cells = []
       for v in variants:
         trace = results[v][label]["trace"]
-        values = [np.mean(trace[k]) for k in trace
-                  if k.split("/")[0] == prefix]
-        cells.append(f"{np.mean(values):.3g}")
+        values = np.concatenate([np.ravel(trace[k]) for k in trace
+                                 if k.split("/")[0] == prefix])
+        stat = np.median if prefix == "scale" else np.mean
+        cells.append(f"{stat(values):.3g}")
       lines.append(f"| {label} | {prefix} | " + " | ".join(cells) + " |")
   return "\n".join(lines)
 
