@@ -21,9 +21,9 @@ cosine as `cos/<layer>`.
 Where it differs from the paper: the paper compares with the single main
 task's gradient and its Algorithm 1 uses one cosine over all parameters;
 here several main tasks are combined with their weights first, and the
-default is per layer (the paper notes the gate can be applied per layer, and
-conflict between tasks is usually structured by layer). `per_layer=False`
-is Algorithm 1. A zero gradient gives cos = 0: the unweighted gate stays
+default is one cosine per shared layer (our choice: conflict between tasks
+is usually structured by layer, and one layer's agreement can't hide
+another's conflict). `per_layer=False` is Algorithm 1. A zero gradient gives cos = 0: the unweighted gate stays
 open (it adds nothing anyway), the weighted one closes.
 
 References:

@@ -29,7 +29,12 @@ bench/aux_tasks.py, RESULTS.md "Auxiliary tasks: controlled benchmark"):
   w_aux √(v_aux/v_main); with v/B the exponent is B times larger and the
   factor can detect conflict. √(v_aux/v_main) is unchanged (B cancels).
   Needs `batch_size` (the global batch size B; the aggregator sees only the
-  variance).
+  variance). Measured: the factor did not separate helpful from harmful
+  auxiliary tasks either (0.08 in every variant, against 0.38 for the
+  paper's form); it lowered β everywhere (0.33 against 1.27), which beat
+  ATG when half the auxiliary task was unrelated and kept the main error
+  near main-only when all of it was, but gave up most of a helpful task's
+  gain.
 - `granularity="layer"` pools the statistics over each shared layer:
   ratio_L = sqrt(Σ_L v_aux / Σ_L v_main) · exp(−Σ_L (g_m − g_a)² / 2 Σ_L v_m),
   one β per layer. Rationale: a per-element variance from B examples is a
@@ -38,12 +43,16 @@ bench/aux_tasks.py, RESULTS.md "Auxiliary tasks: controlled benchmark"):
   layer's thousands of elements the statistics are stable and the decision
   is taken where the conflict is structured (per layer, as Du et al.'s
   cosine gate and the reference's per-layer clipping). With one element per
-  layer it is the element form.
+  layer it is the element form. Measured: alone it raised the agreement
+  factor to 0.75–0.80 (≈ ATG); with v/B it closed the gate further (β
+  0.02–0.04), the same in every variant.
 - `gate_ema=decay` smooths β over steps, β ← decay·β + (1 − decay)·β_new
   (starting from the first β). Rationale: one batch's gap (g_m − g_a)² is
   noisy, so the gate flickers step to step; a smoothed gate keeps the
   decision and lets the auxiliary gradient through consistently where the
   tasks agree on average. (`ema=decay` smooths the variance instead.)
+  Measured (gate_ema=0.9 on top of v/B per layer): within the seed spread
+  of the unsmoothed gate on every variant.
 
 These compare g_main with the *unweighted* g_aux, as the paper: a helpful
 auxiliary task whose loss has a different scale differs from the main task
