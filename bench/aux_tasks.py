@@ -1,6 +1,6 @@
 r"""Auxiliary-task methods on the controlled benchmark (`aux_regression`).
 
-Run (CPU, one process; 23 min for 12 methods × 3 variants × 5 seeds on a
+Run (CPU, one process; 19 min for 12 methods × 3 variants × 5 seeds on a
 2-core machine shared with other jobs, load ≈ 9):
   TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python bench/aux_tasks.py \
       --seeds 0,1,2,3,4 --out runs/aux_tasks.json --picture docs/aux_tasks.png
