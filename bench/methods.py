@@ -32,7 +32,9 @@ from tfmtl.train_step import make_train_step
 
 KWARGS = {"dwa": dict(steps_per_epoch=10), "rlw": dict(seed=0),
           "graddrop": dict(seed=0), "stch": dict(steps_per_epoch=10)}
-AUX = {"atg", "prf"}  # methods that need an auxiliary task: the second one
+# methods that need an auxiliary task
+AUX = {"atg", "prf", "cosine", "cosine_weighted", "aux_project",
+       "metabalance"}
 
 
 def _mean_abs(y, p):

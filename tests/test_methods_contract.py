@@ -32,7 +32,9 @@ KWARGS = {
 # Compositions (aggregation/composed.py): a stateful trainable weighting and
 # a stateful one, each with a gradient aggregation.
 COMPOSITIONS = ["uncertainty+pcgrad", "dwa+mgda"]
-AUX = {"atg", "prf"}  # methods that need an auxiliary task: task "b"
+# methods that need an auxiliary task: task "b"
+AUX = {"atg", "prf", "cosine", "cosine_weighted", "aux_project",
+       "metabalance"}
 STEPS = 3
 BATCH = 8
 NAMES = ["a", "b"]

@@ -24,7 +24,9 @@ from tfmtl.train_step import make_train_step, xla_problem
 KWARGS = {"dwa": dict(steps_per_epoch=1), "rlw": dict(seed=3),
           "graddrop": dict(seed=3),
           "stch": dict(steps_per_epoch=1, warmup_epochs=0)}
-AUX = {"atg", "prf"}  # methods that need an auxiliary task
+# methods that need an auxiliary task
+AUX = {"atg", "prf", "cosine", "cosine_weighted", "aux_project",
+       "metabalance"}
 THREE_TASKS = {"krum", "trimmed_mean"}  # rules that need T >= 3: a, b, c
 
 

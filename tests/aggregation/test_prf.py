@@ -104,10 +104,13 @@ def test_logs_mean_beta_per_layer():
   J = tf.constant([[0.0] * 6, [1.0] * 6, [1.0] * 4 + [9.0] * 2])
   prf(J, variance=tf.ones([3, 6]))
   logs = prf.logs()
-  assert len(logs) == 2
-  values = sorted(float(v) for v in logs.values())
-  np.testing.assert_allclose(values, [W["flow"] * np.exp(-32), W["flow"]],
+  assert sorted(logs) == ["agree/b", "agree/k", "beta/b", "beta/k",
+                          "scale/b", "scale/k"]
+  np.testing.assert_allclose(logs["beta/k"], W["flow"], rtol=1e-5)
+  np.testing.assert_allclose(logs["beta/b"], W["flow"] * np.exp(-32),
                              rtol=1e-5)
+  np.testing.assert_allclose(logs["agree/b"], np.exp(-32), rtol=1e-5)
+  np.testing.assert_allclose(logs["scale/k"], 1.0, rtol=1e-6)
 
 
 def test_bad_roles_are_user_errors():
@@ -206,3 +209,123 @@ def test_every_k_step_mirrored_equals_single_device(mirrored):
   multi = _mlp_run(mirrored, every=2)
   for a, b in zip(single, multi):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+# --- variants: hand-made J and variances ---------------------------------
+
+MA = [Task("m", losses.l1, 1.0, "main"), Task("a", losses.l1, 0.5, "aux")]
+
+
+def variant(num_params=2, shared_variables=None, **kwargs):
+  prf = PRF(**kwargs)
+  prf.build(MA, num_params=num_params, shared_variables=shared_variables)
+  return prf
+
+
+def aux_part(prf, j, v):
+  """β ⊙ g_aux: the update minus the main gradient."""
+  return (prf(tf.constant(j), variance=tf.constant(v)) - j[0]).numpy()
+
+
+def test_mean_variance_divides_by_batch_size():
+  # Element 0: gap 0.5, v_m = 1, v_a = 4; element 1: identical gradients.
+  j = np.array([[1.0, 2.0], [1.5, 2.0]], np.float32)
+  v = np.array([[1.0, 1.0], [4.0, 1.0]], np.float32)
+  paper = aux_part(variant(), j, v)
+  mean = aux_part(variant(variance="mean", batch_size=4), j, v)
+  # √(v_a/v_m) = 2 either way; the exponent is −0.5·0.25/1 (paper) and
+  # −0.5·0.25/(1/4) (batch-mean variance).
+  np.testing.assert_allclose(paper, [0.5 * 2 * np.exp(-0.125) * 1.5,
+                                     0.5 * 2.0], rtol=1e-6)
+  np.testing.assert_allclose(mean, [0.5 * 2 * np.exp(-0.5) * 1.5,
+                                    0.5 * 2.0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("variance,batch,want_exponent", [
+    ("sample", None, -4.0),   # −0.5 · 2² / 0.5
+    ("mean", 8, -32.0),       # −0.5 · 2² / (0.5 / 8)
+])
+def test_conflict_agreement_and_noise(variance, batch, want_exponent):
+  agree = np.array([[1.0, -1.0], [1.0, -1.0]], np.float32)
+  conflict = np.array([[1.0, -1.0], [-1.0, 1.0]], np.float32)
+  sure, noisy = np.full([2, 2], 0.5, np.float32), np.full([2, 2], 50.0,
+                                                          np.float32)
+  prf = variant(variance=variance, batch_size=batch)
+  # Agreeing, equal variances: β = w_aux.
+  np.testing.assert_allclose(aux_part(prf, agree, sure), 0.5 * agree[1],
+                             rtol=1e-6)
+  # Conflicting with small variances: suppressed by exp(exponent).
+  np.testing.assert_allclose(aux_part(prf, conflict, sure),
+                             0.5 * np.exp(want_exponent) * conflict[1],
+                             rtol=1e-5, atol=1e-7)
+  # (β itself, exactly: the update above rounds β·g_aux against g_main.)
+  np.testing.assert_allclose(prf.logs()["beta/shared"],
+                             0.5 * np.exp(want_exponent), rtol=1e-5)
+  # The same conflict under 100× the variance is not significant: the
+  # exponent shrinks 100×.
+  np.testing.assert_allclose(aux_part(prf, conflict, noisy),
+                             0.5 * np.exp(want_exponent / 100) * conflict[1],
+                             rtol=1e-5)
+  np.testing.assert_allclose(prf.logs()["agree/shared"],
+                             np.exp(want_exponent / 100), rtol=1e-5)
+
+
+def test_layer_granularity_pools_statistics_per_layer():
+  d1, d2 = keras.layers.Dense(1, name="d1"), keras.layers.Dense(2, name="d2")
+  d1.build((None, 3))  # 3 + 1 columns
+  d2.build((None, 1))  # 2 + 2 columns
+  shared = d1.trainable_variables + d2.trainable_variables
+  j = np.array([[1, 1, 1, 1, 0, 0, 0, 0],
+                [1, 1, 1, -1, 0, 0, 0, 3]], np.float32)
+  v = np.array([[1, 1, 1, 1, 1, 1, 1, 1],
+                [4, 4, 4, 4, 1, 1, 1, 1]], np.float32)
+  layer = variant(8, shared, granularity="layer")
+  got = aux_part(layer, j, v)
+  # d1: √(16/4) · exp(−0.5 · 4/4); d2: √(4/4) · exp(−0.5 · 9/4).
+  beta = np.array([2 * np.exp(-0.5)] * 4 + [np.exp(-9 / 8)] * 4)
+  np.testing.assert_allclose(got, 0.5 * beta * j[1], rtol=1e-6)
+  logs = layer.logs()
+  np.testing.assert_allclose(logs["beta/d1"], np.exp(-0.5), rtol=1e-6)
+  np.testing.assert_allclose(logs["scale/d1"], 2.0, rtol=1e-6)
+  np.testing.assert_allclose(logs["agree/d2"], np.exp(-9 / 8), rtol=1e-6)
+  # Per element, d1's three agreeing elements keep β = 0.5 · 2 and the
+  # fourth is cut to 0.5 · 2 · e^−2.
+  element = aux_part(variant(8, shared), j, v)
+  np.testing.assert_allclose(element[:4], [1.0, 1.0, 1.0, -np.exp(-2.0)],
+                             rtol=1e-6)
+
+
+def test_layer_and_mean_combine():
+  d1 = keras.layers.Dense(1, name="d1")
+  d1.build((None, 1))
+  j = np.array([[1.0, 0.0], [0.0, 0.0]], np.float32)
+  v = np.array([[2.0, 2.0], [2.0, 2.0]], np.float32)
+  prf = variant(2, d1.trainable_variables, granularity="layer",
+                variance="mean", batch_size=4)
+  prf(tf.constant(j), variance=tf.constant(v))
+  # Σ gap² = 1, Σ v_m / B = 4 / 4: exp(−0.5).
+  np.testing.assert_allclose(prf.logs()["agree/d1"], np.exp(-0.5),
+                             rtol=1e-6)
+
+
+def test_gate_ema_smooths_beta():
+  j1 = np.array([[1.0, 1.0], [1.0, 1.0]], np.float32)
+  j2 = np.array([[1.0, 1.0], [-1.0, 1.0]], np.float32)
+  v = np.ones([2, 2], np.float32)
+  smooth = variant(gate_ema=0.75)
+  step = tf.function(lambda j: smooth(j, variance=tf.constant(v)))
+  step(tf.constant(j1))  # β = 0.5 everywhere
+  got = (step(tf.constant(j2)) - j2[0]).numpy()
+  beta = 0.75 * 0.5 + 0.25 * 0.5 * np.array([np.exp(-2.0), 1.0])
+  np.testing.assert_allclose(got, beta * j2[1], rtol=1e-6)
+
+
+def test_variant_arguments_are_checked():
+  with pytest.raises(UserError, match="batch_size"):
+    PRF(variance="mean")
+  with pytest.raises(UserError, match="variance"):
+    PRF(variance="batch")
+  with pytest.raises(UserError, match="granularity"):
+    PRF(granularity="tensor")
+  with pytest.raises(UserError, match="gate_ema"):
+    PRF(gate_ema=1.0)

@@ -4,12 +4,14 @@ from tfmtl.aggregation.base import Aggregator
 from tfmtl.aggregation.aligned_mtl import AlignedMTL
 from tfmtl.aggregation.aligned_mtl_ub import AlignedMTLUB
 from tfmtl.aggregation.atg import ATG
+from tfmtl.aggregation.aux_project import AuxProject
 from tfmtl.aggregation.cagrad import CAGrad
 from tfmtl.aggregation.db_mtl import DBMTL
 from tfmtl.aggregation.excess_mtl import ExcessMTL
 from tfmtl.aggregation.conflict_free import ConflictFree
 from tfmtl.aggregation.dualproj import DualProj
 from tfmtl.aggregation.fairgrad import FairGrad
+from tfmtl.aggregation.cosine import Cosine, CosineWeighted
 from tfmtl.aggregation.graddrop import GradDrop
 from tfmtl.aggregation.gradvac import GradVac
 from tfmtl.aggregation.imtl import IMTL
@@ -19,6 +21,7 @@ from tfmtl.aggregation.mgda import MGDA
 from tfmtl.aggregation.mgda_ub import MGDAUB
 from tfmtl.aggregation.modo import MoDo
 from tfmtl.aggregation.moco import MoCo
+from tfmtl.aggregation.metabalance import MetaBalance
 from tfmtl.aggregation.nash_mtl import NashMTL
 from tfmtl.aggregation.pcgrad import PCGrad
 from tfmtl.aggregation.prf import PRF
@@ -57,6 +60,10 @@ AGGREGATORS = Registry("aggregation method", {
     "trimmed_mean": TrimmedMean,
     "fairgrad": FairGrad,
     "imtl_hybrid": imtl_hybrid,
+    "cosine": Cosine,
+    "cosine_weighted": CosineWeighted,
+    "aux_project": AuxProject,
+    "metabalance": MetaBalance,
 })
 
 

@@ -1,4 +1,4 @@
-r"""Probability-ratio auxiliary-task guidance (PRF).
+r"""Probability-ratio auxiliary-task guidance (PRF), with variants.
 
 For every shared parameter element, with g_t = ∇L_t and v_t the per-sample
 gradient variance (1/B) Σ_i (g_t − g_t,i)² of task t (plus a tiny ε):
@@ -13,12 +13,62 @@ gradient distribution (and is itself noisy relative to it) keeps its weight;
 one that conflicts with the main task is suppressed. Auxiliary-only variables
 get w_aux ∇L_aux (the train step does that for every task's own variables).
 Seed 000 assigns `_var_main_task` twice (the second should be the auxiliary
-variance); this implements the formula, not the typo.
+variance); this implements the formula, not the typo. The defaults are the
+paper's formula; the output scale is the configured weights' (a sum over
+tasks, as ATG).
+
+Variants (options; each measured on the controlled benchmark,
+bench/aux_tasks.py, RESULTS.md "Auxiliary tasks: controlled benchmark"):
+
+- `variance="mean"` compares with the variance of the *batch-mean* gradient,
+  v_t / B, instead of the per-sample variance v_t. Rationale: g_main and
+  g_aux are batch means, so the spread that says whether they differ by more
+  than chance is the standard error √(v/B), not the spread of one example's
+  gradient. With v_t the agreement factor exp(−(g_m − g_a)²/2v_m) is near 1
+  whether the tasks agree or conflict (measured 0.93–0.97), so β reduces to
+  w_aux √(v_aux/v_main); with v/B the exponent is B times larger and the
+  factor can detect conflict. √(v_aux/v_main) is unchanged (B cancels).
+  Needs `batch_size` (the global batch size B; the aggregator sees only the
+  variance). Measured: the factor did not separate helpful from harmful
+  auxiliary tasks either (0.08 in every variant, against 0.38 for the
+  paper's form); it lowered β everywhere (0.33 against 1.27), which beat
+  ATG when half the auxiliary task was unrelated and kept the main error
+  near main-only when all of it was, but gave up most of a helpful task's
+  gain.
+- `granularity="layer"` pools the statistics over each shared layer:
+  ratio_L = sqrt(Σ_L v_aux / Σ_L v_main) · exp(−Σ_L (g_m − g_a)² / 2 Σ_L v_m),
+  one β per layer. Rationale: a per-element variance from B examples is a
+  noisy estimate (relative error √(2/B) for Gaussian gradients), and the
+  per-element exponent turns that noise into random gating; summed over a
+  layer's thousands of elements the statistics are stable and the decision
+  is taken where the conflict is structured (per layer, as Du et al.'s
+  cosine gate and the reference's per-layer clipping). With one element per
+  layer it is the element form. Measured: alone it raised the agreement
+  factor to 0.75–0.80 (≈ ATG); with v/B it closed the gate further (β
+  0.02–0.04), the same in every variant.
+- `gate_ema=decay` smooths β over steps, β ← decay·β + (1 − decay)·β_new
+  (starting from the first β). Rationale: one batch's gap (g_m − g_a)² is
+  noisy, so the gate flickers step to step; a smoothed gate keeps the
+  decision and lets the auxiliary gradient through consistently where the
+  tasks agree on average. (`ema=decay` smooths the variance instead.)
+  Measured (gate_ema=0.9 on top of v/B per layer): within the seed spread
+  of the unsmoothed gate on every variant.
+
+These compare g_main with the *unweighted* g_aux, as the paper: a helpful
+auxiliary task whose loss has a different scale differs from the main task
+by its scale, and the mean-variance forms read that as conflict. The
+exponent's denominator is v_main only (the paper's); the gap's own sampling
+spread is (v_main + v_aux)/B, so with v/B the factor stays below 1 even for
+identical expected gradients.
 
 Options: `every=k` recomputes the variance every k calls and reuses the
 stored one in between; `ema=decay` smooths it, v ← decay·v + (1−decay)·v_new
-(starting from the first variance). Logs the mean β per shared layer as
-`beta/<layer>` (`beta/<aux task>/<layer>` with several auxiliary tasks).
+(starting from the first variance). Logs per shared layer the mean β as
+`beta/<layer>`, the mean agreement factor exp(−(g_m − g_a)²/2v_m) as
+`agree/<layer>` and the geometric mean of √(v_aux/v_main) as
+`scale/<layer>` (geometric: where v_main ≈ 0 the ratio is huge while β is
+0, and an arithmetic mean would show only those elements)
+(`beta/<aux task>/<layer>`, … with several auxiliary tasks).
 The train step asks `variance_due()` and computes the per-sample variance
 only on the calls that read it, so `every=k` also cuts the step's cost
 (bench/steps.py measures it: BENCHMARKS.md "PRF").
@@ -32,8 +82,19 @@ from typing import Dict, Optional, Sequence
 
 import tensorflow as tf
 
-from tfmtl.aggregation.base import Aggregator, state
+from tfmtl.aggregation.auxiliary import AuxiliaryAggregator, layer_segments
+from tfmtl.aggregation.base import state
 from tfmtl.errors import UserError
+
+_layer_segments = layer_segments  # the name earlier code imported
+VARIANCES = ("sample", "mean")
+GRANULARITIES = ("element", "layer")
+
+
+def log_probability_ratio(gap2, var_main, var_aux):
+  """0.5 log(v_aux / v_main) − 0.5 gap² / v_main (variances already +ε)."""
+  return (0.5 * (tf.math.log(var_aux) - tf.math.log(var_main)) -
+          0.5 * gap2 / var_main)
 
 
 def probability_ratio(g_main, g_aux, var_main, var_aux, eps=1e-19):
@@ -42,31 +103,11 @@ def probability_ratio(g_main, g_aux, var_main, var_aux, eps=1e-19):
   ε is added to both variances. Evaluated in log space so a vanishing main
   variance gives exp(−∞) = 0 rather than ∞ · 0 = NaN.
   """
-  v_main = var_main + eps
-  v_aux = var_aux + eps
-  log_ratio = (0.5 * (tf.math.log(v_aux) - tf.math.log(v_main)) -
-               0.5 * tf.square(g_main - g_aux) / v_main)
-  return tf.exp(log_ratio)
+  return tf.exp(log_probability_ratio(tf.square(g_main - g_aux),
+                                      var_main + eps, var_aux + eps))
 
 
-def _layer_segments(shared_variables):
-  """[(name, size)] of consecutive shared variables grouped by layer."""
-  segments = []
-  for v in shared_variables:
-    layer = v.path.rsplit("/", 1)[0] if "/" in v.path else v.path
-    size = int(tf.size(v))
-    if segments and segments[-1][0] == layer:
-      segments[-1][1] += size
-    else:
-      segments.append([layer, size])
-  short = [s[0].split("/")[-1] for s in segments]
-  if len(set(short)) == len(short):
-    for s, name in zip(segments, short):
-      s[0] = name
-  return [tuple(s) for s in segments]
-
-
-class PRF(Aggregator):
+class PRF(AuxiliaryAggregator):
   """Probability-ratio scaling of auxiliary gradients on shared layers.
 
   Args:
@@ -76,31 +117,46 @@ class PRF(Aggregator):
     every: recompute the variance every `every` calls (1 = every call).
     ema: if set, the decay of an exponential moving average of the variance.
     eps: added to both variances (the seed's 1e-19).
+    variance: "sample" (the paper: per-sample variance v) or "mean" (the
+      variance of the batch-mean gradient, v / batch_size).
+    batch_size: the global batch size B; needed by variance="mean".
+    granularity: "element" (the paper) or "layer" (statistics pooled over
+      each shared layer, one β per layer).
+    gate_ema: if set, the decay of an exponential moving average of β.
   """
 
   needs = frozenset({"variance"})
 
   def __init__(self, main_task: Optional[str] = None, every: int = 1,
-               ema: Optional[float] = None, eps: float = 1e-19, name="prf"):
+               ema: Optional[float] = None, eps: float = 1e-19,
+               variance: str = "sample", batch_size: Optional[int] = None,
+               granularity: str = "element", gate_ema: Optional[float] = None,
+               name="prf"):
     super().__init__(name=name)
     if int(every) < 1:
       raise UserError(f"prf: every={every} must be a positive integer")
-    if ema is not None and not 0.0 <= float(ema) < 1.0:
-      raise UserError(f"prf: ema={ema} must be a decay in [0, 1)")
+    for key, value in (("ema", ema), ("gate_ema", gate_ema)):
+      if value is not None and not 0.0 <= float(value) < 1.0:
+        raise UserError(f"prf: {key}={value} must be a decay in [0, 1)")
+    if variance not in VARIANCES:
+      raise UserError(f"prf: variance={variance!r} is not one of "
+                      f"{VARIANCES}")
+    if granularity not in GRANULARITIES:
+      raise UserError(f"prf: granularity={granularity!r} is not one of "
+                      f"{GRANULARITIES}")
+    if variance == "mean" and (batch_size is None or int(batch_size) < 1):
+      raise UserError("prf: variance='mean' needs batch_size=B, the global "
+                      f"batch size (got batch_size={batch_size})")
     self.main_task, self.every, self.eps = main_task, int(every), eps
     self.ema = None if ema is None else float(ema)
+    self.gate_ema = None if gate_ema is None else float(gate_ema)
+    self.variance, self.granularity = variance, granularity
+    self.batch_size = None if batch_size is None else int(batch_size)
 
   def build(self, tasks: Sequence, num_params: Optional[int] = None,
             shared_variables: Optional[Sequence] = None) -> None:
     super().build(tasks, num_params, shared_variables)
-    mains = [n for n, r in zip(self.task_names, self.roles) if r == "main"]
-    self.aux = [i for i, r in enumerate(self.roles) if r == "aux"]
-    if not mains:
-      raise UserError("prf needs a task with role 'main'; set the role of "
-                      "the main task (e.g. tasks.rot.role='main')")
-    if not self.aux:
-      raise UserError("prf needs at least one task with role 'aux' (e.g. "
-                      "tasks.flow.role='aux'); without one use 'atg'")
+    mains = [self.task_names[i] for i in self.mains]
     main = self.main_task or mains[0]
     if main not in mains:
       raise UserError(f"prf: main_task={main!r} is not a task with role "
@@ -108,19 +164,21 @@ class PRF(Aggregator):
     self.main = self.task_names.index(main)
     self.variance_tasks = [main] + [self.task_names[i] for i in self.aux]
     if shared_variables:
-      self.segments = _layer_segments(shared_variables)
       num_params = sum(s for _, s in self.segments)
-    else:
-      self.segments = None
-    self._beta_means = state(
-        tf.zeros([len(self.aux), len(self.segments or [None])]), "beta_means")
+    self._beta_means = self.log_state("beta_means")
+    self._agree_means = self.log_state("agree_means")
+    self._scale_means = self.log_state("scale_means")
     self.stateful = self.every > 1 or self.ema is not None
+    if (self.stateful or self.gate_ema is not None) and num_params is None:
+      raise UserError("prf with every>1, ema or gate_ema needs num_params "
+                      "at build")
     if self.stateful:
-      if num_params is None:
-        raise UserError("prf with every>1 or ema needs num_params at build")
       rows = 1 + len(self.aux)
       self._variance = state(tf.zeros([rows, num_params]), "variance")
       self._calls = state(0, "calls", dtype=tf.int64)
+    if self.gate_ema is not None:
+      self._gate = state(tf.zeros([len(self.aux), num_params]), "gate")
+      self._gate_calls = state(0, "gate_calls", dtype=tf.int64)
 
   def variance_due(self) -> Optional[tf.Tensor]:
     """Whether the next call reads a fresh variance (None: every call).
@@ -148,6 +206,35 @@ class PRF(Aggregator):
     calls.assign_add(1)
     return value
 
+  def log_terms(self, g_main, g_aux, var_main, var_aux):
+    """(log of √(v_a/v_m), agreement exponent −gap²/2v_m), [n] each.
+
+    Applies the `variance` and `granularity` options; per layer, each
+    column carries its layer's value.
+    """
+    gap2 = tf.square(g_main - g_aux)
+    if self.variance == "mean":
+      var_main = var_main / self.batch_size
+      var_aux = var_aux / self.batch_size
+    if self.granularity == "layer":
+      gap2 = self.layer_sum(gap2)
+      var_main, var_aux = self.layer_sum(var_main), self.layer_sum(var_aux)
+    v_main, v_aux = var_main + self.eps, var_aux + self.eps
+    log_scale = 0.5 * (tf.math.log(v_aux) - tf.math.log(v_main))
+    exponent = -0.5 * gap2 / v_main
+    if self.granularity == "layer":
+      log_scale = self.to_columns(log_scale, g_main)
+      exponent = self.to_columns(exponent, g_main)
+    return log_scale, exponent
+
+  def _smoothed_gate(self, beta):
+    first = tf.equal(self._gate_calls, 0)
+    mixed = self.gate_ema * self._gate + (1.0 - self.gate_ema) * beta
+    value = tf.where(first, beta, mixed)
+    self._gate.assign(value)
+    self._gate_calls.assign_add(1)
+    return value
+
   def __call__(self, J, variance=None, **extra):
     if variance is None:
       raise UserError("prf needs per-sample gradient variance: run it "
@@ -158,25 +245,26 @@ class PRF(Aggregator):
     if self.stateful:
       v = self._smoothed(v)
     g_main = J[self.main]
-    is_main = tf.constant([r == "main" for r in self.roles], J.dtype)
-    update = tf.linalg.matvec(J, w * is_main, transpose_a=True)
-    means = []
+    update = self.main_gradient(J, w)
+    betas, agrees, scales = [], [], []
     for k, a in enumerate(self.aux):
-      beta = w[a] * probability_ratio(g_main, J[a], v[0], v[1 + k], self.eps)
-      update += beta * J[a]
-      if self.segments:
-        parts = tf.split(beta, [s for _, s in self.segments])
-        means.append(tf.stack([tf.reduce_mean(p) for p in parts]))
-      else:
-        means.append(tf.reduce_mean(beta)[None])
-    self._beta_means.assign(tf.stack(means))
+      log_scale, exponent = self.log_terms(g_main, J[a], v[0], v[1 + k])
+      betas.append(w[a] * tf.exp(log_scale + exponent))
+      agrees.append(self.layer_mean(tf.exp(exponent)))
+      scales.append(tf.exp(self.layer_mean(log_scale)))
+    beta = tf.stack(betas)
+    if self.gate_ema is not None:
+      beta = self._smoothed_gate(beta)
+    for k, a in enumerate(self.aux):
+      update += beta[k] * J[a]
+    self._beta_means.assign(tf.stack(
+        [self.layer_mean(beta[k]) for k in range(len(self.aux))]))
+    self._agree_means.assign(tf.stack(agrees))
+    self._scale_means.assign(tf.stack(scales))
     return update
 
   def logs(self) -> Dict[str, tf.Tensor]:
-    names = [n for n, _ in self.segments] if self.segments else ["shared"]
-    out = {}
-    for k, a in enumerate(self.aux):
-      prefix = "beta/" if len(self.aux) == 1 else f"beta/{self.task_names[a]}/"
-      for j, name in enumerate(names):
-        out[prefix + name] = self._beta_means[k, j]
+    out = self.per_layer_logs("beta", self._beta_means)
+    out.update(self.per_layer_logs("agree", self._agree_means))
+    out.update(self.per_layer_logs("scale", self._scale_means))
     return out

@@ -1,6 +1,6 @@
 """Data sources: each yields (inputs, {task: label}) through tf.data."""
 
-from tfmtl.data import synthetic_vo, toy
+from tfmtl.data import aux_toy, synthetic_vo, toy
 from tfmtl.data import cityscapes, cityscapes_npy, embedded, kitti_odometry
 from tfmtl.data import multi_mnist, nyuv2_npy, qm9
 from tfmtl.data.source import DatasetSource
@@ -10,6 +10,7 @@ from tfmtl.registry import Registry
 SOURCES = Registry("data source", {
     "correlated_regression": toy.correlated_regression,
     "gradnorm_toy": toy.gradnorm_toy,
+    "aux_regression": aux_toy.aux_regression,
     "synthetic_vo": synthetic_vo.synthetic_vo,
     "cityscapes": cityscapes.CityscapesSource,
     "cityscapes_npy": cityscapes_npy.CityscapesNpySource,

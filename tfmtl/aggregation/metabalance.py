@@ -1,0 +1,88 @@
+r"""MetaBalance: scale auxiliary gradients to the main gradient's norm.
+
+Per shared layer L, with g_m = Σ_{t ∈ main} w_t g_t and moving averages of
+the gradient norms (decay β, started at the first step's norms)
+
+    m_m ← β m_m + (1 − β) ‖g_m‖_L,     m_a ← β m_a + (1 − β) ‖g_a‖_L
+    λ_a,L = r · m_m / m_a + (1 − r)
+    d = g_m + Σ_{a ∈ aux} λ_a ⊙ g_a
+
+the auxiliary gradient on each layer gets (a relaxed version of) the main
+gradient's magnitude: r = 1 sets it equal, r = 0 is the plain sum. It looks
+at magnitudes only, never at directions: it can't detect a conflict, but it
+keeps an auxiliary task from dominating (or vanishing) by its loss scale,
+which the other gates (PRF, cosine) compare raw values and do not correct.
+Output scale: a sum over tasks. Configured auxiliary weights are not used
+(the paper's rule sets the auxiliary magnitude itself); main weights are.
+Logs λ per layer as `gate/<layer>`.
+
+Where it differs from the reference code: the official implementation keeps
+the norms per parameter tensor (kernel and bias separately) and starts the
+moving averages at 0; here they are per layer (kernel + bias) and start at
+the first norms, so the first steps are not scaled by the bias of a
+zero-initialised average. The paper's "adapt all" strategy is implemented
+(the others only apply λ when it shrinks or only when it enlarges).
+
+References:
+  He, Feng, Xia, Yan, Yu, Zhang, Chen. "MetaBalance: Improving Multi-Task
+  Recommendations via Adapting Gradient Magnitudes of Auxiliary Tasks",
+  WWW 2022 (Algorithm 1; relax factor r, moving-average decay β = 0.9).
+"""
+
+from typing import Dict, Optional, Sequence
+
+import tensorflow as tf
+
+from tfmtl.aggregation.auxiliary import AuxiliaryAggregator
+from tfmtl.aggregation.base import state
+from tfmtl.errors import UserError
+
+TINY = 1e-30
+
+
+class MetaBalance(AuxiliaryAggregator):
+  """Auxiliary gradients rescaled per layer towards the main one's norm.
+
+  Args:
+    relax: r in [0, 1], how far to move the auxiliary norm to the main's.
+    decay: β of the moving averages of the norms, in [0, 1).
+  """
+
+  def __init__(self, relax: float = 0.7, decay: float = 0.9,
+               name="metabalance"):
+    super().__init__(name=name)
+    if not 0.0 <= float(relax) <= 1.0:
+      raise UserError(f"metabalance: relax={relax} must be in [0, 1]")
+    if not 0.0 <= float(decay) < 1.0:
+      raise UserError(f"metabalance: decay={decay} must be in [0, 1)")
+    self.relax, self.decay = float(relax), float(decay)
+
+  def build(self, tasks: Sequence, num_params: Optional[int] = None,
+            shared_variables: Optional[Sequence] = None) -> None:
+    super().build(tasks, num_params, shared_variables)
+    self._norms = state(tf.zeros([1 + len(self.aux), self.num_layers]),
+                        "norms")
+    self._calls = state(0, "calls", dtype=tf.int64)
+    self._gates = self.log_state("gates")
+
+  def __call__(self, J, **extra):
+    w = self.weights_for(J)
+    g_main = self.main_gradient(J, w)
+    norms = tf.sqrt(tf.stack(
+        [self.layer_sum(tf.square(g_main))] +
+        [self.layer_sum(tf.square(J[a])) for a in self.aux]))
+    first = tf.equal(self._calls, 0)
+    norms = tf.where(first, norms,
+                     self.decay * self._norms + (1.0 - self.decay) * norms)
+    self._norms.assign(norms)
+    self._calls.assign_add(1)
+    gates = (self.relax * norms[0] / tf.maximum(norms[1:], TINY) +
+             (1.0 - self.relax))
+    update = g_main
+    for k, a in enumerate(self.aux):
+      update += self.to_columns(gates[k], J[a]) * J[a]
+    self._gates.assign(gates)
+    return update
+
+  def logs(self) -> Dict[str, tf.Tensor]:
+    return self.per_layer_logs("gate", self._gates)
