@@ -356,3 +356,29 @@ def test_cli_lock_sigterm_and_eval_with_the_runs_config(tmp_path):
   assert syntax.returncode == 2 and _errors(err) == [
       f"error: config file {bad}, line 1: syntax error: invalid syntax"], err
   assert not os.path.exists(f"{wd}_bad")
+
+
+def test_export_to_a_full_disk_is_one_line_and_leaves_nothing(tmp_path,
+                                                              monkeypatch):
+  from tfmtl import export  # pylint: disable=g-import-not-at-top
+  from tfmtl.models.hard_sharing import HardSharingMLP  # pylint: disable=g-import-not-at-top
+  model = HardSharingMLP(["a"], trunk_units=(2,), tower_units=())
+  model(tf.zeros([1, 3]))
+
+  def full(src, dst):  # the export's last step: rename into place
+    del src, dst
+    raise OSError(28, "No space left on device")
+  monkeypatch.setattr(os, "replace", full)
+  with pytest.raises(UserError, match=r"could not write the SavedModel to "
+                     r".*No space left on device.*nothing was exported"):
+    export.export_saved_model(model, tf.TensorSpec([None, 3]),
+                              str(tmp_path / "export"))
+  assert os.listdir(tmp_path) == []
+
+
+def test_unwritable_data_dir_is_one_line(tmp_path):
+  (tmp_path / "file").write_text("x")
+  with pytest.raises(UserError, match="cannot write the generated dataset "
+                     "under .*TFMTL_DATA_DIR"):
+    embedded.ensure("cityscapes", 2, 32, 64, 0,
+                    root=str(tmp_path / "file" / "data" / "scenes"))

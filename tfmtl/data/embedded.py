@@ -22,6 +22,7 @@ from typing import Optional, Sequence
 
 from tfmtl.data import cityscapes, kitti_odometry
 from tfmtl.data import scenes as scenes_lib
+from tfmtl.errors import UserError
 
 
 def data_dir() -> str:
@@ -40,10 +41,15 @@ def ensure(layout: str, num: int, height: int, width: int, seed: int,
   if os.path.isdir(layout_dir):
     return layout_dir
   parent = os.path.dirname(os.path.abspath(root))
-  os.makedirs(parent, exist_ok=True)
-  clean_leftovers(parent)
-  tmp = tempfile.mkdtemp(prefix=_prefix(socket.gethostname(), os.getpid()),
-                         dir=parent)
+  try:
+    os.makedirs(parent, exist_ok=True)
+    clean_leftovers(parent)
+    tmp = tempfile.mkdtemp(prefix=_prefix(socket.gethostname(), os.getpid()),
+                           dir=parent)
+  except OSError as e:
+    raise UserError(f"cannot write the generated dataset under {parent!r} "
+                    f"({e.strerror}); set TFMTL_DATA_DIR (or the source's "
+                    "root=) to a writable folder") from None
   try:
     print(f"generating {num} procedural {layout} samples at {height}x{width} "
           f"into {root} (once; cached)", flush=True)
