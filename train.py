@@ -99,6 +99,10 @@ def _run(config, workdir, exp, chief, stop, allow_config_change,
   changes = {}
   if checkpoint.on_disk(ckpt_dir):
     changes = workdir_lib.check_resume(workdir, config, allow_config_change)
+    if chief and workdir_lib.load(workdir) is None:
+      print(f"warning: {workdir!r} has checkpoints but no "
+            f"{workdir_lib.CONFIG_FILE}; cannot check that this config is "
+            "the one they were trained with", file=sys.stderr, flush=True)
   ckpt = checkpoint.Checkpointer(
       ckpt_dir, max_to_keep=config.keep_checkpoints,
       write_directory=(None if chief

@@ -115,8 +115,19 @@ def test_failed_start_leaves_no_config_that_refuses_the_next_run(
       train_main.train(_config(), wd)
   assert "\n" not in str(e.value)
   assert not os.path.exists(os.path.join(wd, workdir_lib.CONFIG_FILE))
-  train_main.train(_config(method="uncertainty"), wd)  # another method: ok
+  trained = []
+  train_main.train(_config(method="uncertainty"), wd,  # another method: ok
+                   after_training=lambda exp: trained.extend(
+                       np.array(v) for v in exp.method.variables))
   assert workdir_lib.load(wd)["method"] == "uncertainty"
+  # The method's state is in train.py's checkpoint (resume keeps it).
+  latest = tf.train.latest_checkpoint(os.path.join(wd, "checkpoints"))
+  saved = [tf.train.load_variable(latest, k) for k, _ in
+           tf.train.list_variables(latest)
+           if k.startswith("method/") and k.endswith("VARIABLE_VALUE")]
+  assert len(saved) == len(trained) == 1
+  np.testing.assert_array_equal(saved[0], trained[0])
+  assert np.any(trained[0] != 0.0)  # trained away from its initial value
 
 
 def test_resume_refuses_changed_training_settings_unless_allowed(tmp_path):

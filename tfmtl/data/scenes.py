@@ -30,7 +30,11 @@ camera depth Z. Ground truth of frame 1 at time τ₁ against frame 2 at τ₂:
 Intrinsics scale Cityscapes' (fx ≈ 2262.5 px at 2048 px width): f = 1.1047·W,
 u₀ = (W − 1)/2, v₀ = (H − 1)/2, baseline B = 0.209313 m.
 
-On-disk layouts written by `write_dataset` (all PNGs via OpenCV):
+On-disk layouts written by `write_dataset` (all PNGs via OpenCV). Each
+layout root also holds `scenes.json`, the completion marker
+(`tfmtl.data.marker`): "complete": false until the last sample is written,
+so the readers refuse a generation that was killed. The CLI refuses a
+non-empty target folder unless given --overwrite.
 
 Cityscapes (`{stem}` = `{city}_{seq:06d}_000019`, city `synthNN`, 100
 samples a city; frame 19 is the labelled frame as in Cityscapes):
