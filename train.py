@@ -27,6 +27,7 @@ import tensorflow as tf  # noqa: E402
 from tfmtl import checkpoint, distribute, evaluation, experiment, pictures  # noqa: E402
 from tfmtl import cli, interrupt, summaries  # noqa: E402
 from tfmtl import workdir as workdir_lib  # noqa: E402
+from tfmtl.data import pipeline  # noqa: E402
 from tfmtl.errors import UserError
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -81,6 +82,11 @@ def train(config, workdir: str, after_training: Optional[Callable] = None,
     with stop:
       results = _run(config, workdir, exp, chief, stop, allow_config_change,
                      after_training)
+  except tf.errors.InvalidArgumentError as e:
+    better = pipeline.explain_decode_error(exp.source, e)  # names the file
+    if better is None:
+      raise
+    raise better from None
   finally:
     if lock:
       lock.release()
@@ -134,8 +140,8 @@ def _run(config, workdir, exp, chief, stop, allow_config_change,
       if first_save and not checkpoint.on_disk(ckpt_dir):
         os.remove(config_path)  # no checkpoint: no config either
       first = (str(e).splitlines() or [""])[0][:200]
-      last = (f"the checkpoint of step {ckpt.step} is intact" if ckpt.step
-              else "no checkpoint was saved before")
+      last = (f"the checkpoint of step {ckpt.latest_step} is intact"
+              if ckpt.latest_step else "no checkpoint was saved before")
       raise UserError(f"could not save the checkpoint of step {step} in "
                       f"{ckpt_dir} ({type(e).__name__}: {first}); {last}; "
                       "free disk space or fix permissions, then rerun to "
@@ -159,7 +165,7 @@ def _run(config, workdir, exp, chief, stop, allow_config_change,
     step += n
     skips = _check_faults(logs, step, skips, exp.tasks,
                           experiment.setting(config, "max_nonfinite_skips"),
-                          ckpt.step)
+                          ckpt.latest_step)
     done = step >= config.steps
     if done or step % config.log_every == 0:
       values = summaries.to_floats(logs)

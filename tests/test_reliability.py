@@ -393,3 +393,23 @@ def test_unwritable_data_dir_is_one_line(tmp_path):
                      "under .*TFMTL_DATA_DIR"):
     embedded.ensure("cityscapes", 2, 32, 64, 0,
                     root=str(tmp_path / "file" / "data" / "scenes"))
+
+
+def test_corrupt_png_data_with_an_intact_end_is_named(tmp_path):
+  from tfmtl.data import pipeline  # pylint: disable=g-import-not-at-top
+  scenes.write_dataset(str(tmp_path), 4, 32, 64, layouts=("cityscapes",),
+                       splits=(("train", 1.0),), farneback=False)
+  root = os.path.join(str(tmp_path), "cityscapes")
+  bad = os.path.join(root, "leftImg8bit", "train", "synth00",
+                     "synth00_000002_000019_leftImg8bit.png")
+  data = bytearray(open(bad, "rb").read())
+  start = data.find(b"IDAT") + 8
+  data[start:start + 32] = bytes(b ^ 0x55 for b in data[start:start + 32])
+  open(bad, "wb").write(bytes(data))  # header and IEND untouched
+  source = cityscapes.CityscapesSource(root, augment=False)
+  with pytest.raises(tf.errors.InvalidArgumentError) as e:
+    for _ in source.dataset("train", 2):
+      pass
+  error = pipeline.explain_decode_error(source, e.value)
+  assert str(error) == (f"{bad}: corrupt PNG data (it does not decode); "
+                        "re-extract or regenerate it")

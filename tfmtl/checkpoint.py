@@ -142,7 +142,7 @@ class Checkpointer:
   def _repair_index(self, path: str, candidates: List[str]) -> None:
     """Rewrites the `checkpoint` index naming `path` as the latest, so the
     manager knows the older ones again (and deletes them in turn)."""
-    older = [p for p in candidates if _number(p) <= _number(path)]
+    older = [p for p in candidates if number(p) <= number(path)]
     keep = list(reversed(older[:self.max_to_keep]))
     # With timestamps after `last_preserved_timestamp`, or the manager
     # would treat them as kept forever (and list none).
@@ -165,9 +165,13 @@ class Checkpointer:
 
   @property
   def step(self) -> Optional[int]:
-    """The step of the restored (else latest) checkpoint, if any."""
-    path = self.restored or self.latest
-    return _number(path) if path else None
+    """The step of the restored checkpoint (None if none was)."""
+    return number(self.restored) if self.restored else None
+
+  @property
+  def latest_step(self) -> Optional[int]:
+    """The step of the newest checkpoint in the index (None if none)."""
+    return number(self.latest) if self.latest else None
 
   def save(self, step: int) -> Optional[str]:
     """Saves; returns the path on the chief, None on other workers."""
@@ -178,5 +182,6 @@ class Checkpointer:
     return None
 
 
-def _number(path: str) -> int:
+def number(path: str) -> int:
+  """N of a `.../ckpt-N` path."""
   return int(path.rsplit("-", 1)[-1])

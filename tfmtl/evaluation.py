@@ -338,8 +338,15 @@ def evaluate_run(config, workdir, split=None, export_dir=None,
     if odometry:
       odometry.add(x, y, out)
 
-  metrics = evaluate_with_config(
-      exp.model, exp.tasks, exp.source, config, split, on_batch=on_batch)
+  try:
+    metrics = evaluate_with_config(
+        exp.model, exp.tasks, exp.source, config, split, on_batch=on_batch)
+  except tf.errors.InvalidArgumentError as e:
+    from tfmtl.data import pipeline  # pylint: disable=g-import-not-at-top
+    better = pipeline.explain_decode_error(exp.source, e)  # names the file
+    if better is None:
+      raise
+    raise better from None
   if odometry:
     metrics["odometry"] = odometry.results()
   spec = exp.source.dataset("train", 1).element_spec[0]
