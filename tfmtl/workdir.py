@@ -37,15 +37,14 @@ CHANGES_FILE = "config_changes.jsonl"
 LOCK_FILE = "lock"
 # Config sections that decide the shapes of what a checkpoint holds.
 IDENTITY_KEYS = ("model", "tasks", "method")
-# Top-level keys that do not change what training computes: a resumed run
-# may change them freely.
-FREE_KEYS = ("steps", "log_every", "checkpoint_every", "keep_checkpoints",
-             "strategy", "num_devices", "tpu_address", "jit_compile",
-             "steps_per_loop", "max_nonfinite_skips", "eval_split",
-             "eval_batch_size", "eval_metrics", "eval_depth_range")
 # Top-level keys that only change how a trained model is evaluated.
 EVAL_KEYS = ("eval_split", "eval_batch_size", "eval_metrics",
              "eval_depth_range")
+# Top-level keys that do not change what training computes: a resumed run
+# (and eval.py's --config) may change them freely.
+FREE_KEYS = ("steps", "log_every", "checkpoint_every", "keep_checkpoints",
+             "strategy", "num_devices", "tpu_address", "jit_compile",
+             "steps_per_loop", "max_nonfinite_skips") + EVAL_KEYS
 
 
 # ------------------------------------------------------------------- lock
