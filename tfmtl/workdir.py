@@ -70,7 +70,13 @@ class Lock:
                       "writable --workdir") from None
     try:
       fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    except OSError as e:
+      if not isinstance(e, BlockingIOError):  # e.g. ENOLCK on some NFS
+        print(f"warning: cannot lock {self.path} ({e.strerror}); two runs "
+              "on this workdir would not be kept apart", file=sys.stderr,
+              flush=True)
+        self._fd = fd
+        return self
       holder = _read(fd)
       os.close(fd)
       raise UserError(
