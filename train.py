@@ -27,6 +27,7 @@ import tensorflow as tf  # noqa: E402
 from tfmtl import checkpoint, distribute, evaluation, experiment, pictures  # noqa: E402
 from tfmtl import cli, interrupt, summaries  # noqa: E402
 from tfmtl import workdir as workdir_lib  # noqa: E402
+from tfmtl import data as data_lib  # noqa: E402
 from tfmtl.data import pipeline  # noqa: E402
 from tfmtl.errors import UserError
 
@@ -70,7 +71,11 @@ def train(config, workdir: str, after_training: Optional[Callable] = None,
   chief = distribute.is_chief(strategy)
 
   # === Data, model, method, step ===
-  exp = experiment.build(config, strategy)
+  try:
+    exp = experiment.build(config, strategy)
+  except tf.errors.InvalidArgumentError as e:  # in the first batch's check
+    _raise_decode_error(data_lib.get(config.data.name, **config.data.kwargs),
+                        e)
   # Only once the config is valid; only the chief writes the workdir.
   lock = workdir_lib.Lock(workdir).acquire() if chief else None
   # Collective saves can't run on one worker alone: only a single-worker
@@ -83,10 +88,7 @@ def train(config, workdir: str, after_training: Optional[Callable] = None,
       results = _run(config, workdir, exp, chief, stop, allow_config_change,
                      after_training)
   except tf.errors.InvalidArgumentError as e:
-    better = pipeline.explain_decode_error(exp.source, e)  # names the file
-    if better is None:
-      raise
-    raise better from None
+    _raise_decode_error(exp.source, e)
   finally:
     if lock:
       lock.release()
@@ -194,6 +196,14 @@ def _run(config, workdir, exp, chief, stop, allow_config_change,
     print(f"  {task}: " + ", ".join(f"{k}={v:.5g}" for k, v in
                                      metrics.items()))
   return results
+
+
+def _raise_decode_error(source, error):
+  """Re-raises a tf.data decode error as a UserError naming the file."""
+  better = pipeline.explain_decode_error(source, error)
+  if better is None:
+    raise error
+  raise better from None
 
 
 def _check_faults(logs, step: int, skips: int, tasks, limit: int,

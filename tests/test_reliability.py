@@ -413,3 +413,19 @@ def test_corrupt_png_data_with_an_intact_end_is_named(tmp_path):
   error = pipeline.explain_decode_error(source, e.value)
   assert str(error) == (f"{bad}: corrupt PNG data (it does not decode); "
                         "re-extract or regenerate it")
+
+
+def test_an_exception_of_the_config_file_is_located(tmp_path):
+  from tfmtl import cli  # pylint: disable=g-import-not-at-top
+  path = tmp_path / "raising.py"
+  path.write_text("def get_config():\n  raise RuntimeError('boom')\n")
+  scope = {}
+  exec(compile(path.read_text(), str(path), "exec"), scope)  # pylint: disable=exec-used
+  with pytest.raises(RuntimeError) as e:
+    scope["get_config"]()
+  argv = ["train.py", f"--config={path}:runlocal", "--workdir=w"]
+  frame = cli._config_frame(e.value, cli._config_path(argv))  # pylint: disable=protected-access
+  assert (frame.filename, frame.lineno, frame.name) == (
+      str(path), 2, "get_config")
+  other = ["train.py", f"--config={tmp_path / 'other.py'}"]
+  assert cli._config_frame(e.value, cli._config_path(other)) is None  # pylint: disable=protected-access
