@@ -1,15 +1,23 @@
 r"""Evaluates the latest checkpoint of a run: metrics, cost, Δm%, pictures.
 
-  python eval.py --config=configs/toy_two_task.py --workdir=runs/toy
-  python eval.py --config=configs/demo.py --workdir=runs/demo \
+  python eval.py --workdir=runs/toy
+  python eval.py --workdir=runs/demo \
       --single_task=runs/demo_semantic,runs/demo_depth,runs/demo_motion \
       --export_dir=runs/demo/export --format=markdown
+  python eval.py --workdir=runs/toy --config=configs/toy_two_task.py \
+      --config.eval_batch_size=50
+
+The run's own config (`<workdir>/config.json`) is used unless --config is
+given; a given config may differ from it only in evaluation settings
+(eval_*) and run-control keys (steps, logging, strategy ...). To evaluate on
+other data, pass --other_data with a config whose `data` differs: the report
+says so and goes to `results_<split>_other_data.json`.
 
 Writes `<workdir>/results_<split>.json` (read by tools/compare.py and by
-other runs' --single_task) and pictures under `<workdir>/pictures/`.
+other runs' --single_task) and pictures under `<workdir>/pictures/`. If the
+newest checkpoint is damaged, the one before is evaluated (with a warning).
 """
 
-import json
 import os
 import sys
 
@@ -18,11 +26,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from tfmtl import checkpoint, evaluation, experiment  # noqa: E402
+from tfmtl import checkpoint, cli, evaluation, experiment  # noqa: E402
 from tfmtl.errors import UserError  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "The config the run was trained with.", lock_config=True)
+    "config", None, "Default: the run's own config (<workdir>/config.json). "
+    "A config given here may differ from it only in eval settings.",
+    lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "The run's workdir.")
 _SPLIT = flags.DEFINE_string("split", None, "Split to evaluate "
                              "(default: config.eval_split).")
@@ -31,28 +41,12 @@ _EXPORT_DIR = flags.DEFINE_string(
 _SINGLE = flags.DEFINE_list(
     "single_task", [], "Workdirs of single-task baselines (already "
     "evaluated) for Δm%.")
+_OTHER_DATA = flags.DEFINE_bool(
+    "other_data", False, "Allow --config to name other data than the run "
+    "was trained on (results go to results_<split>_other_data.json).")
 _PICTURES = flags.DEFINE_integer("pictures", 4, "Examples to draw (0: none).")
 _FORMAT = flags.DEFINE_enum("format", "text", ["text", "json", "markdown"],
                             "How to print the results.")
-
-
-def format_report(report, fmt: str) -> str:
-  if fmt == "json":
-    return json.dumps(report, indent=2, sort_keys=True)
-  metrics = report["metrics"]
-  lines = []
-  if fmt == "markdown":
-    lines += ["| task | metric | value |", "|---|---|---|"]
-    for task, values in metrics.items():
-      lines += [f"| {task} | {k} | {v:.5g} |" for k, v in values.items()]
-  else:
-    lines += [f"{task}: " + ", ".join(f"{k}={v:.5g}" for k, v in
-                                      values.items())
-              for task, values in metrics.items()]
-  lines.append(f"params {report['params']:,}  GMACs {report['gmacs']:.4g}")
-  if "delta_m" in report:
-    lines.append(f"Δm% vs single-task: {report['delta_m']:+.2f}")
-  return "\n".join(lines)
 
 
 def main(argv):
@@ -60,18 +54,31 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.WARNING)
   try:
-    checkpoint.check_workdir(_WORKDIR.value)
-    report = evaluation.evaluate_run(experiment.load_config(_CONFIG), _WORKDIR.value,
-                      _SPLIT.value, _EXPORT_DIR.value, _SINGLE.value,
-                      _PICTURES.value)
+    workdir = _WORKDIR.value
+    checkpoint.check_workdir(workdir)
+    if not os.path.isdir(workdir):
+      raise UserError(f"workdir {workdir!r} does not exist: train first with "
+                      f"train.py --workdir={workdir}")
+    given = (experiment.load_config(_CONFIG)
+             if flags.FLAGS["config"].present else None)
+    config, other = evaluation.run_config(workdir, given, _OTHER_DATA.value)
+    if _OTHER_DATA.value:
+      print("note: evaluating on other data than the run was trained on"
+            + (f" ({', '.join(other)})" if other else " (none differs)")
+            + "; results go to "
+            + evaluation.results_path(workdir, "<split>", True),
+            file=sys.stderr, flush=True)
+    report = evaluation.evaluate_run(
+        config, workdir, _SPLIT.value, _EXPORT_DIR.value, _SINGLE.value,
+        _PICTURES.value, other_data=other if _OTHER_DATA.value else None)
   except UserError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
-  print(format_report(report, _FORMAT.value))
+  print(evaluation.format_report(report, _FORMAT.value))
   if _EXPORT_DIR.value:
     print(f"exported SavedModel to {_EXPORT_DIR.value}", file=sys.stderr)
 
 
 if __name__ == "__main__":
-  flags.mark_flags_as_required(["config", "workdir"])
-  app.run(main, flags_parser=experiment.parse_flags)
+  flags.mark_flags_as_required(["workdir"])
+  app.run(main, flags_parser=cli.parse_flags)

@@ -13,6 +13,7 @@ Rerun with the same --workdir to resume from its latest checkpoint.
 """
 
 import os
+import signal
 import sys
 from typing import Callable, Optional
 
@@ -21,8 +22,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from tfmtl import checkpoint, distribute, evaluation, experiment, pictures
-from tfmtl import summaries
+import tensorflow as tf  # noqa: E402
+
+from tfmtl import checkpoint, distribute, evaluation, experiment, pictures  # noqa: E402
+from tfmtl import cli, interrupt, summaries  # noqa: E402
+from tfmtl import workdir as workdir_lib  # noqa: E402
+from tfmtl import data as data_lib  # noqa: E402
+from tfmtl.data import pipeline  # noqa: E402
 from tfmtl.errors import UserError
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -30,6 +36,9 @@ _CONFIG = config_flags.DEFINE_config_file(
     lock_config=True)
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Directory for checkpoints, summaries and exports.")
+_ALLOW_CHANGE = flags.DEFINE_bool(
+    "allow_config_change", False, "Resume with changed training settings "
+    "(optimizer, data, ...); the change is recorded in the workdir.")
 # Shorthands that override the config (same as --config.<name>=...).
 _OVERRIDES = {
     "strategy": flags.DEFINE_enum(
@@ -42,12 +51,16 @@ _OVERRIDES = {
 }
 
 
-def train(config, workdir: str,
-          after_training: Optional[Callable] = None) -> dict:
+def train(config, workdir: str, after_training: Optional[Callable] = None,
+          allow_config_change: bool = False) -> dict:
   """Runs (or resumes) training; returns the final evaluation.
 
   `after_training(experiment)`, if given, sees the trained pieces before the
   evaluation (tests compare the weights of workers with it).
+  `allow_config_change` lets a resumed run continue with changed training
+  settings (optimizer, data, ...), recording the change in the workdir.
+  A SIGINT / SIGTERM saves a checkpoint at the current step and ends the
+  process by that signal.
   """
   experiment.preflight(config)
   checkpoint.check_workdir(workdir)
@@ -58,28 +71,84 @@ def train(config, workdir: str,
   chief = distribute.is_chief(strategy)
 
   # === Data, model, method, step ===
-  exp = experiment.build(config, strategy)
-  if chief:
-    checkpoint.prepare_workdir(workdir, config)  # only once config is valid
+  try:
+    exp = experiment.build(config, strategy)
+  except tf.errors.InvalidArgumentError as e:  # in the first batch's check
+    _raise_decode_error(data_lib.get(config.data.name, **config.data.kwargs),
+                        e)
+  # Only once the config is valid; only the chief writes the workdir.
+  lock = workdir_lib.Lock(workdir).acquire() if chief else None
+  # Collective saves can't run on one worker alone: only a single-worker
+  # run saves on a signal.
+  multi_worker = getattr(strategy.extended, "_in_multi_worker_mode",
+                         lambda: False)()
+  stop = interrupt.Interrupts(enabled=not multi_worker)
+  try:
+    with stop:
+      results = _run(config, workdir, exp, chief, stop, allow_config_change,
+                     after_training)
+  except tf.errors.InvalidArgumentError as e:
+    _raise_decode_error(exp.source, e)
+  finally:
+    if lock:
+      lock.release()
+  stop.reraise()
+  return results
 
+
+def _run(config, workdir, exp, chief, stop, allow_config_change,
+         after_training):
   # === Checkpoints: resume where the last run stopped ===
   # Non-chief workers save too (collectives) into a directory they delete.
   iterator = iter(exp.train_dataset())
   saveable = experiment.iterator_saveable(iterator)
   counters = exp.train_step.counters
+  ckpt_dir = os.path.join(workdir, "checkpoints")
+  changes = {}
+  if checkpoint.on_disk(ckpt_dir):
+    changes = workdir_lib.check_resume(workdir, config, allow_config_change)
+    if chief and workdir_lib.load(workdir) is None:
+      print(f"warning: {workdir!r} has checkpoints but no "
+            f"{workdir_lib.CONFIG_FILE}; cannot check that this config is "
+            "the one they were trained with", file=sys.stderr, flush=True)
   ckpt = checkpoint.Checkpointer(
-      os.path.join(workdir, "checkpoints"), max_to_keep=config.keep_checkpoints,
+      ckpt_dir, max_to_keep=config.keep_checkpoints,
       write_directory=(None if chief
-                       else distribute.worker_directory(workdir, strategy)),
+                       else distribute.worker_directory(workdir, exp.strategy)),
       model=exp.model, optimizer=exp.optimizer, method=exp.method,
       counters=counters, **({"iterator": iterator} if saveable else {}))
   if ckpt.restore():
     print(f"resumed from {ckpt.restored}", flush=True)
   step = int(counters.steps.numpy())  # attempted steps, skipped ones too
   skips = int(counters.skips.numpy())
+  if changes and chief:
+    print(f"warning: continuing from step {step} with changed training "
+          f"settings: {workdir_lib.listing(changes)} (recorded in "
+          f"{workdir_lib.CHANGES_FILE})", file=sys.stderr, flush=True)
+    workdir_lib.record_changes(workdir, step, changes)
+    workdir_lib.save(workdir, config)
   if step and not saveable:  # replay to our place
     iterator = iter(exp.train_dataset(
         skip=step * exp.train_step.batches_per_step))
+
+  config_path = os.path.join(workdir, workdir_lib.CONFIG_FILE)
+
+  def save(step):
+    first_save = chief and not os.path.exists(config_path)
+    try:
+      if chief:  # the config of the checkpoints, written with them
+        workdir_lib.save(workdir, config)
+      ckpt.save(step)
+    except (OSError, tf.errors.OpError) as e:
+      if first_save and not checkpoint.on_disk(ckpt_dir):
+        os.remove(config_path)  # no checkpoint: no config either
+      first = (str(e).splitlines() or [""])[0][:200]
+      last = (f"the checkpoint of step {ckpt.latest_step} is intact"
+              if ckpt.latest_step else "no checkpoint was saved before")
+      raise UserError(f"could not save the checkpoint of step {step} in "
+                      f"{ckpt_dir} ({type(e).__name__}: {first}); {last}; "
+                      "free disk space or fix permissions, then rerun to "
+                      "resume") from None
 
   # === Loop ===
   writer = summaries.Writer(os.path.join(workdir, "train") if chief else None)
@@ -98,14 +167,21 @@ def train(config, workdir: str,
             else exp.train_step(exp.train_step.draw(iterator)))
     step += n
     skips = _check_faults(logs, step, skips, exp.tasks,
-                          experiment.setting(config, "max_nonfinite_skips"))
+                          experiment.setting(config, "max_nonfinite_skips"),
+                          ckpt.latest_step)
     done = step >= config.steps
     if done or step % config.log_every == 0:
       values = summaries.to_floats(logs)
       progress(step, values)
       writer.scalars(step, values)
+    if stop.signum is not None:
+      save(step)
+      print(f"saved the checkpoint of step {step}; stopped by "
+            f"{signal.Signals(stop.signum).name} (rerun to resume)",
+            file=sys.stderr, flush=True)
+      return {}
     if done or step % config.checkpoint_every == 0:
-      ckpt.save(step)
+      save(step)
       if shown is not None:
         writer.images(step, pictures.grids(shown[0], *evaluation.in_pixels(
             exp.source, shown[1], exp.model(shown[0], training=False)), 4))
@@ -123,7 +199,16 @@ def train(config, workdir: str,
   return results
 
 
-def _check_faults(logs, step: int, skips: int, tasks, limit: int) -> int:
+def _raise_decode_error(source, error):
+  """Re-raises a tf.data decode error as a UserError naming the file."""
+  better = pipeline.explain_decode_error(source, error)
+  if better is None:
+    raise error
+  raise better from None
+
+
+def _check_faults(logs, step: int, skips: int, tasks, limit: int,
+                  saved: Optional[int] = None) -> int:
   """Reports newly skipped (non-finite) updates; stops after `limit` in a
   row. Returns the skip count so far."""
   total = int(logs["nonfinite_skips"])
@@ -143,8 +228,10 @@ def _check_faults(logs, step: int, skips: int, tasks, limit: int) -> int:
   if limit and in_a_row >= limit:
     raise UserError(
         f"stopped at step {step}: {in_a_row} updates in a row had a "
-        f"non-finite loss or gradient (task(s) {named}); the last checkpoint "
-        "is intact. Lower the learning rate, set clip_global_norm, check the "
+        f"non-finite loss or gradient (task(s) {named}); "
+        + (f"the checkpoint of step {saved} is intact. " if saved
+           else "no checkpoint was saved. ") +
+        "Lower the learning rate, set clip_global_norm, check the "
         "data and labels, or raise config.max_nonfinite_skips")
   return total
 
@@ -158,7 +245,8 @@ def main(argv):
     given = {k: f.value for k, f in _OVERRIDES.items() if f.present}
     with config.unlocked():
       config.update(given)
-    train(config, _WORKDIR.value)
+    train(config, _WORKDIR.value,
+          allow_config_change=_ALLOW_CHANGE.value)
   except UserError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
@@ -166,4 +254,4 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.mark_flags_as_required(["config", "workdir"])
-  app.run(main, flags_parser=experiment.parse_flags)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -9,25 +9,25 @@ to the newest checkpoint that reads.
 
 Multi-worker rule: every worker must call save (the save may use collective
 ops), but only the chief's copy is kept; the others write to a temporary
-directory they delete, and every worker restores from the chief's directory. The workdir also keeps the config the run
-started with; resuming with a different model or task set is refused rather
-than failing deep inside a variable restore.
+directory they delete, and every worker restores from the chief's directory.
+
+A lost or garbled `checkpoint` index (TF then lists no checkpoint at all)
+would restart the run from step 0 and orphan every checkpoint: `restore`
+then tries the `ckpt-N` files on disk, newest first, warns, and rewrites the
+index. `ckpt-N_temp` folders of killed saves are deleted when a run starts.
+The run's config lives next to the checkpoints (`tfmtl.workdir`).
 """
 
-import json
 import os
+import re
 import shutil
 import sys
-import tempfile
-from typing import Optional
+from typing import List, Optional
 
 import tensorflow as tf
+from tensorflow.python.checkpoint import checkpoint_management  # pylint: disable=g-direct-tensorflow-import
 
 from tfmtl.errors import UserError
-
-CONFIG_FILE = "config.json"
-# Config sections that decide the shapes of what a checkpoint holds.
-IDENTITY_KEYS = ("model", "tasks", "method")
 
 
 def check_workdir(workdir: str) -> None:
@@ -39,30 +39,19 @@ def check_workdir(workdir: str) -> None:
     raise UserError(f"workdir {workdir!r} is a file; give a directory path")
 
 
-def prepare_workdir(workdir: str, config) -> None:
-  """Creates `workdir`, or checks a resumed one was made by this config."""
-  check_workdir(workdir)
-  os.makedirs(workdir, exist_ok=True)
-  path = os.path.join(workdir, CONFIG_FILE)
-  mine = json.loads(config.to_json_best_effort())
-  if os.path.exists(path):
-    with open(path) as f:
-      theirs = json.load(f)
-    for key in IDENTITY_KEYS:
-      if theirs.get(key) != mine.get(key):
-        raise UserError(
-            f"workdir {workdir!r} holds a run with a different {key!r} "
-            f"config ({theirs.get(key)} vs {mine.get(key)}); use a new "
-            "--workdir or the original config")
-    return
-  _atomic_write(path, json.dumps(mine, indent=2, sort_keys=True))
+def on_disk(directory: str) -> List[str]:
+  """Paths of the `ckpt-N` checkpoints whose index file exists, newest
+  first (whatever the `checkpoint` state file says)."""
+  found = []
+  for name in (os.listdir(directory) if os.path.isdir(directory) else []):
+    m = _INDEX.fullmatch(name)
+    if m:
+      found.append((int(m.group(2)), os.path.join(directory, m.group(1))))
+  return [p for _, p in sorted(found, reverse=True)]
 
 
-def _atomic_write(path: str, text: str) -> None:
-  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".")
-  with os.fdopen(fd, "w") as f:
-    f.write(text)
-  os.replace(tmp, path)
+_INDEX = re.compile(r"(ckpt-(\d+))\.index")
+_TEMP = re.compile(r"ckpt-\d+_temp.*")
 
 
 class Checkpointer:
@@ -74,26 +63,55 @@ class Checkpointer:
     max_to_keep: how many recent checkpoints to keep.
     write_directory: a non-chief worker's own temporary directory: saves go
       there and are deleted right after (None on the chief).
+    read_only: never change `directory` (eval.py: a live run may be writing
+      it). Otherwise the chief repairs a lost `checkpoint` index and deletes
+      `ckpt-N_temp` folders of saves that were killed.
     **objects: trackables to save (model=, optimizer=, method=, iterator=).
   """
 
   def __init__(self, directory: str, max_to_keep: int = 3,
-               write_directory: Optional[str] = None, **objects):
+               write_directory: Optional[str] = None,
+               read_only: bool = False, **objects):
+    self.directory = directory
     self.checkpoint = tf.train.Checkpoint(**objects)
-    self.manager = tf.train.CheckpointManager(
-        self.checkpoint, directory, max_to_keep=max_to_keep)
+    self.max_to_keep = max_to_keep
+    self.read_only = read_only or write_directory is not None
+    self.manager = self._manager()
     self.write_directory = write_directory
+    self.restored = None
     self._writer = self.manager if write_directory is None else (
         tf.train.CheckpointManager(self.checkpoint, write_directory,
                                    max_to_keep=1))
+    if not self.read_only:
+      self._clean_temp()
+
+  def _manager(self):
+    return tf.train.CheckpointManager(self.checkpoint, self.directory,
+                                      max_to_keep=self.max_to_keep)
 
   @property
   def latest(self) -> Optional[str]:
     return self.manager.latest_checkpoint
 
+  def candidates(self) -> List[str]:
+    """Checkpoints to try, newest first: those the `checkpoint` index
+    lists, or, when the index is missing or unreadable (TF then lists
+    none), every `ckpt-N` on disk (with a warning)."""
+    listed = list(reversed(self.manager.checkpoints))
+    if listed:
+      return listed
+    found = on_disk(self.directory)
+    if found:
+      index = os.path.join(self.directory, "checkpoint")
+      state = "unreadable" if os.path.exists(index) else "missing"
+      print(f"warning: the checkpoint index {index} is {state}; recovering "
+            f"from the newest readable of {len(found)} ckpt-N files on disk",
+            file=sys.stderr, flush=True)
+    return found
+
   def restore(self) -> bool:
     """Restores the newest readable checkpoint; True if one was restored."""
-    candidates = list(reversed(self.manager.checkpoints))
+    candidates = self.candidates()
     for i, path in enumerate(candidates):
       try:
         status = self.checkpoint.restore(path)
@@ -113,11 +131,47 @@ class Checkpointer:
             f"checkpoint {path} does not match this model/config "
             f"({type(e).__name__}: {first}); use a new --workdir") from None
       self.restored = path
+      if path not in self.manager.checkpoints and not self.read_only:
+        self._repair_index(path, candidates)
       return True
     if candidates:
-      raise UserError(f"no checkpoint in {self.manager.directory} is "
+      raise UserError(f"no checkpoint in {self.directory} is "
                       "readable; use a new --workdir")
     return False
+
+  def _repair_index(self, path: str, candidates: List[str]) -> None:
+    """Rewrites the `checkpoint` index naming `path` as the latest, so the
+    manager knows the older ones again (and deletes them in turn)."""
+    older = [p for p in candidates if number(p) <= number(path)]
+    keep = list(reversed(older[:self.max_to_keep]))
+    # With timestamps after `last_preserved_timestamp`, or the manager
+    # would treat them as kept forever (and list none).
+    times = [os.path.getmtime(p + ".index") for p in keep]
+    checkpoint_management.update_checkpoint_state_internal(
+        save_dir=self.directory, model_checkpoint_path=path,
+        all_model_checkpoint_paths=keep,
+        all_model_checkpoint_timestamps=times,
+        last_preserved_timestamp=min(times) - 1.0)
+    self.manager = self._manager()
+    self._writer = self.manager
+
+  def _clean_temp(self) -> None:
+    """Deletes `ckpt-N_temp*` folders left by saves that were killed."""
+    if not os.path.isdir(self.directory):
+      return
+    for name in os.listdir(self.directory):
+      if _TEMP.fullmatch(name):
+        shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
+
+  @property
+  def step(self) -> Optional[int]:
+    """The step of the restored checkpoint (None if none was)."""
+    return number(self.restored) if self.restored else None
+
+  @property
+  def latest_step(self) -> Optional[int]:
+    """The step of the newest checkpoint in the index (None if none)."""
+    return number(self.latest) if self.latest else None
 
   def save(self, step: int) -> Optional[str]:
     """Saves; returns the path on the chief, None on other workers."""
@@ -126,3 +180,8 @@ class Checkpointer:
       return path
     shutil.rmtree(self.write_directory, ignore_errors=True)
     return None
+
+
+def number(path: str) -> int:
+  """N of a `.../ckpt-N` path."""
+  return int(path.rsplit("-", 1)[-1])

@@ -22,6 +22,7 @@ can give ordered sequences (see `odometry_results`).
 import json
 import math
 import os
+import sys
 from typing import Dict, Optional
 
 import keras
@@ -276,23 +277,66 @@ class OdometryCollector:
     return out
 
 
-def results_path(workdir, split):
-  return os.path.join(workdir, f"results_{split}.json")
+def results_path(workdir, split, other_data: bool = False):
+  """`<workdir>/results_<split>.json`; results on data other than the
+  run's own go to `results_<split>_other_data.json` instead."""
+  suffix = "_other_data" if other_data else ""
+  return os.path.join(workdir, f"results_{split}{suffix}.json")
 
 
 def load_results(workdir, split):
   path = results_path(workdir, split)
   if not os.path.exists(path):
     raise UserError(f"{path} not found: run eval.py on {workdir} first")
-  with open(path) as f:
-    return json.load(f)
+  try:
+    with open(path) as f:
+      results = json.load(f)
+  except (OSError, ValueError) as e:
+    raise UserError(f"{path} is unreadable ({type(e).__name__}: {e}); rerun "
+                    f"eval.py on {workdir}") from None
+  if not isinstance(results, dict) or not isinstance(
+      results.get("metrics"), dict):
+    raise UserError(f"{path} holds no 'metrics'; rerun eval.py on {workdir}")
+  return results
+
+
+def run_config(workdir, given=None, other_data: bool = False):
+  """The config to evaluate `workdir` with, and the data it differs in.
+
+  Without `given`, the run's own saved config. A `given` config may differ
+  from it only in evaluation settings and run-control keys (and, with
+  `other_data`, in `data`); anything else is refused, naming the keys.
+
+  Returns:
+    (config, {dotted data key: (trained with, evaluated on)}).
+  """
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  from tfmtl import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  saved = workdir_lib.load(workdir)
+  if given is None:
+    if saved is None:
+      raise UserError(
+          f"{workdir!r} has no {workdir_lib.CONFIG_FILE} (no checkpoint "
+          "saved yet, or an older run): pass the --config it was trained "
+          "with")
+    return ml_collections.ConfigDict(saved), {}
+  if saved is None:
+    print(f"warning: {workdir!r} has no {workdir_lib.CONFIG_FILE}; cannot "
+          "check that --config is the one it was trained with",
+          file=sys.stderr, flush=True)
+  return given, workdir_lib.check_eval(workdir, given, other_data)
 
 
 def evaluate_run(config, workdir, split=None, export_dir=None,
-                 single_task=(), num_pictures=0) -> dict:
-  """What eval.py does: restore the latest checkpoint of `workdir`,
-  evaluate, add cost and Δm%, draw pictures, write the results file, and
-  optionally export a SavedModel. Returns the report."""
+                 single_task=(), num_pictures=0, other_data=None) -> dict:
+  """What eval.py does: restore the newest readable checkpoint of
+  `workdir`, evaluate, add cost and Δm%, draw pictures, write the results
+  file, and optionally export a SavedModel. Returns the report.
+
+  `other_data` ({key: (trained with, evaluated on)}, from `run_config`)
+  marks an evaluation on data the run was not trained on: the report says
+  so and goes to `results_<split>_other_data.json`.
+  """
   # Imported here: they import much of the package, which imports this.
   from tfmtl import checkpoint, distribute, experiment, models, pictures  # pylint: disable=g-import-not-at-top
   from tfmtl import export as export_lib  # pylint: disable=g-import-not-at-top
@@ -300,11 +344,10 @@ def evaluate_run(config, workdir, split=None, export_dir=None,
   exp = experiment.build(config, distribute.make_strategy("default"),
                          with_step=False)
   ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"),
-                                 model=exp.model)
-  if not ckpt.latest:
+                                 read_only=True, model=exp.model)
+  if not ckpt.restore():  # falls back past damaged newest checkpoints
     raise UserError(f"no checkpoint in {workdir!r}: train first with "
                     f"train.py --workdir={workdir}")
-  ckpt.checkpoint.restore(ckpt.latest).expect_partial()
   first = []
   odometry = (OdometryCollector(exp.source, split)
               if OdometryCollector.applies(exp.source, exp.tasks)
@@ -316,8 +359,15 @@ def evaluate_run(config, workdir, split=None, export_dir=None,
     if odometry:
       odometry.add(x, y, out)
 
-  metrics = evaluate_with_config(
-      exp.model, exp.tasks, exp.source, config, split, on_batch=on_batch)
+  try:
+    metrics = evaluate_with_config(
+        exp.model, exp.tasks, exp.source, config, split, on_batch=on_batch)
+  except tf.errors.InvalidArgumentError as e:
+    from tfmtl.data import pipeline  # pylint: disable=g-import-not-at-top
+    better = pipeline.explain_decode_error(exp.source, e)  # names the file
+    if better is None:
+      raise
+    raise better from None
   if odometry:
     metrics["odometry"] = odometry.results()
   spec = exp.source.dataset("train", 1).element_spec[0]
@@ -331,14 +381,17 @@ def evaluate_run(config, workdir, split=None, export_dir=None,
       "task_gmacs": {k: v.gmacs for k, v in cost.tasks.items()},
       "method": config.method, "model": config.model.name,
       "tasks": [t.name for t in exp.tasks], "seed": config.seed,
-      "step": int(ckpt.latest.rsplit("-", 1)[-1]), "split": split,
+      "step": ckpt.step, "split": split,
   }
+  if other_data is not None:
+    report["other_data"] = {k: [a, b] for k, (a, b) in other_data.items()}
   if single_task:
     base = {}
     for wd in single_task:
       base.update(load_results(wd, split)["metrics"])
-    report["delta_m"] = delta_m(metrics, base,
-                                           config.get("eval_metrics"))
+    report["delta_m"] = delta_m(metrics, base, config.get("eval_metrics"))
+    # Which tasks it covers: a baseline set may leave some out.
+    report["delta_m_tasks"] = [t for t in report["tasks"] if t in base]
   if num_pictures and first:
     directory = os.path.join(workdir, "pictures")
     report["pictures"] = pictures.draw(directory, split, *first[0],
@@ -346,8 +399,37 @@ def evaluate_run(config, workdir, split=None, export_dir=None,
     if odometry:
       report["pictures"] += pictures.trajectories(
           directory, split, odometry.trajectories(), num_pictures)
-  with open(results_path(workdir, split), "w") as f:
-    json.dump(report, f, indent=2, sort_keys=True)
+  from tfmtl import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  workdir_lib.atomic_write(results_path(workdir, split, other_data is not None),
+                           json.dumps(report, indent=2, sort_keys=True))
   if export_dir:
     export_lib.export_saved_model(exp.model, spec, export_dir)
   return report
+
+
+def format_report(report, fmt: str = "text") -> str:
+  """eval.py's printout of a report: text, json or markdown."""
+  if fmt == "json":
+    return json.dumps(report, indent=2, sort_keys=True)
+  metrics = report["metrics"]
+  lines = []
+  if fmt == "markdown":
+    lines += ["| task | metric | value |", "|---|---|---|"]
+    for task, values in metrics.items():
+      lines += [f"| {task} | {k} | {v:.5g} |" for k, v in values.items()]
+  else:
+    lines += [f"{task}: " + ", ".join(f"{k}={v:.5g}" for k, v in
+                                      values.items())
+              for task, values in metrics.items()]
+  lines.append(f"params {report['params']:,}  GMACs {report['gmacs']:.4g}")
+  if "delta_m" in report:
+    covered = report.get("delta_m_tasks", report.get("tasks", []))
+    left = [t for t in report.get("tasks", []) if t not in covered]
+    over = (f" over {', '.join(covered)} only ({', '.join(left)}: no "
+            "single-task result)" if left else "")
+    lines.append(f"Δm% vs single-task{over}: {report['delta_m']:+.2f}")
+  if report.get("other_data"):
+    lines.append("evaluated on other data than the run was trained on: " +
+                 ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in
+                           report["other_data"].items()))
+  return "\n".join(lines)

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfmtl import config_check
 from tfmtl import data as data_lib
 from tfmtl import methods, models
 from tfmtl import tasks as tasks_lib
@@ -40,6 +41,7 @@ def preflight(config) -> None:
   """Cheap checks before any device or file is touched."""
   from tfmtl import distribute  # pylint: disable=g-import-not-at-top
   from tfmtl.train_step import xla_problem  # pylint: disable=g-import-not-at-top
+  config_check.check(config)
   if config.strategy not in distribute.STRATEGIES:
     raise UserError(f"unknown strategy {config.strategy!r}; known: "
                     f"{', '.join(distribute.STRATEGIES)}")

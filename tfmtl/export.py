@@ -32,7 +32,6 @@ def export_saved_model(model: keras.Model, inputs_spec, path: str) -> str:
     raise UserError(f"export directory {path!r} already exists; remove it "
                     "or choose another --export_dir")
   parent = os.path.dirname(os.path.abspath(path))
-  os.makedirs(parent, exist_ok=True)
   specs = input_signature(inputs_spec)
   plain = not isinstance(inputs_spec, Mapping)
 
@@ -43,11 +42,19 @@ def export_saved_model(model: keras.Model, inputs_spec, path: str) -> str:
   archive = keras.export.ExportArchive()
   archive.track(model)
   archive.add_endpoint("serve", serve, input_signature=[specs])
-  tmp = tempfile.mkdtemp(prefix=".export-", dir=parent)
+  tmp = None
   try:
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".export-", dir=parent)
     archive.write_out(tmp, verbose=False)
     os.replace(tmp, path)
-  except BaseException:
-    shutil.rmtree(tmp, ignore_errors=True)
-    raise
+  except (OSError, tf.errors.OpError) as e:
+    # Disk full, read-only or missing permissions: one line, no half export.
+    first = (str(e).splitlines() or [""])[0][:200]
+    raise UserError(f"could not write the SavedModel to {path!r} "
+                    f"({type(e).__name__}: {first}); nothing was exported"
+                    ) from None
+  finally:
+    if tmp and os.path.exists(tmp):
+      shutil.rmtree(tmp, ignore_errors=True)
   return path

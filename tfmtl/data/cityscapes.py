@@ -44,7 +44,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-from tfmtl.data import pipeline
+from tfmtl.data import marker, pipeline
 from tfmtl.data.source import SPLITS
 from tfmtl.errors import UserError
 
@@ -207,6 +207,7 @@ class CityscapesSource(pipeline.RecordSource):
     self.root = os.path.expanduser(str(root))
     if not os.path.isdir(self.root):
       raise UserError(f"Cityscapes root {self.root!r} does not exist")
+    marker.check(self.root)
     self.scheme = str(scheme)
     _table(self.scheme)  # fails early on an unknown scheme
     bad = [t for t in tasks if t not in TASKS]

@@ -7,17 +7,22 @@ exercises the same code a real dataset does.
 
 The cache lives under `$TFMTL_DATA_DIR` (default `~/.cache/tfmtl`), one
 folder per set of generation parameters. Generation writes to a temporary
-sibling folder that is renamed into place when complete, so an interrupted
-run never leaves a half-written dataset that a later run would trust.
+sibling folder (`.scenes-<host>-<pid>-*`) that is renamed into place when
+complete, so an interrupted run never leaves a half-written dataset that a
+later run would trust; the next generation deletes the temporary folders of
+processes on this host that are gone.
 """
 
 import os
 import shutil
+import socket
+import sys
 import tempfile
 from typing import Optional, Sequence
 
 from tfmtl.data import cityscapes, kitti_odometry, nyuv2_npy
 from tfmtl.data import scenes as scenes_lib
+from tfmtl.errors import UserError
 
 
 def data_dir() -> str:
@@ -36,8 +41,15 @@ def ensure(layout: str, num: int, height: int, width: int, seed: int,
   if os.path.isdir(layout_dir):
     return layout_dir
   parent = os.path.dirname(os.path.abspath(root))
-  os.makedirs(parent, exist_ok=True)
-  tmp = tempfile.mkdtemp(prefix=".scenes-", dir=parent)
+  try:
+    os.makedirs(parent, exist_ok=True)
+    clean_leftovers(parent)
+    tmp = tempfile.mkdtemp(prefix=_prefix(socket.gethostname(), os.getpid()),
+                           dir=parent)
+  except OSError as e:
+    raise UserError(f"cannot write the generated dataset under {parent!r} "
+                    f"({e.strerror}); set TFMTL_DATA_DIR (or the source's "
+                    "root=) to a writable folder") from None
   try:
     print(f"generating {num} procedural {layout} samples at {height}x{width} "
           f"into {root} (once; cached)", flush=True)
@@ -53,6 +65,35 @@ def ensure(layout: str, num: int, height: int, width: int, seed: int,
     shutil.rmtree(tmp, ignore_errors=True)
     raise
   return layout_dir
+
+
+def _prefix(host: str, pid: int) -> str:
+  return f".scenes-{host.replace('-', '_')}-{pid}-"
+
+
+def clean_leftovers(parent: str) -> list:
+  """Deletes `.scenes-*` folders in `parent` left by killed generations
+  on this host (their process is gone); returns the paths deleted."""
+  host = socket.gethostname().replace("-", "_")
+  gone = []
+  for name in os.listdir(parent) if os.path.isdir(parent) else []:
+    parts = name.split("-")
+    if len(parts) < 4 or parts[0] != ".scenes" or parts[1] != host:
+      continue
+    try:
+      os.kill(int(parts[2]), 0)
+      continue  # still generating
+    except ProcessLookupError:
+      pass
+    except (ValueError, PermissionError):
+      continue
+    path = os.path.join(parent, name)
+    shutil.rmtree(path, ignore_errors=True)
+    gone.append(path)
+  if gone:
+    print(f"removed {len(gone)} unfinished generation(s) of killed runs in "
+          f"{parent}", file=sys.stderr, flush=True)
+  return gone
 
 
 def scenes(num: int = 240, height: int = 128, width: int = 256,

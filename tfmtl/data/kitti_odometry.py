@@ -45,7 +45,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfmtl.data import flow_io
-from tfmtl.data import pipeline
+from tfmtl.data import marker, pipeline
 from tfmtl.errors import UserError
 
 REFERENCE_SPLIT = {
@@ -63,7 +63,7 @@ def read_poses(path) -> np.ndarray:
   """[N, 3, 4] absolute poses from a KITTI poses file.
 
   Raises:
-    UserError: missing file, or a line without exactly 12 numbers.
+    UserError: missing file, a line without exactly 12 finite numbers.
   """
   if not os.path.exists(path):
     raise UserError(f"{path}: poses file not found")
@@ -80,6 +80,9 @@ def read_poses(path) -> np.ndarray:
       if len(vals) != 12:
         raise UserError(f"{path}:{n}: a KITTI pose line holds 12 numbers "
                         f"(row-major 3×4 [R | t]), found {len(vals)}")
+      if not all(np.isfinite(vals)):
+        raise UserError(f"{path}:{n}: a pose holds a non-finite number "
+                        f"(nan or inf): {line.strip()[:60]!r}")
       rows.append(vals)
   if not rows:
     raise UserError(f"{path}: poses file is empty")
@@ -175,6 +178,7 @@ class KittiOdometrySource(pipeline.RecordSource):
     self.root = os.path.expanduser(str(root))
     if not os.path.isdir(self.root):
       raise UserError(f"KITTI odometry root {self.root!r} does not exist")
+    marker.check(self.root)
     if sequences is not None:
       table = (dict(sequences) if isinstance(sequences, dict)
                else {s: tuple(sequences) for s in REFERENCE_SPLIT})

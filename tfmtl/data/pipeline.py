@@ -295,6 +295,47 @@ def make_dataset(records: Dict[str, np.ndarray],
   return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def find_undecodable(records: Dict[str, np.ndarray]) -> Optional[str]:
+  """The first PNG named in `records` that does not decode, or None.
+
+  tf.data's decode error names no file; this eager scan (run only once an
+  error has happened) finds it. Slow on a large split, but only on failure.
+  """
+  for values in records.values():
+    if np.asarray(values).dtype.kind not in "SUO":
+      continue
+    for value in values:
+      path = as_str(value)
+      if not path.endswith(".png") or not os.path.exists(path):
+        continue
+      try:
+        tf.io.decode_png(tf.io.read_file(path), dtype=tf.uint16)
+      except (tf.errors.InvalidArgumentError, tf.errors.DataLossError):
+        return path
+  return None
+
+
+def explain_decode_error(source, error: Exception) -> Optional[UserError]:
+  """A UserError naming the file behind a tf.data decode `error`, if the
+  source can list its files (`records`) and one of them is bad."""
+  records = getattr(source, "records", None)
+  if records is None or "PNG" not in str(error):
+    return None
+  for split in SPLIT_ORDER:
+    try:
+      rows = records(split)
+    except UserError:
+      continue
+    path = find_undecodable(rows)
+    if path:
+      return UserError(f"{path}: corrupt PNG data (it does not decode); "
+                       "re-extract or regenerate it")
+  return None
+
+
+SPLIT_ORDER = ("train", "val", "test")
+
+
 class RecordSource:
   """The `dataset` of a reader built on `records(split)` + `decode(row)`.
 

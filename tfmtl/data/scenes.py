@@ -33,7 +33,11 @@ camera depth Z. Ground truth of frame 1 at time τ₁ against frame 2 at τ₂:
 Intrinsics scale Cityscapes' (fx ≈ 2262.5 px at 2048 px width): f = 1.1047·W,
 u₀ = (W − 1)/2, v₀ = (H − 1)/2, baseline B = 0.209313 m.
 
-On-disk layouts written by `write_dataset` (all PNGs via OpenCV):
+On-disk layouts written by `write_dataset` (all PNGs via OpenCV). Each
+layout root also holds `scenes.json`, the completion marker
+(`tfmtl.data.marker`): "complete": false until the last sample is written,
+so the readers refuse a generation that was killed. The CLI refuses a
+non-empty target folder unless given --overwrite.
 
 Cityscapes (`{stem}` = `{city}_{seq:06d}_000019`, city `synthNN`, 100
 samples a city; frame 19 is the labelled frame as in Cityscapes):
@@ -76,6 +80,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import shutil
 import sys
 import time
 from typing import Dict, Sequence, Tuple, Union
@@ -85,6 +90,7 @@ import numpy as np
 
 from tfmtl.data import flow as flow_lib
 from tfmtl.data import flow_io
+from tfmtl.data import marker
 from tfmtl.errors import UserError
 
 LABEL_IDS = {"road": 7, "sidewalk": 8, "building": 11, "pole": 17,
@@ -859,8 +865,13 @@ def write_dataset(out_dir: str, num: int, height: int = 256, width: int = 512,
                       ("train", 0.8), ("val", 0.1), ("test", 0.1)),
                   kitti_sequences: int = KITTI_SPLITS,
                   farneback: bool = True, workers: int = 1,
-                  progress: bool = False) -> Dict[str, int]:
+                  progress: bool = False,
+                  overwrite: bool = False) -> Dict[str, int]:
   """Writes `num` samples in each layout (see the module doc for the files).
+
+  Each layout root gets a completion marker (`scenes.json`, see
+  `tfmtl.data.marker`) that says "incomplete" until the last sample is
+  written; the readers refuse a generated dataset that isn't complete.
 
   Args:
     out_dir: root; the layouts go to `out_dir/cityscapes`,
@@ -877,6 +888,8 @@ def write_dataset(out_dir: str, num: int, height: int = 256, width: int = 512,
     workers: processes (samples are independent; results do not depend
       on it).
     progress: show a progress bar on stderr.
+    overwrite: replace the layouts' folders if they are not empty (else
+      refused: old and new samples would mix).
 
   Returns:
     {layout: number of frames written}.
@@ -888,6 +901,7 @@ def write_dataset(out_dir: str, num: int, height: int = 256, width: int = 512,
                     "cityscapes, kitti and/or nyuv2")
   if num < 1:
     raise UserError(f"scenes: --num must be >= 1, got {num}")
+  _prepare_out(out_dir, layouts, overwrite)
   tasks, written = [], {}
   if "kitti" in layouts:
     root = os.path.join(out_dir, "kitti")
@@ -914,6 +928,9 @@ def write_dataset(out_dir: str, num: int, height: int = 256, width: int = 512,
                                     width)))
         index += 1
     written["nyuv2"] = num
+  info = dict(height=height, width=width, seed=seed)
+  for layout, count in written.items():
+    marker.write(os.path.join(out_dir, layout), False, frames=count, **info)
   bar = _Progress(sum(written.values()), progress)
   try:
     if workers <= 1:
@@ -929,7 +946,24 @@ def write_dataset(out_dir: str, num: int, height: int = 256, width: int = 512,
           bar.update(n)
   finally:
     bar.close()
+  for layout, count in written.items():  # last: the dataset is complete
+    marker.write(os.path.join(out_dir, layout), True, frames=count, **info)
   return written
+
+
+def _prepare_out(out_dir: str, layouts, overwrite: bool) -> None:
+  """Refuses an output path that is a file, or non-empty layout folders
+  unless `overwrite` (then they are deleted first)."""
+  if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+    raise UserError(f"scenes: --out {out_dir!r} is a file; give a directory")
+  for layout in layouts:
+    root = os.path.join(out_dir, layout)
+    if os.path.isdir(root) and os.listdir(root):
+      if not overwrite:
+        raise UserError(
+            f"scenes: {root!r} is not empty (old and new samples would mix); "
+            "give another --out or pass --overwrite to replace it")
+      shutil.rmtree(root)
 
 
 def _call(task):
@@ -954,6 +988,8 @@ def main(argv=None):
   p.add_argument("--no_farneback", action="store_true",
                  help="skip the Farneback flow + confidence input")
   p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+  p.add_argument("--overwrite", action="store_true",
+                 help="replace existing layout folders under --out")
   a = p.parse_args(argv)
   try:
     t0 = time.time()
@@ -961,7 +997,11 @@ def main(argv=None):
         a.out, a.num, a.height, a.width, a.seed,
         tuple(s for s in a.layouts.split(",") if s),
         kitti_sequences=a.kitti_sequences, farneback=not a.no_farneback,
-        workers=a.workers, progress=True)
+        workers=a.workers, progress=True, overwrite=a.overwrite)
+  except OSError as e:
+    print(f"error: scenes: cannot write {a.out!r}: {e.strerror} "
+          f"({e.filename})", file=sys.stderr)
+    return 2
   except UserError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
