@@ -192,6 +192,16 @@ class DenseModelHarness:
                         tape.gradient(task_loss[t],
                                       model.task_variables(other))):
           assert g is None or not np.any(g.numpy()), (t, v.path)
+    # Every trainable variable moves some task's loss (a layer built but
+    # left out of the forward pass — a cross-stitch unit not applied —
+    # would get no gradient).
+    moved = np.zeros(len(model.trainable_variables), bool)
+    for t in self.task_names:
+      for i, g in enumerate(tape.gradient(task_loss[t],
+                                          model.trainable_variables)):
+        moved[i] |= g is not None and bool(np.any(g.numpy() != 0))
+    for v, ok in zip(model.trainable_variables, moved):
+      assert ok, v.path
     del tape
 
   # --- shared representation ------------------------------------------------

@@ -69,3 +69,29 @@ def test_update_rule_by_hand():
   # w = (1.1, 0.7) -> renormalised to sum 2: (1.1, 0.7) * 2 / 1.8
   np.testing.assert_allclose(method.w.numpy(),
                              np.array([1.1, 0.7]) * 2 / 1.8, rtol=1e-6)
+
+
+def test_update_rule_at_a_nontrivial_alpha():
+  """Second update (r ≠ 1) at α = 1.5: a swapped or dropped exponent shows."""
+  from tfmtl.tasks import Task
+  from tfmtl import losses
+  method = weighting.get("gradnorm", alpha=1.5, lr=0.1, optimizer="sgd")
+  method.build([Task("a", losses.mse), Task("b", losses.mse),
+                Task("c", losses.mse)])
+  l0 = np.array([1.0, 2.0, 4.0])
+  method.update(tf.constant(l0, tf.float32), 0,
+                grad_norms=tf.constant([1.0, 1.0, 1.0]))
+  w = method.w.numpy().copy()            # (1, 1, 1): G = target at step 0
+  losses_now = np.array([0.5, 1.5, 3.8])
+  # Chosen so task c's sign(G - target) is − at α = 1.5 but + at α = 1 or
+  # 1/1.5: the update rule is a sign, so a wrong exponent must flip one.
+  norms = np.array([2.0, 0.5, 2.1])
+  method.update(tf.constant(losses_now, tf.float32), 1,
+                grad_norms=tf.constant(norms, tf.float32))
+  g = w * norms
+  ratio = losses_now / l0
+  r = ratio / ratio.mean()
+  target = g.mean() * r ** 1.5
+  w = w - 0.1 * np.sign(g - target) * norms
+  w = np.maximum(w, 1e-4)
+  np.testing.assert_allclose(method.w.numpy(), 3 * w / w.sum(), rtol=1e-5)

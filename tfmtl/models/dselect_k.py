@@ -88,19 +88,25 @@ class DSelectKGate(keras.layers.Layer):
     self.z = keras.layers.Dense(self.num_nonzeros * m, name="z_logits",
                                 kernel_initializer=z_init(seed),
                                 bias_initializer=z_init(seed + 1))
-    self.w = keras.layers.Dense(self.num_nonzeros, name="w_logits",
-                                kernel_initializer=w_init(seed + 2),
-                                bias_initializer=w_init(seed + 3))
+    # With one selector the softmax over its logit is 1 whatever the
+    # weights: a Dense there would be a trainable variable nothing trains.
+    self.w = (keras.layers.Dense(self.num_nonzeros, name="w_logits",
+                                 kernel_initializer=w_init(seed + 2),
+                                 bias_initializer=w_init(seed + 3))
+              if self.num_nonzeros > 1 else None)
 
   def build(self, input_shape):
     self.z.build(input_shape)
-    self.w.build(input_shape)
+    if self.w is not None:
+      self.w.build(input_shape)
     self.built = True
 
   def call(self, x):
     m = self.codes.shape[1]
     z = tf.reshape(self.z(x), [-1, self.num_nonzeros, m])
-    return expert_weights(z, self.w(x), tf.constant(self.codes), self.gamma)
+    w = (self.w(x) if self.w is not None
+         else tf.zeros([tf.shape(x)[0], 1], z.dtype))
+    return expert_weights(z, w, tf.constant(self.codes), self.gamma)
 
   def get_config(self):
     return {**super().get_config(), "num_experts": self.num_experts,
