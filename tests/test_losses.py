@@ -32,3 +32,18 @@ def test_normal_loss_equals_libmtl_on_one_fully_valid_example():
   ref = 1 - np.sum(p / np.linalg.norm(p, axis=-1, keepdims=True) * n) / 20
   got = losses.normal(tf.constant(n, tf.float32), tf.constant(p, tf.float32))
   assert float(got[0]) == pytest.approx(ref, rel=1e-5)
+
+
+def test_sparse_ce_ignores_an_ignore_label_inside_the_class_range():
+  """ignore_label = 2 of 4 classes: those pixels carry no loss (a bug
+  that checked only ignore >= C, or dropped the mask, would count them)."""
+  rng = np.random.default_rng(0)
+  logits = rng.normal(size=(2, 3, 4, 4)).astype(np.float32)
+  labels = rng.integers(0, 4, size=(2, 3, 4)).astype(np.int32)
+  labels[1] = 2  # the second example has no labelled pixel
+  got = losses.sparse_ce(labels, logits, ignore_label=2).numpy()
+  log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+  ce = -np.take_along_axis(log_p, labels[..., None], -1)[..., 0]
+  keep = labels[0] != 2
+  np.testing.assert_allclose(got[0], ce[0][keep].mean(), rtol=1e-5)
+  assert got[1] == 0.0
