@@ -184,3 +184,22 @@ def test_fit_builds_an_unbuilt_subclassed_model_from_the_data():
     other = tfmtl.Trainer(Unbuilt(), TASKS, "pcgrad")
     other.compile(optimizer="sgd")
     other.fit(np.zeros([4, 5], np.float32), verbose=0)
+
+
+def test_fit_under_mixed_float16_keeps_its_own_loss_scale():
+  """A user model built under mixed_float16: float16 outputs are cast to
+  float32 for the losses, the step's dynamic loss scale (not Keras') runs."""
+  keras.mixed_precision.set_global_policy("mixed_float16")
+  try:
+    model = user_model()
+    trainer = tfmtl.Trainer(model, TASKS, "pcgrad")
+    trainer.compile(optimizer=keras.optimizers.SGD(0.05))
+    history = trainer.fit(data(), epochs=1, verbose=0)
+  finally:
+    keras.mixed_precision.set_global_policy("float32")
+  assert model.outputs[0].dtype == "float16"
+  # The step's dynamic scale: starts at 2^15, halves on an overflow.
+  assert 1.0 < history.history["loss_scale"][-1] <= 2.0 ** 15
+  assert np.isfinite(history.history["loss"][-1])
+  assert not isinstance(trainer.optimizer,
+                        keras.optimizers.LossScaleOptimizer)

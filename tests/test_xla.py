@@ -110,3 +110,16 @@ def test_steps_per_loop_does_not_retrace():
   assert step._loop.experimental_get_tracing_count() == 1
   assert step._step.experimental_get_tracing_count() == 1
   assert int(step.counters.steps.numpy()) == 10
+
+
+def test_a_user_model_at_the_representation_level_compiles():
+  """A plain functional model's inferred cut (trunk, then heads) lowers to
+  XLA with a representation-level method."""
+  from tests.helpers import tiny_model  # pylint: disable=g-import-not-at-top
+  step = make_train_step(tiny_model(), [Task("a", _mse), Task("b", _mse)],
+                         methods.get("upgrad", rep_grad=True),
+                         keras.optimizers.SGD(0.05), jit_compile=True)
+  x = tf.constant(np.random.default_rng(0).normal(size=(4, 3)), tf.float32)
+  batch = (x, {"a": x[:, :1], "b": x[:, 1:2]})
+  hlo = step._step.experimental_get_compiler_ir(batch)(stage="hlo")
+  assert "ENTRY" in hlo
