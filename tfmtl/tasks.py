@@ -22,17 +22,24 @@ class Task:
     role: "main" or "aux" (auxiliary tasks only guide the shared layers).
     kpi: optional (y_true, y_pred) -> scalar in [0, 1], higher is better
       (Dynamic Task Prioritization reads it).
+    missing: "nan" makes an example whose label holds a NaN unlabelled for
+      this task (weight 0; see engine/forward.py); None treats a NaN label
+      as a fault (the step is skipped and reported).
   """
   name: str
   loss: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
   weight: float = 1.0
   role: str = "main"
   kpi: Optional[Callable[[tf.Tensor, tf.Tensor], tf.Tensor]] = None
+  missing: Optional[str] = None
 
   def __post_init__(self):
     if self.role not in ROLES:
       raise UserError(
           f"task {self.name!r}: role {self.role!r} is not one of {ROLES}")
+    if self.missing not in (None, "nan"):
+      raise UserError(f"task {self.name!r}: missing={self.missing!r}; use "
+                      "'nan' (NaN labels are unlabelled) or leave it out")
 
 
 def from_config(tasks_config: Mapping[str, Mapping]) -> Sequence[Task]:
@@ -46,10 +53,12 @@ def from_config(tasks_config: Mapping[str, Mapping]) -> Sequence[Task]:
     loss_name = spec.pop("loss", "mse")
     weight = float(spec.pop("weight", 1.0))
     role = spec.pop("role", "main")
+    missing = spec.pop("missing", None) or None
     fn = losses_lib.get(loss_name)
     if spec:
       fn = _bind(fn, spec)
-    out.append(Task(name=name, loss=fn, weight=weight, role=role))
+    out.append(Task(name=name, loss=fn, weight=weight, role=role,
+                    missing=missing))
   if not out:
     raise UserError("config.tasks is empty: name at least one task")
   return out

@@ -31,7 +31,7 @@ import tensorflow as tf
 
 from tfmtl import losses as losses_lib
 from tfmtl import methods as methods_lib
-from tfmtl.engine.forward import float32
+from tfmtl.engine.forward import float32, label_weights
 from tfmtl.engine.step import TrainStep
 from tfmtl.errors import UserError
 from tfmtl.models.split import TaskSplit
@@ -195,7 +195,9 @@ class Trainer(keras.Model):
 
   def train_step(self, data):
     x, y = data[0], data[1]
-    logs, outputs = self._engine.replica_step(x, y, return_outputs=True)
+    weights = data[2] if len(data) > 2 else None
+    logs, outputs = self._engine.replica_step(x, y, weights,
+                                              return_outputs=True)
     out = {}
     for t in self.tasks:
       self._loss_means[t.name].update_state(logs[f"loss/{t.name}"])
@@ -218,13 +220,22 @@ class Trainer(keras.Model):
     return compiled.result()
 
   def test_step(self, data):
-    x, y = data[0], data[1]
+    x = data[0]
+    y, weights = label_weights(self.tasks, data[1],
+                               data[2] if len(data) > 2 else None)
     outputs = float32(self.network(x, training=False))
     out, total = {}, 0.0
     for t in self.tasks:
-      loss = tf.reduce_mean(tf.cast(t.loss(y[t.name], outputs[t.name]),
-                                    tf.float32))
-      self._loss_means[t.name].update_state(loss)
+      per_example = tf.cast(t.loss(y[t.name], outputs[t.name]), tf.float32)
+      w = None if weights is None else weights[t.name]
+      if w is None:
+        w = tf.ones_like(per_example)
+      count = tf.reduce_sum(w)
+      loss = tf.math.divide_no_nan(tf.reduce_sum(
+          tf.where(w > 0, w * per_example, tf.zeros_like(per_example))),
+                                   count)
+      # Weighted by the labelled examples: the epoch mean is over them.
+      self._loss_means[t.name].update_state(loss, sample_weight=count)
       out[f"{t.name}_loss"] = self._loss_means[t.name].result()
       total += t.weight * loss
     self._total_mean.update_state(total)

@@ -37,7 +37,7 @@ import tensorflow as tf
 from tfmtl.aggregation.base import Aggregator
 from tfmtl.aggregation.composed import Composed
 from tfmtl.engine import apply, gradients
-from tfmtl.engine.forward import SUM, forward, loss_shares
+from tfmtl.engine.forward import SUM, forward, label_weights, loss_shares
 from tfmtl.engine.gradients import size
 from tfmtl.errors import UserError
 from tfmtl.models.split import resolve
@@ -95,8 +95,9 @@ def _check_strategy(method, strategy, jit_compile):
 
 
 class TrainStep:
-  """A built train step. Call it with a batch `(inputs, labels)` (a
-  distributed batch under a strategy) or use `loop(iterator, n)` to run n
+  """A built train step. Call it with a batch `(inputs, labels)` or
+  `(inputs, labels, {task: sample weights})` (a distributed batch under a
+  strategy) or use `loop(iterator, n)` to run n
   steps in one call. Both return a dict of global scalars (task losses and
   weights, total loss, gradient norm, the method's own logs).
   `replica_step(inputs, labels)` is the same step for code that is already
@@ -200,10 +201,21 @@ class TrainStep:
     return tf.nest.map_structure(
         lambda v: self.strategy.experimental_local_results(v)[0], per_replica)
 
-  def replica_step(self, inputs, labels, return_outputs: bool = False):
+  def replica_step(self, inputs, labels, sample_weights=None,
+                   return_outputs: bool = False):
     """One step in a replica context; returns the global logs (and the
-    replica's float32 outputs of the forward pass, before the update)."""
+    replica's float32 outputs of the forward pass, before the update).
+
+    `sample_weights` {task: [B]} (0 = unlabelled) make each task's loss the
+    weighted mean over the global batch (engine/forward.py).
+    """
     ctx = tf.distribute.get_replica_context()
+    labels, weights = label_weights(self.tasks, labels, sample_weights)
+    if weights is not None and "variance" in self.method.needs:
+      raise UserError(
+          f"{type(self.method).__name__} reads per-sample gradient "
+          "variances, which don't take sample weights yet: train it on "
+          "fully labelled batches")
     local_b = tf.cast(tf.shape(tf.nest.flatten(inputs)[0])[0], tf.float32)
     global_b = ctx.all_reduce(SUM, local_b)
     persistent = self.kind == "grads" or "grad_norms" in self.method.needs
@@ -216,7 +228,8 @@ class TrainStep:
     with tf.GradientTape(persistent=persistent) as tape:
       outputs, representation = forward(self.split, inputs,
                                         self.on_representation)
-      shares = loss_shares(self.tasks, labels, outputs, global_b)
+      shares = loss_shares(self.tasks, labels, outputs, global_b, weights,
+                           ctx)
       losses = ctx.all_reduce(SUM, tf.stop_gradient(tf.stack(shares)))
       if self.kind == "losses":
         weights = self.method(losses, self.optimizer.iterations)
@@ -261,8 +274,8 @@ class TrainStep:
     def losses_after():
       # The same batch at the new parameters (FAMO).
       after, _ = forward(self.split, inputs, False)
-      return ctx.all_reduce(SUM, tf.stop_gradient(
-          tf.stack(loss_shares(self.tasks, labels, after, global_b))))
+      return ctx.all_reduce(SUM, tf.stop_gradient(tf.stack(
+          loss_shares(self.tasks, labels, after, global_b, weights, ctx))))
     logs = self._finish(ctx, grads, weights, losses, total, bad_loss,
                         bad_grad, scale, saved, losses_after)
     if return_outputs:
@@ -278,12 +291,15 @@ class TrainStep:
     scale = (tf.identity(self.counters.loss_scale.read_value())
              if self.loss_scaling else None)
     jacobians, owns, all_losses, bad_grad = [], [], [], False
-    for inputs, labels in batches:
+    for inputs, labels, *rest in batches:
+      labels, weights = label_weights(self.tasks, labels,
+                                      rest[0] if rest else None)
       local_b = tf.cast(tf.shape(tf.nest.flatten(inputs)[0])[0], tf.float32)
       global_b = ctx.all_reduce(SUM, local_b)
       with tf.GradientTape(persistent=True) as tape:
         outputs, _ = forward(self.split, inputs, False)
-        shares = loss_shares(self.tasks, labels, outputs, global_b)
+        shares = loss_shares(self.tasks, labels, outputs, global_b, weights,
+                             ctx)
         target = shares if scale is None else [x * scale for x in shares]
       all_losses.append(ctx.all_reduce(SUM, tf.stop_gradient(
           tf.stack(shares))))
