@@ -27,3 +27,32 @@ def test_aligned_gradients_are_orthogonal_and_equal():
                              atol=1e-6 * lam.max())
   np.testing.assert_allclose(agg(tf.constant(J)), B.sum(1) @ J, rtol=1e-3,
                              atol=1e-4)
+
+
+def _libmtl_aligned_mtl(J):
+  """numpy transcription of LibMTL/weighting/Aligned_MTL.py: eigenvalues of
+  M = J Jᵀ above max(λ)·T·ε (float32 ε, torch.finfo() default), sorted
+  descending; B = √λ_min · V Λ^{-1/2} Vᵀ; α = Σ_rows B; d = Σ_t α_t g_t."""
+  M = J @ J.T
+  lam, V = np.linalg.eigh(M)
+  tol = lam.max() * M.shape[0] * np.finfo(np.float32).eps
+  keep = lam > tol
+  lam, V = lam[keep], V[:, keep]
+  order = np.argsort(-lam)
+  lam, V = lam[order], V[:, order]
+  B = np.sqrt(lam[-1]) * (V @ np.diag(1 / np.sqrt(lam)) @ V.T)
+  return B.sum(0) @ J
+
+
+def test_one_step_matches_libmtl():
+  """LibMTL/weighting/Aligned_MTL.py, one step on random J (T = 2, 3, 4, and
+  a rank-deficient T = 3). Same convention: both sum the aligned gradients
+  (preference ones)."""
+  rng = np.random.default_rng(3)
+  cases = [rng.normal(size=(t, 7)) for t in (2, 3, 4)]
+  low = rng.normal(size=(2, 7))
+  cases.append(np.stack([low[0], low[1], 0.5 * low[0] - 2.0 * low[1]]))
+  for J in cases:
+    got = AlignedMTL()(tf.constant(J, tf.float32)).numpy()
+    want = _libmtl_aligned_mtl(J)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

@@ -159,3 +159,64 @@ def test_zero_in_the_hull_of_three():
   J = np.array([[1.0, 2.0, 0.0], [-1.0, -2.0, 0.0], [0.5, 0.1, 1.0]])
   np.testing.assert_allclose(CAGrad(c=0.4)(tf.constant(J, tf.float32)), 0.0,
                              atol=1e-6)
+
+
+def _simplex_projection(v):
+  u = np.sort(v)[::-1]
+  css = np.cumsum(u) - 1.0
+  k = np.nonzero(u - css / np.arange(1, len(v) + 1) > 0)[0][-1]
+  return np.maximum(v - css[k] / (k + 1), 0.0)
+
+
+def _libmtl_cagrad(J, calpha, rescale):
+  """numpy transcription of LibMTL/weighting/CAGrad.py (float64).
+
+  LibMTL minimises F(x) = xᵀA b + c·√(xᵀA x + 1e-8) over the simplex
+  (A = J Jᵀ, b = 1/T, c = calpha·√(mean(A) + 1e-8) + 1e-8) with scipy's
+  SLSQP from x = 1/T (default tolerance, ~1e-6 in F). scipy is not a
+  dependency here; the same F is minimised to round-off by accelerated
+  projected gradient with backtracking (its exact minimiser, which SLSQP
+  approximates). Then d = mean(J) + c/(‖g_w‖ + 1e-8)·g_w, divided by
+  1 + calpha² (rescale 1) or 1 + calpha (rescale 2).
+  """
+  t = J.shape[0]
+  A = J @ J.T
+  b = np.full(t, 1.0 / t)
+  c = calpha * np.sqrt(A.mean() + 1e-8) + 1e-8
+
+  def f(x):
+    return x @ A @ b + c * np.sqrt(x @ A @ x + 1e-8)
+
+  def grad(x):
+    return A @ b + c * (A @ x) / np.sqrt(x @ A @ x + 1e-8)
+
+  x = y = b.copy()
+  step, mom = 1.0 / np.linalg.eigvalsh(A).max(), 1.0
+  for _ in range(3000):
+    while True:
+      x_new = _simplex_projection(y - step * grad(y))
+      diff = x_new - y
+      if f(x_new) <= f(y) + grad(y) @ diff + diff @ diff / (2 * step) + 1e-15:
+        break
+      step *= 0.5
+    mom_new = (1 + np.sqrt(1 + 4 * mom ** 2)) / 2
+    y = x_new + (mom - 1) / mom_new * (x_new - x)
+    x, mom = x_new, mom_new
+  gw = x @ J
+  g = J.mean(0) + c / (np.linalg.norm(gw) + 1e-8) * gw
+  return g / {0: 1.0, 1: 1.0 + calpha ** 2, 2: 1.0 + calpha}[rescale]
+
+
+def test_one_step_matches_libmtl():
+  """LibMTL/weighting/CAGrad.py, one step on random J, T = 2, 3, 4, every
+  `rescale` (LibMTL's default is 1, ours 0: the same options, named the
+  same). Our c is LibMTL's calpha; √φ = c‖g_0‖ in both."""
+  rng = np.random.default_rng(7)
+  for t in (2, 3, 4):
+    for rescale in (0, 1, 2):
+      J = rng.normal(size=(t, 6))
+      J[0] *= 3.0  # unequal norms: the dual's minimiser is not the mean
+      want = _libmtl_cagrad(J, 0.5, rescale)
+      got = CAGrad(c=0.5, rescale=rescale)(tf.constant(J, tf.float32))
+      np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5,
+                                 err_msg=f"T={t}, rescale={rescale}")

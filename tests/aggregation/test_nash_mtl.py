@@ -46,6 +46,65 @@ def test_ill_conditioned_gramian_is_solved_exactly():
                              rtol=1e-4)
 
 
+def _bargaining_float64(G):
+  """α > 0 with G α = 1/α, to round-off: damped Newton on
+  ½αᵀGα − Σ log α in float64."""
+  alpha = 1.0 / np.sqrt(np.diag(G))
+  for _ in range(200):
+    grad = G @ alpha - 1.0 / alpha
+    delta = np.linalg.solve(G + np.diag(1.0 / alpha ** 2), grad)
+    alpha = alpha - delta / (1.0 + np.sqrt(max(grad @ delta, 0.0)))
+  return alpha
+
+
+def _libmtl_nash_mtl(J, max_norm):
+  """numpy transcription of LibMTL/weighting/Nash_MTL.py (one weight update,
+  update_weights_every = 1): GTG = J Jᵀ / N, N = ‖J Jᵀ‖_F; α solves
+  GTG α = 1/α — LibMTL approximates it by ≤ 20 cvxpy/ECOS concave-convex
+  steps (stopping at ‖GTG α − 1/α‖ < 1e-3); here the same bargaining
+  equations are solved to float64 round-off instead; d = Σ_t α_t g_t, then
+  torch's clip_grad_norm_ (factor max_norm / (‖d‖ + 1e-6) when below 1)."""
+  G = J @ J.T
+  n = np.linalg.norm(G)
+  d = _bargaining_float64(G / n) @ J
+  if max_norm > 0:
+    d = d * min(1.0, max_norm / (np.linalg.norm(d) + 1e-6))
+  return d, n
+
+
+def test_one_step_matches_libmtl():
+  """LibMTL/weighting/Nash_MTL.py, one step on random J, T = 2, 3, 4,
+  against a float64 solution of the same bargaining equations (not its
+  cvxpy iterates, which stop at a residual of 1e-3).
+
+  Convention: LibMTL (as the official code) solves on G / ‖G‖_F, so its
+  α is √‖G‖_F times the paper's (G α = 1/α, ours): without clipping its d
+  is √‖G‖_F · ours (converted below). With max_norm = 1 both are clipped to
+  norm 1 whenever LibMTL's ‖d‖ = √(T‖G‖_F) exceeds 1 (ours, √T, always
+  does): the same d. Where √(T‖G‖_F) < 1 (small gradients) LibMTL does
+  not clip and returns a shorter d than ours (same direction): a real
+  difference in scale, checked as such at the end.
+  """
+  rng = np.random.default_rng(2)
+  for t in (2, 3, 4):
+    J = rng.normal(size=(t, 7)) * rng.uniform(0.5, 3.0, (t, 1))
+    want, n = _libmtl_nash_mtl(J, 0.0)
+    got = NashMTL(max_norm=0.0)(tf.constant(J, tf.float32)).numpy()
+    np.testing.assert_allclose(np.sqrt(n) * got, want, rtol=1e-5, atol=1e-5)
+    want, _ = _libmtl_nash_mtl(J, 1.0)
+    got = NashMTL(max_norm=1.0)(tf.constant(J, tf.float32)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+  # Small gradients: LibMTL's ‖d‖ = √(T‖G‖_F) < 1 is not clipped; ours is.
+  J = 0.05 * rng.normal(size=(3, 7))
+  want, n = _libmtl_nash_mtl(J, 1.0)
+  got = NashMTL(max_norm=1.0)(tf.constant(J, tf.float32)).numpy()
+  np.testing.assert_allclose(np.linalg.norm(want), np.sqrt(3 * n), rtol=1e-5)
+  assert np.linalg.norm(want) < 0.5
+  np.testing.assert_allclose(np.linalg.norm(got), 1.0, rtol=1e-5)
+  np.testing.assert_allclose(got / np.linalg.norm(got),
+                             want / np.linalg.norm(want), atol=1e-5)
+
+
 def test_toy_from_9_9_reaches_the_pareto_front_with_max_norm_1():
   # It stalled near (5.0, 2.7) when α was solved inaccurately (see the
   # docstring); the paper's run: Adam 1e-3, 35,000 steps.

@@ -40,3 +40,36 @@ def test_rule_over_epochs():
 def test_needs_steps_per_epoch():
   with pytest.raises(UserError, match="steps_per_epoch"):
     DWA()
+
+
+def _libmtl_dwa(buffer, epoch, temp):
+  """numpy transcription of LibMTL/weighting/DWA.py: with buffer[:, e] the
+  average training loss of epoch e, epoch > 1 gets
+  T·softmax((buffer[:, e−1] / buffer[:, e−2]) / temp), earlier epochs 1."""
+  t = buffer.shape[0]
+  if epoch > 1:
+    r = buffer[:, epoch - 1] / buffer[:, epoch - 2] / temp
+    return t * np.exp(r) / np.exp(r).sum()
+  return np.ones(t)
+
+
+def test_every_step_matches_libmtl():
+  """LibMTL/weighting/DWA.py over 5 epochs of 3 steps on random losses.
+  Same convention (Σw = T, temp = LibMTL's T). LibMTL's buffer holds its
+  meter's epoch average (batch-size weighted: equal batches here), ours the
+  mean of the epoch's global batch losses."""
+  rng = np.random.default_rng(6)
+  t, steps, temp = 3, 3, 2.0
+  dwa = DWA(steps_per_epoch=steps, temp=temp)
+  dwa.build(_tasks(t))
+  buffer = np.zeros((t, 5))
+  for epoch in range(5):
+    losses = rng.uniform(0.2, 3.0, size=(steps, t))
+    for k in range(steps):
+      got = dwa(tf.constant(losses[k], tf.float32), tf.constant(k)).numpy()
+      np.testing.assert_allclose(got, _libmtl_dwa(buffer, epoch, temp),
+                                 rtol=1e-5, atol=1e-5,
+                                 err_msg=f"epoch {epoch}")
+      dwa.update(tf.constant(losses[k], tf.float32), tf.constant(k))
+    buffer[:, epoch] = losses.mean(0)
+  assert np.ptp(_libmtl_dwa(buffer, 4, temp)) > 0.05  # not flat

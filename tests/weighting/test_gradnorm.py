@@ -95,3 +95,81 @@ def test_update_rule_at_a_nontrivial_alpha():
   w = w - 0.1 * np.sign(g - target) * norms
   w = np.maximum(w, 1e-4)
   np.testing.assert_allclose(method.w.numpy(), 3 * w / w.sum(), rtol=1e-5)
+
+
+def _libmtl_gradnorm_loss(s, norms, losses_now, l0, alpha, target=None):
+  """numpy transcription of LibMTL/weighting/GradNorm.py's L_grad (epoch ≥ 1):
+  w = T·softmax(s), G_t = ‖w_t g_t‖ = w_t ‖g_t‖, L̃_t = L_t / L_t(0),
+  r = L̃ / mean L̃, target = mean(G)·r^α (detached: pass it back in to hold
+  it), L_grad = Σ_t |G_t − target_t|. Returns (L_grad, target, w)."""
+  t = len(s)
+  e = np.exp(s - s.max())
+  w = t * e / e.sum()
+  g = w * norms
+  ratio = losses_now / l0
+  r = ratio / ratio.mean()
+  if target is None:
+    target = g.mean() * r ** alpha
+  return np.abs(g - target).sum(), target, w
+
+
+def test_documented_comparison_with_libmtl():
+  """LibMTL/weighting/GradNorm.py: what agrees and what differs (by design;
+  see tfmtl/weighting/gradnorm.py's docstring).
+
+  Agrees: given the weights w, the gradient norms, the losses and L(0),
+  LibMTL's L_grad (target held constant) has ∂L_grad/∂w_t = sign(G_t −
+  target_t)·‖g_t‖, the gradient our update applies: one SGD step of ours
+  (then renormalised to Σw = T) is w − lr·∂L_grad/∂w, with ∂L_grad/∂w taken
+  numerically from the transcription (float64 central differences).
+
+  Differs: (1) LibMTL learns logits s with w = T·softmax(s) (Σw = T
+  always; the step on s goes through the softmax's Jacobian), we learn w
+  and renormalise: after one SGD step of the same size the weights differ
+  (checked: both sum to T; here even the direction of task c's change
+  differs, as the softmax's Jacobian and our renormalisation mix the
+  tasks' gradients differently); (2) LibMTL uses equal weights and no update in epoch 0,
+  and L(0) is epoch 0's mean loss; we update from the first step with
+  L(0) the first step's losses (here L(0) is set as LibMTL's); (3) LibMTL
+  takes ‖g_t‖ over all shared parameters (rep_grad off), we over the last
+  shared layer W, as the paper (the norms are inputs here).
+  """
+  rng = np.random.default_rng(10)
+  t, alpha, lr = 3, 1.5, 0.05
+  s = rng.normal(size=t)
+  norms = rng.uniform(0.5, 3.0, size=t)
+  l0 = rng.uniform(1.0, 3.0, size=t)
+  losses_now = l0 * rng.uniform(0.3, 1.0, size=t)
+  value, target, w = _libmtl_gradnorm_loss(s, norms, losses_now, l0, alpha)
+
+  # ∂L_grad/∂w from the transcription, with the target held constant.
+  def l_grad_of_w(wv):
+    return np.abs(wv * norms - target).sum()
+  h = 1e-6
+  grad_w = np.array([(l_grad_of_w(w + h * e) - l_grad_of_w(w - h * e)) /
+                     (2 * h) for e in np.eye(t)])
+  np.testing.assert_allclose(grad_w, np.sign(w * norms - target) * norms,
+                             rtol=1e-6)
+  assert value > 0.1
+
+  from tfmtl.tasks import Task  # pylint: disable=import-outside-toplevel
+  from tfmtl import losses  # pylint: disable=import-outside-toplevel
+  method = weighting.get("gradnorm", alpha=alpha, lr=lr, optimizer="sgd")
+  method.build([Task(n, losses.mse) for n in "abc"])
+  method.w.assign(w.astype(np.float32))
+  method.initial_losses.assign(l0.astype(np.float32))  # LibMTL's L(0)
+  method.initialised.assign(True)
+  method.update(tf.constant(losses_now, tf.float32), 1,
+                grad_norms=tf.constant(norms, tf.float32))
+  ours = w - lr * grad_w
+  ours = t * ours / ours.sum()
+  np.testing.assert_allclose(method.w.numpy(), ours, rtol=1e-5, atol=1e-5)
+
+  # (1): LibMTL's SGD step on s, through the softmax.
+  p = w / t
+  grad_s = t * (np.diag(p) - np.outer(p, p)) @ grad_w
+  _, _, w_libmtl = _libmtl_gradnorm_loss(s - lr * grad_s, norms, losses_now,
+                                         l0, alpha)
+  np.testing.assert_allclose(w_libmtl.sum(), t, rtol=1e-12)
+  np.testing.assert_array_equal(np.sign(w_libmtl - w), [1, -1, 1])
+  np.testing.assert_array_equal(np.sign(ours - w), [1, -1, -1])

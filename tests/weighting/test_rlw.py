@@ -19,3 +19,36 @@ def test_weights_sum_to_t_and_are_seeded():
   np.testing.assert_allclose(fn(losses, tf.constant(5)), draws[5], rtol=1e-6)
   assert np.std(draws[:, 0]) > 0.1  # random across steps
   np.testing.assert_allclose(draws.mean(0), 1.0, atol=0.15)  # exchangeable
+
+
+def _libmtl_rlw(draw):
+  """numpy transcription of LibMTL/weighting/RLW.py: w = softmax(λ) with
+  λ = torch.randn(T) (its normal distribution; Σw = 1)."""
+  e = np.exp(draw - draw.max())
+  return e / e.sum()
+
+
+def test_distribution_and_normalisation_match_libmtl():
+  """LibMTL/weighting/RLW.py. The draws differ (torch's RNG vs our
+  stateless one), so what is compared is the rule given the draw and the
+  draw's distribution:
+  - given our λ (stateless_normal keyed on (seed, step), seed-matched here),
+    w = T · LibMTL's softmax(λ): our convention is Σw = T, LibMTL's 1;
+  - λ is standard normal like torch.randn: c = log w − mean(log w) =
+    λ − mean(λ) has mean 0 and variance 1 − 1/T over many steps.
+  """
+  t, seed = 3, 7
+  rlw = RLW(seed=seed)
+  rlw.build([Task(n, lambda y, p: y) for n in "abc"])
+  losses = tf.ones([t])
+  cs = []
+  for step in range(2000):
+    got = rlw(losses, tf.constant(step)).numpy()
+    if step < 5:
+      draw = tf.random.stateless_normal(
+          [t], tf.constant([seed, step], tf.int64)).numpy()
+      np.testing.assert_allclose(got, t * _libmtl_rlw(draw), rtol=1e-5)
+    cs.append(np.log(got) - np.log(got).mean())
+  cs = np.array(cs)
+  np.testing.assert_allclose(cs.mean(0), 0.0, atol=0.06)
+  np.testing.assert_allclose(cs.var(0), 1 - 1 / t, rtol=0.1)

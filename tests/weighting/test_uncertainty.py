@@ -54,3 +54,36 @@ def test_classification_form_weight_and_regularizer():
                              rtol=1e-6)
   np.testing.assert_allclose(float(method.regularizer()), np.log(2.0),
                              rtol=1e-6)
+
+
+def _libmtl_uw(losses_np, s):
+  """numpy transcription of LibMTL/weighting/UW.py: the loss
+  Σ_t L_t / (2 e^{s_t}) + s_t / 2 (every task in the regression form), its
+  gradient w.r.t. s, and the weights it reports, 1 / (2 e^{s_t})."""
+  w = 1.0 / (2.0 * np.exp(s))
+  total = np.sum(losses_np * w + s / 2.0)
+  grad_s = -losses_np * w + 0.5
+  return total, grad_s, w
+
+
+def test_steps_match_libmtl():
+  """LibMTL/weighting/UW.py, three SGD steps on s with random losses. Same
+  form (LibMTL has no classification form: all tasks regression here);
+  LibMTL initialises s = −0.5, our default is 0, so init=−0.5 is passed."""
+  rng = np.random.default_rng(8)
+  method = weighting.get("uncertainty", init=-0.5)
+  method.build([Task(n, losses.mse) for n in "abc"])
+  s, lr = np.full(3, -0.5), 0.1
+  for _ in range(3):
+    task_losses = rng.uniform(0.1, 5.0, size=3)
+    want_total, want_grad, want_w = _libmtl_uw(task_losses, s)
+    with tf.GradientTape() as tape:
+      w = method(tf.constant(task_losses, tf.float32), 0)
+      total = tf.reduce_sum(w * task_losses) + method.regularizer()
+    grad = tape.gradient(total, method.log_var).numpy()
+    np.testing.assert_allclose(w.numpy(), want_w, rtol=1e-5)
+    np.testing.assert_allclose(float(total), want_total, rtol=1e-5)
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-5, atol=1e-6)
+    method.log_var.assign_sub(lr * grad)
+    s = s - lr * want_grad
+  np.testing.assert_allclose(method.log_var.numpy(), s, rtol=1e-5)

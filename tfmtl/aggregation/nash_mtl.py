@@ -22,8 +22,11 @@ class NashMTL(solvers.GramianWeighted):
   ‖Gα − 1/α‖ / ‖1/α‖ < 1e-5 after 20 steps, tested). As in the official
   code, d is then clipped to norm `max_norm` (0 disables), scaling α with
   it. Output scale: set by the bargaining condition (‖d‖² = Σ_t 1 = T
-  before clipping), not by the gradients' scale. Configured task weights
-  are ignored.
+  before clipping), not by the gradients' scale. The official code and
+  LibMTL (weighting/Nash_MTL.py) solve on G / ‖G‖_F, so their α is
+  √‖G‖_F times ours and their ‖d‖ = √(T‖G‖_F) before clipping: equal to
+  ours after the clip when that exceeds max_norm, shorter (same direction)
+  when it does not (tested). Configured task weights are ignored.
 
   The 2-D toy (tfmtl/toy2d.py): the official `experiments/toy/trainer.py`
   keeps `max_norm` = 1 (its toy passes no max_norm), and with an exact α

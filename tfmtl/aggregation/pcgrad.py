@@ -24,7 +24,10 @@ class PCGrad(solvers.GramianWeighted):
   `randomised=True` is the paper's form, one order per task and step drawn
   by a stateless RNG keyed on (seed, step), so eager, tf.function and every
   replica agree. Computed on the Gramian: each g_i^PC = Jᵀ c_i is tracked by
-  its coefficients c_i (exact; no solver).
+  its coefficients c_i (exact; no solver). LibMTL (weighting/PCGrad.py)
+  shuffles all T tasks, i included, so late in the order it can project
+  g_i^PC off g_i itself; we skip j = i as the paper's Algorithm 1 (equal
+  to LibMTL whenever i comes first, tested).
 
   Output scale: like `sum` (Σ of T projected gradients). Configured task
   weights are ignored.

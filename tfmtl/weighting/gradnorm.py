@@ -22,6 +22,15 @@ class GradNorm(Weighting):
   Weights are floored at `min_weight` before renormalising so a large step
   cannot flip a sign. L_t(0) are the losses of the first step.
 
+  LibMTL (weighting/GradNorm.py) differs by design, with the same L_grad
+  and the same ∂L_grad/∂w (tested): it learns logits s with w = T·softmax(s)
+  (the step on s passes through the softmax's Jacobian, so after a step of
+  the same size the weights differ, sometimes in direction), uses equal
+  weights and no update during epoch 0 with L_t(0) the epoch-0 mean loss,
+  takes ‖∇L_t‖ over all shared parameters, and steps s with the model's
+  optimizer. We follow the paper: w itself, renormalised to Σw = T, from
+  the first step, on the last shared layer W, with its own optimizer.
+
   References:
     Chen et al. "GradNorm: Gradient Normalization for Adaptive Loss Balancing
     in Deep Multitask Networks", ICML 2018, eqs. (1)-(2) and Algorithm 1.
