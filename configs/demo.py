@@ -12,7 +12,13 @@ a SavedModel:
 
 Any method runs the same way: --config.method=pcgrad (see README).
 Arguments (comma-separated): `runlocal` shrinks the run; `only=TASK` trains
-a single-task baseline (depth, semantic or motion) with the same network.
+a single-task baseline (depth, semantic or motion) with the same network;
+`depth_labels=F` keeps the depth label of a fraction F of the train images
+(the others are unlabelled for depth, fixed per image; every label is kept
+for evaluation):
+
+  python train.py --config=configs/demo.py:depth_labels=0.25 \
+      --workdir=runs/demo_depth25
 """
 
 from configs import cityscapes_dual_encoder, common
@@ -40,4 +46,6 @@ def get_config(arg: str = ""):
     c.steps = 20
     c.log_every = 10
     c.checkpoint_every = 10
+  if "depth_labels" in args:
+    c.data.kwargs["label_fraction"] = {"depth": float(args["depth_labels"])}
   return c

@@ -252,8 +252,9 @@ def build(config, strategy, with_step: bool = True) -> Experiment:
     raise UserError(f"config.tasks {unknown} have no labels in data source "
                     f"{config.data.name!r} (it has {source.task_names})")
   names = [t.name for t in tasks]
-  sample, sample_labels = next(iter(source.dataset(
+  first = next(iter(source.dataset(
       "train", CHECK_EXAMPLES, drop_remainder=False)))
+  sample, sample_labels = first[0], first[1]
   with strategy.scope():
     made = models.get(config.model.name, task_names=names,
                       **config.model.kwargs)

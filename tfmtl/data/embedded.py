@@ -100,7 +100,8 @@ def scenes(num: int = 240, height: int = 128, width: int = 256,
            seed: int = 0, root: Optional[str] = None, scheme: str = "5",
            tasks: Sequence[str] = ("semantic", "depth", "motion"),
            with_flow: bool = True, augment: bool = True, cache: bool = True,
-           workers: int = 0) -> cityscapes.CityscapesSource:
+           workers: int = 0, label_fraction=None,
+           label_seed: int = 0) -> cityscapes.CityscapesSource:
   """Procedural street scenes read as Cityscapes (seed 001's three tasks).
 
   Args:
@@ -110,11 +111,20 @@ def scenes(num: int = 240, height: int = 128, width: int = 256,
     root: dataset folder (default: a cache folder named by the params).
     scheme, tasks, with_flow, augment, cache: see CityscapesSource.
     workers: generation processes (0: up to 2).
+    label_fraction: {task: fraction} of train images that keep that task's
+      label (e.g. {"depth": 0.25}); the others carry sample weight 0
+      (`RecordSource.hidden_labels`: deterministic per image).
+    label_seed: which images keep their labels.
   """
   path = ensure("cityscapes", num, height, width, seed, root, workers)
-  return cityscapes.CityscapesSource(
+  source = cityscapes.CityscapesSource(
       path, scheme=scheme, tasks=tuple(tasks), with_flow=with_flow,
       augment=augment, cache=cache)
+  source.label_fraction = dict(label_fraction) if label_fraction else None
+  source.label_seed = int(label_seed)
+  if source.label_fraction:
+    source.hidden_labels("train")  # checks the fractions now
+  return source
 
 
 def scenes_vo(num: int = 440, height: int = 128, width: int = 320,

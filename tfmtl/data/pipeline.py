@@ -250,7 +250,9 @@ def make_dataset(records: Dict[str, np.ndarray],
                  seed: Optional[int] = None, drop_remainder: bool = True,
                  input_context: Optional[tf.distribute.InputContext] = None,
                  cache: bool = False, shuffle_buffer: int = 1024,
-                 what: str = "split") -> tf.data.Dataset:
+                 what: str = "split",
+                 weights: Optional[Dict[str, np.ndarray]] = None
+                 ) -> tf.data.Dataset:
   """Builds the batched tf.data pipeline over `records` (one row a sample).
 
   Args:
@@ -266,8 +268,18 @@ def make_dataset(records: Dict[str, np.ndarray],
       cache the file list is shuffled (cheap); with one, decoded examples are
       shuffled in a buffer of `shuffle_buffer`.
     what: names the split in errors.
+    weights: {task: [N] sample weights} (0 = label hidden): the elements
+      become (inputs, labels, {task: weight}), carried with their example
+      through shuffling, caching and augmentation.
   """
   n = len(next(iter(records.values())))
+  if weights:
+    records = dict(records, **{f"_weight/{t}": np.asarray(w, np.float32)
+                               for t, w in weights.items()})
+    plain = decode
+
+    def decode(row):  # pylint: disable=function-redefined
+      return (*plain(row), {t: row[f"_weight/{t}"] for t in weights})
   if n == 0:
     raise UserError(f"{what} is empty: no examples found")
   seed = 0 if seed is None else int(seed)
@@ -288,8 +300,8 @@ def make_dataset(records: Dict[str, np.ndarray],
     ds = ds.repeat()
   if augment_fn is not None:
     ds = ds.enumerate().map(
-        lambda i, xy: augment_fn(xy[0], xy[1], tf.stack(
-            [tf.constant(seed, tf.int64), i])),
+        lambda i, xy: (*augment_fn(xy[0], xy[1], tf.stack(
+            [tf.constant(seed, tf.int64), i])), *xy[2:]),
         num_parallel_calls=tf.data.AUTOTUNE)
   ds = ds.batch(batch_size, drop_remainder=drop_remainder)
   return ds.prefetch(tf.data.AUTOTUNE)
@@ -345,6 +357,32 @@ class RecordSource:
   """
 
   what = "dataset"
+  # {task: fraction of train examples whose label is kept}; set by sources
+  # that take `label_fraction` (see `hidden_labels`).
+  label_fraction: Optional[Dict[str, float]] = None
+  label_seed: int = 0
+
+  def hidden_labels(self, split: str) -> Optional[Dict[str, np.ndarray]]:
+    """{task: [N] 0/1 weights} hiding labels of the train split, or None.
+
+    Deterministic per example (a draw from (label_seed, task's position),
+    indexed by the example's row in the sorted file list): the same examples
+    are unlabelled in every epoch and every run. Other splits keep every
+    label (evaluation).
+    """
+    if not self.label_fraction or split != "train":
+      return None
+    n = self.num_examples(split)
+    out = {}
+    for i, task in enumerate(sorted(self.label_fraction)):
+      fraction = float(self.label_fraction[task])
+      if task not in self.task_names or not 0.0 <= fraction <= 1.0:
+        raise UserError(
+            f"label_fraction {{{task!r}: {fraction}}}: give tasks of this "
+            f"source ({self.task_names}) with fractions in [0, 1]")
+      draw = np.random.default_rng([self.label_seed, i]).random(n)
+      out[task] = (draw < fraction).astype(np.float32)
+    return out
 
   def num_examples(self, split: str) -> int:
     return len(next(iter(self.records(split).values())))
@@ -358,4 +396,5 @@ class RecordSource:
         rows, self.decode, batch_size, augment_fn=aug, shuffle=shuffle,
         repeat=repeat, seed=seed, drop_remainder=drop_remainder,
         input_context=input_context, cache=self.cache,
-        what=f"{self.what} split {split!r} under {self.root}")
+        what=f"{self.what} split {split!r} under {self.root}",
+        weights=self.hidden_labels(split))
