@@ -41,3 +41,27 @@ def test_table_groups_seeds_and_scores_against_averaged_baselines(tmp_path):
   assert "| net + fixed |" in text and "0,1" in text
   compare.chart(names, rows, str(tmp_path / "chart.png"))
   assert os.path.getsize(tmp_path / "chart.png") > 1000
+
+
+def test_delta_m_uses_each_runs_headline_for_tasks_named_anything(tmp_path):
+  # Classification tasks named "left"/"right" (MultiMNIST): the kind can't be
+  # told from the name, so the baselines come from each run's own headline.
+  def write(name, tasks, acc, seed):
+    wd = tmp_path / name
+    os.makedirs(wd)
+    metrics = {t: {"accuracy": a, "loss": 0.4} for t, a in zip(tasks, acc)}
+    report = dict(metrics=metrics, seed=seed, tasks=tasks, method="mgda",
+                  headline={t: {"accuracy": a} for t, a in zip(tasks, acc)},
+                  model="net", gmacs=0.5, params=10)
+    with open(wd / "results_test.json", "w") as f:
+      json.dump(report, f)
+    return compare.load(str(wd), "test")
+  reports = [write("l", ["left"], [0.90], 0),
+             write("r", ["right"], [0.80], 0),
+             write("m", ["left", "right"], [0.81, 0.84], 0)]
+  names, rows = compare.table(reports)
+  cells = {name: c for name, c, _ in rows}["net + mgda"]
+  # left −10%, right +5% → Δm = −2.5%; accuracy shown in percent.
+  np.testing.assert_allclose(cells["Δm%"][0], -2.5, rtol=1e-6)
+  np.testing.assert_allclose(cells["right acc (%)"][0], 84.0)
+  assert names == ["left acc (%)", "right acc (%)", "GMACs", "Δm%"]

@@ -21,17 +21,18 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tfmtl import evaluation  # noqa: E402
 from tfmtl.errors import UserError  # noqa: E402
+from tfmtl.metrics import delta_m  # noqa: E402
 
 _SPLIT = flags.DEFINE_string("split", "test", "Split the runs were evaluated on.")
 _OUT = flags.DEFINE_string("out", None, "Write the Markdown table here.")
 _PNG = flags.DEFINE_string("png", None, "Write a bar chart here.")
 
 # Shown as percent in tables: fractions in the results files.
-PERCENT = {"miou", "pixel_accuracy", "abs_rel"}
+PERCENT = {"miou", "pixel_accuracy", "abs_rel", "accuracy"}
 LABELS = {"miou": "mIoU (%)", "pixel_accuracy": "pix acc (%)",
-          "abs_rel": "ARD (%)", "abs": "abs err (m)", "mse": "MSE",
-          "epe": "EPE (px)", "ate": "ATE (m)", "t_err": "t_err (%)",
-          "r_err": "r_err (°/100 m)"}
+          "accuracy": "acc (%)", "abs_rel": "ARD (%)", "abs": "abs err (m)",
+          "mse": "MSE", "epe": "EPE (px)", "ate": "ATE (m)",
+          "t_err": "t_err (%)", "r_err": "r_err (°/100 m)"}
 
 
 def load(workdir, split):
@@ -46,11 +47,12 @@ def row_name(report):
 
 def table(reports):
   """(columns, rows): rows are (name, {column: (mean, std)}, seeds)."""
-  # Single-task baselines: each metric averaged over the seeds run.
+  # Single-task baselines: each headline metric (the one the run's config
+  # chose, e.g. accuracy for a task named "left") averaged over the seeds.
   pooled = collections.defaultdict(lambda: collections.defaultdict(list))
   for r in reports:
     if len(r["tasks"]) == 1:
-      for task, values in r["metrics"].items():
+      for task, values in r["headline"].items():
         for metric, v in values.items():
           pooled[task][metric].append(v)
   single = {t: {m: float(np.mean(v)) for m, v in ms.items()}
@@ -77,8 +79,9 @@ def table(reports):
         cells[col] = (np.mean(vals) * scale, np.std(vals) * scale)
     cells["GMACs"] = (np.mean([r["gmacs"] for r in runs]), 0.0)
     if single and len(runs[0]["tasks"]) > 1:
-      dm = [evaluation.delta_m(r["metrics"], {
-          t: v for t, v in single.items() if t in r["metrics"]})
+      dm = [delta_m(r["metrics"], {
+          t: v for t, v in single.items() if t in r["metrics"]},
+                    higher_is_better=evaluation.LOWER_IS_BETTER)
             for r in runs]
       cells["Δm%"] = (np.mean(dm), np.std(dm))
     rows.append((name, cells, sorted({r["seed"] for r in runs})))

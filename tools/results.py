@@ -3,10 +3,15 @@ r"""Runs the comparison behind RESULTS.md: train + eval every row, then table.
   python tools/results.py --what=dense --seeds=0,1 --steps=400 \
       --out_dir=runs/results
   python tools/results.py --what=vo --seeds=0,1 --steps=300
+  python tools/results.py --what=multi_mnist --seeds=0,1,2,3,4 --steps=500
 
 dense: the dual-encoder network on procedural scenes (configs/demo.py):
 single-task baselines, then equal weights, uncertainty, DWA, GradNorm,
 pseudo-GradNorm, PCGrad and MGDA, Δm% against the single-task runs.
+multi_mnist: MultiLeNet on MultiMNIST (configs/multi_mnist.py): left-only
+and right-only baselines, then equal weights, uncertainty, DWA, PCGrad,
+MGDA, CAGrad, Nash-MTL, UPGrad, FAMO and IMTL, Δm% against the single-task
+runs; --png writes the chart.
 vo: the pose + flow network on procedural drives (configs/vo_prf.py:scenes,
 shrunk by --vo_* flags): ATG vs PRF.
 Each run is `train.py` then `eval.py` in a subprocess; finished runs
@@ -25,16 +30,25 @@ sys.path.insert(0, ROOT)
 
 from tools import compare  # noqa: E402
 
-_WHAT = flags.DEFINE_enum("what", "dense", ["dense", "vo"], "Which table.")
+_WHAT = flags.DEFINE_enum("what", "dense", ["dense", "vo", "multi_mnist"],
+                          "Which table.")
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1"], "Seeds of every row.")
 _STEPS = flags.DEFINE_integer("steps", 400, "Train steps of every run.")
 _OUT = flags.DEFINE_string("out_dir", "runs/results", "Workdirs go here.")
 _METHODS = flags.DEFINE_list(
-    "methods", ["fixed", "uncertainty", "dwa", "gradnorm", "pseudo_gradnorm",
-                "pcgrad", "mgda", "mgda_ub", "aligned_mtl", "aligned_mtl_ub"],
-    "Multi-task methods of the dense table.")
+    "methods", None, "Multi-task methods of the table (default: METHODS).")
 
-DENSE_TASKS = ("depth", "semantic", "motion")
+METHODS = {
+    "dense": ["fixed", "uncertainty", "dwa", "gradnorm", "pseudo_gradnorm",
+              "pcgrad", "mgda", "mgda_ub", "aligned_mtl", "aligned_mtl_ub"],
+    "multi_mnist": ["fixed", "uncertainty", "dwa", "pcgrad", "mgda", "cagrad",
+                    "nash_mtl", "upgrad", "famo", "imtl_hybrid"],
+}
+# (config, tasks of its single-task baselines) of the method tables.
+TABLES = {
+    "dense": ("configs/demo.py", ("depth", "semantic", "motion")),
+    "multi_mnist": ("configs/multi_mnist.py", ("left", "right")),
+}
 VO = ["--config.data.kwargs.num=2200", "--config.data.kwargs.height=64",
       "--config.data.kwargs.width=160", "--config.model.kwargs.width=0.5",
       "--config.batch_size=8"]
@@ -46,12 +60,13 @@ def runs():
   for seed in _SEEDS.value:
     common = [f"--config.seed={seed}", f"--config.steps={_STEPS.value}",
               f"--config.checkpoint_every={_STEPS.value}"]
-    if _WHAT.value == "dense":
-      for task in DENSE_TASKS:
-        out.append((f"single_{task}_s{seed}", f"configs/demo.py:only={task}",
+    if _WHAT.value in TABLES:
+      config, tasks = TABLES[_WHAT.value]
+      for task in tasks:
+        out.append((f"single_{task}_s{seed}", f"{config}:only={task}",
                     common))
-      for m in _METHODS.value:
-        out.append((f"{m}_s{seed}", "configs/demo.py",
+      for m in _METHODS.value or METHODS[_WHAT.value]:
+        out.append((f"{m}_s{seed}", config,
                     common + [f"--config.method={m}"]))
     else:
       for m in ("atg", "prf"):
@@ -84,6 +99,8 @@ def main(argv):
     print(f"[{i + 1}/{len(todo)}] {name}: {t:.0f} s", flush=True)
   names, rows = compare.table([compare.load(w, "test") for w in workdirs])
   print(compare.markdown(names, rows))
+  if compare._PNG.value:  # --png, defined by tools/compare.py
+    compare.chart(names, rows, compare._PNG.value)
 
 
 if __name__ == "__main__":
