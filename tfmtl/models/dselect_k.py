@@ -144,16 +144,4 @@ class DSelectK(moe.MoEModel):
         t: [self.gates[t]] + self.towers[t] for t in self.tasks_})
 
   def call_split(self, inputs, training=False):
-    image = moe.L.image_of(inputs)
-    experts = self._stack(self.experts, image)
-    x = moe.flat(image)
-
-    def heads(z):
-      return {t: self._apply_tower(t, moe.mix(self.gates[t](x), z))
-              for t in self.tasks_}
-    return experts, heads
-
-  def gate_weights(self, inputs) -> dict:
-    """{task: [B, E]} mixture weights α."""
-    x = moe.flat(moe.L.image_of(inputs))
-    return {t: self.gates[t](x) for t in self.tasks_}
+    return self.mixture_split(inputs)

@@ -186,6 +186,25 @@ class MoEModel(L.LazyBuild, MultiTaskModel):
     return tf.stack([e(x) for e in layers], axis=1)
 
   # === Config ===
+  def mixture_split(self, inputs):
+    """(Z, heads) of a one-level mixture: Z the stacked shared experts'
+    outputs, each task mixing them with its own gate `self.gates[t]` of the
+    input, then its tower (MMoE, DSelect-k)."""
+    image = L.image_of(inputs)
+    experts = self._stack(self.experts, image)
+    x = flat(image)
+
+    def heads(z):
+      return {t: self._apply_tower(t, mix(self.gates[t](x), z))
+              for t in self.tasks_}
+    return experts, heads
+
+  def gate_weights(self, inputs) -> dict:
+    """{task: [B, E]} mixture weights of a one-level mixture (rows sum to
+    1)."""
+    x = flat(L.image_of(inputs))
+    return {t: self.gates[t](x) for t in self.tasks_}
+
   def get_config(self):
     config = super().get_config()
     config.update(self._config)
