@@ -132,3 +132,90 @@ def test_contract(name, strategy):
   assert dstep._step.experimental_get_tracing_count() == 1, name
   for a, b in zip(_weights(model), _weights(dist)):
     np.testing.assert_allclose(a, b, atol=1e-5, err_msg=f"{name}: mirrored")
+
+
+# === A task with no labelled example in a step ===
+# Three tasks for every method (auxiliary methods: a main, b and c aux);
+# step 2 has no label of b (its labels are NaN there, weight 0), step 3
+# none of a. SGD: a zero gradient moves nothing, so "unchanged" is exact.
+ABSENT = {1: "b", 2: "a"}
+# State variables that only record the last step's weights or gates for
+# the logs (0 for an absent task is what they should show).
+LOGGED = ("alpha", "gates", "cosines", "_means", "loss_weights")
+
+
+def _absent_batches(per_step=1):
+  rng = np.random.default_rng(1)
+  out = []
+  for s in range(STEPS):
+    group = []
+    for _ in range(per_step):
+      x = rng.normal(size=(BATCH, 4)).astype(np.float32)
+      y = {"a": x[:, :1] * 2.0, "b": np.sin(x[:, 1:2]) - x[:, 2:3],
+           "c": x[:, 3:4] * x[:, 0:1]}
+      w = {t: np.ones([BATCH], np.float32) for t in "abc"}
+      if s in ABSENT:
+        y[ABSENT[s]] = np.full_like(y[ABSENT[s]], np.nan)
+        w[ABSENT[s]] = np.zeros([BATCH], np.float32)
+      group.append((tf.constant(x), {k: tf.constant(v) for k, v in y.items()},
+                    {k: tf.constant(v) for k, v in w.items()}))
+    out.append(group[0] if per_step == 1 else tuple(group))
+  return out
+
+
+def _absent_tasks(name):
+  roles = ("main", "aux", "aux") if name in AUX else ("main",) * 3
+  return [Task(n, _mse, weight=w, role=r, kpi=_kpi)
+          for n, w, r in zip("abc", (1.0, 0.5, 0.8), roles)]
+
+
+def _task_slices(method, index, t=3):
+  """Every per-task entry of the method's state for task `index`: slices
+  along each axis of size T (the model has no other dimension of 3)."""
+  out = {}
+  for v in method.variables:
+    if any(k in v.name for k in LOGGED):
+      continue
+    value = np.asarray(v)
+    for axis, d in enumerate(value.shape):
+      if d == t:
+        out[f"{v.name}[axis {axis}]"] = np.take(value, index, axis=axis)
+  return out
+
+
+@pytest.mark.parametrize("name", methods.names() + COMPOSITIONS)
+def test_absent_task(name):
+  """No labelled example of a task in a step: the update is finite, the
+  task's own variables and the method's state for it don't move, and its
+  logged weight is 0."""
+  model = _functional_model(tuple("abc"))
+  method = methods.get(name, **KWARGS.get(name, {}))
+  if "variance" in method.needs:
+    pytest.skip(f"{name} reads per-sample variances, which refuse sample "
+                "weights (tests/test_partial_labels.py)")
+  tasks = _absent_tasks(name)
+  step = make_train_step(model, tasks, method, keras.optimizers.SGD(0.05))
+  split = step.split
+  for s, batch in enumerate(_absent_batches(step.batches_per_step)):
+    gone = ABSENT.get(s)
+    if gone is not None:
+      i = "abc".index(gone)
+      own = [np.asarray(v) for v in split.task_variables(gone)]
+      state = _task_slices(method, i)
+    logs = step(batch)
+    for key, value in logs.items():
+      assert np.all(np.isfinite(np.asarray(value))), (name, s, key)
+    for v in model.trainable_variables:
+      assert np.all(np.isfinite(np.asarray(v))), (name, s, v.path)
+    if gone is None:
+      continue
+    assert float(logs[f"weight/{gone}"]) == 0.0, (name, s)
+    for before, v in zip(own, split.task_variables(gone)):
+      np.testing.assert_array_equal(before, np.asarray(v),
+                                    err_msg=f"{name}: {v.path} moved")
+    after = _task_slices(method, i)
+    for key, before in state.items():
+      np.testing.assert_array_equal(
+          before, after[key], err_msg=f"{name}: state {key} of absent "
+          f"task {gone} moved")
+  assert step._step.experimental_get_tracing_count() == 1, name

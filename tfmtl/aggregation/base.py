@@ -32,12 +32,20 @@ Optional pieces:
   batches_per_step = K       K > 1: the step draws K independent batches
                              and calls `agg(J_K, jacobians=[K, T, n])`
                              (MoDo, SDMGrad); other methods pay nothing
+
+Absent tasks (partly labelled data, a task with no labelled example in the
+step): the step calls `combine(J, present=[T] bool)`. By default the
+method is applied to the present rows only (absent.py); a method with
+per-task state or roles sets `handles_absent = True`, takes `present=` in
+`__call__` and says in its docstring what it does (its state for an absent
+task must not move). `min_tasks`: fewest tasks the rule works with.
 """
 
 from typing import Dict, FrozenSet, Optional, Sequence
 
 import tensorflow as tf
 
+from tfmtl.aggregation import absent
 from tfmtl.weighting.base import state  # noqa: F401  (re-exported for methods)
 
 
@@ -45,6 +53,8 @@ class Aggregator(tf.Module):
   """Base class of gradient aggregators."""
 
   needs: FrozenSet[str] = frozenset()
+  handles_absent: bool = False
+  min_tasks: int = 1
 
   def build(self, tasks: Sequence, num_params: Optional[int] = None,
             shared_variables: Optional[Sequence] = None) -> None:
@@ -66,6 +76,16 @@ class Aggregator(tf.Module):
 
   def __call__(self, J: tf.Tensor, **extra) -> tf.Tensor:
     raise NotImplementedError
+
+  def combine(self, J: tf.Tensor, present: Optional[tf.Tensor] = None,
+              **extra) -> tf.Tensor:
+    """The step's entry: `self(J)`, leaving tasks with `present` False out
+    of the problem (see the module docstring)."""
+    if present is None:
+      return self(J, **extra)
+    if self.handles_absent:
+      return self(J, present=present, **extra)
+    return absent.rows(self, J, present, extra)
 
   def logs(self) -> Dict[str, tf.Tensor]:
     return {}

@@ -59,13 +59,17 @@ class Composed(Aggregator):
                           shared_variables=shared_variables)
     self.loss_weights = state(tf.ones([len(tasks)]), "loss_weights")
 
-  def __call__(self, J, loss_weights=None, **extra):
+  # Absent tasks: the weighting hears of them from the step; the
+  # aggregation leaves their rows out (absent.py).
+  handles_absent = True
+
+  def __call__(self, J, loss_weights=None, present=None, **extra):
     if loss_weights is None:  # a direct call: the weighting's last weights
       loss_weights = self.weights_for(J)
     else:
       self.loss_weights.assign(tf.cast(loss_weights, tf.float32))
     scaled = tf.cast(loss_weights, J.dtype)[:, None] * J
-    return self.aggregator(scaled, **extra)
+    return self.aggregator.combine(scaled, present=present, **extra)
 
   def weights_for(self, J):
     if not hasattr(self, "loss_weights"):

@@ -45,8 +45,12 @@ class Krum(solvers.GramianWeighted):
       raise UserError(f"krum: n_selected = {n_selected} must be >= 1")
     self.n_byzantine, self.n_selected = int(n_byzantine), int(n_selected)
 
+  @property
+  def min_tasks(self):
+    return max(self.n_byzantine + 3, self.n_selected)
+
   def _check(self, num_tasks):
-    need = max(self.n_byzantine + 3, self.n_selected)
+    need = self.min_tasks
     if num_tasks < need:
       raise UserError(
           f"krum: n_byzantine = {self.n_byzantine}, n_selected = "

@@ -31,6 +31,7 @@ import itertools
 import numpy as np
 import tensorflow as tf
 
+from tfmtl.aggregation import absent
 from tfmtl.aggregation.base import Aggregator, state
 
 MAX_EXACT_TASKS = 10
@@ -225,8 +226,13 @@ class GramianWeighted(Aggregator):
   Subclasses implement `task_combination(G, J, **extra) -> w` [T]. When
   built, the last weights are kept in a state variable and reported by
   `logs()` as `alpha/<task>`; they are computed from the global J, so every
-  replica writes the same value.
+  replica writes the same value. With absent tasks (`present=`) the
+  weights are those of the present tasks' sub-Gramian, 0 for the absent
+  (absent.py); a subclass with per-task state overrides
+  `weights_from_gramian`.
   """
+
+  handles_absent = True
 
   def build(self, tasks, num_params=None, shared_variables=None):
     super().build(tasks, num_params, shared_variables)
@@ -235,16 +241,20 @@ class GramianWeighted(Aggregator):
   def task_combination(self, G, J, **extra):
     raise NotImplementedError
 
-  def weights_from_gramian(self, G, J=None, **extra):
+  def weights_from_gramian(self, G, J=None, present=None, **extra):
     """w [T] from the Gramian G (and J where the method reads it), recorded
     for `logs()`. Methods on the representation get only G."""
-    w = self.task_combination(G, J, **extra)
+    if present is None:
+      w = self.task_combination(G, J, **extra)
+    else:
+      w = absent.gramian_weights(self, self.task_combination, G, J, present,
+                                 extra)
     if hasattr(self, "alpha"):
       self.alpha.assign(tf.cast(w, tf.float32))
     return w
 
-  def __call__(self, J, **extra):
-    w = self.weights_from_gramian(gramian(J), J, **extra)
+  def __call__(self, J, present=None, **extra):
+    w = self.weights_from_gramian(gramian(J), J, present=present, **extra)
     return tf.linalg.matvec(J, w, transpose_a=True)
 
   def logs(self):

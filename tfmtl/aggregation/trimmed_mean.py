@@ -40,8 +40,12 @@ class TrimmedMean(Aggregator):
                       ">= 0")
     self.trim_number = int(trim_number)
 
+  @property
+  def min_tasks(self):
+    return 2 * self.trim_number + 1
+
   def _check(self, num_tasks):
-    if num_tasks < 2 * self.trim_number + 1:
+    if num_tasks < self.min_tasks:
       raise UserError(
           f"trimmed_mean: trim_number = {self.trim_number} needs at least "
           f"{2 * self.trim_number + 1} tasks, got {num_tasks}; lower "

@@ -13,7 +13,9 @@ label; a batch `(inputs, labels, {task: [B]})`, or NaN labels of a task with
 numerator and denominator summed over replicas, so it does not depend on
 how examples fall across replicas (a replica with no labelled example of t
 contributes 0 to both). A task with no labelled example in the step has
-L_t = 0 and no gradient. Dense labels keep their own per-pixel missing value
+L_t = 0 and no gradient, and is *absent*: methods leave it out of their
+rule and their state for it does not move (`present`; aggregation/absent.py
+and each method's docstring). Dense labels keep their own per-pixel missing value
 (the ignore id, invalid depth).
 """
 
@@ -65,15 +67,38 @@ def label_weights(tasks, labels, sample_weights=None):
       labels[t.name] = tf.where(bad, tf.zeros_like(y), y)
       keep = 1.0 - tf.cast(row, tf.float32)
       w = keep if w is None else w * keep
+    y = labels[t.name]
+    if w is not None and y.dtype.is_floating:
+      # An unlabelled example's label may be anything (NaN, inf): zeroed,
+      # so neither its loss nor its gradient can be NaN (tf.where alone
+      # passes NaN gradients through).
+      y_rank = tf.reshape(w > 0, tf.concat(
+          [tf.shape(w), tf.ones([tf.rank(y) - 1], tf.int32)], 0))
+      labels[t.name] = tf.where(y_rank, y, tf.zeros_like(y))
     weights[t.name] = w
   if all(w is None for w in weights.values()):
     return labels, None
   return labels, weights
 
 
+def label_counts(weights, local_b, ctx):
+  """[T] global sum of each task's sample weights (None when no task has
+  weights); a task whose count is 0 is absent from the step."""
+  if weights is None:
+    return None
+  return ctx.all_reduce(SUM, tf.stack([
+      local_b if w is None else tf.reduce_sum(w) for w in weights.values()]))
+
+
+def present(counts):
+  """[T] bool: the task has a labelled example in the step (None: all)."""
+  return None if counts is None else counts > 0
+
+
 def loss_shares(tasks, labels, outputs, global_batch, weights=None,
-                ctx=None):
-  """[replica's share of L_t] per task, a list (see module docstring).
+                counts=None):
+  """[replica's share of L_t] per task, a list (see module docstring);
+  `counts` from `label_counts` when there are weights.
 
   Kept as a list: slicing a stacked tensor after the tape closes would not
   be recorded, and per-task gradients would be None.
@@ -82,10 +107,6 @@ def loss_shares(tasks, labels, outputs, global_batch, weights=None,
                  for t in tasks]
   if weights is None:
     return [tf.reduce_sum(l) / global_batch for l in per_example]
-  local_b = tf.cast(tf.shape(per_example[0])[0], tf.float32)
-  counts = ctx.all_reduce(SUM, tf.stack([
-      local_b if weights[t.name] is None else tf.reduce_sum(weights[t.name])
-      for t in tasks]))
   shares = []
   for i, (t, l) in enumerate(zip(tasks, per_example)):
     w = weights[t.name]

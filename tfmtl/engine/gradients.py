@@ -61,7 +61,7 @@ def _bad_rows(rows, own):
 
 
 def loss_level(step, tape, target, shares, losses, labels, outputs, local_b,
-               global_b, ctx, scale):
+               global_b, ctx, scale, present=None):
   method = step.method
   grads = tape.gradient(target, step.variables)
   grads = ctx.all_reduce(SUM, zeros_for_none(grads, step.variables))
@@ -79,6 +79,8 @@ def loss_level(step, tape, target, shares, losses, labels, outputs, local_b,
     stats["grad_norms"] = tf.norm(per_task, axis=1)
   if "kpis" in method.needs:
     stats["kpis"] = kpis(step.tasks, labels, outputs, local_b, global_b, ctx)
+  if present is not None and method.handles_absent:
+    stats["present"] = present
   method.update(losses, step.optimizer.iterations, **stats)
   return grads, bad_grad
 
@@ -107,12 +109,13 @@ def stacked_jacobian(step, tape, shares, ctx, scale):
   return jacobian, own, _bad_rows(jacobian, own)
 
 
-def multi_batch_level(step, jacobians, owns):
+def multi_batch_level(step, jacobians, owns, present=None):
   """Methods that read several independent batches' Jacobians (MoDo,
   SDMGrad): `method(J_last, jacobians=[K, T, n])`; task variables get the
   configured weight times their gradient averaged over the K batches."""
   stacked = finite_or_zero(tf.stack(jacobians))
-  combined = step.method(stacked[-1], jacobians=stacked)
+  combined = step.method.combine(stacked[-1], present=present,
+                                 jacobians=stacked)
   weights = step.method.weights_for(stacked[-1])
   grads = unflatten(combined, step.shared)
   k = float(len(owns))
@@ -123,7 +126,7 @@ def multi_batch_level(step, jacobians, owns):
 
 
 def jacobian_level(step, tape, shares, inputs, labels, local_b, global_b, ctx,
-                   scale, composed=None):
+                   scale, composed=None, present=None):
   """J, then the aggregator. `composed` = (loss weights, the weighting's
   objective, global losses, outputs) when the method is a composition
   (aggregation/composed.py)."""
@@ -146,18 +149,19 @@ def jacobian_level(step, tape, shares, inputs, labels, local_b, global_b, ctx,
     extra["step"] = step.optimizer.iterations
   if composed is not None:
     extra["loss_weights"] = tf.stop_gradient(composed[0])
-  combined = method(jacobian, **extra)
+  combined = method.combine(jacobian, present=present, **extra)
   weights = method.weights_for(jacobian)
   grads = unflatten(combined, step.shared)
   for i, g in enumerate(own):
     grads += [weights[i] * x for x in g]
   if composed is not None:
     grads += _weighting_part(step, tape, composed, labels, local_b, global_b,
-                             ctx)
+                             ctx, present)
   return grads, weights, bad_grad
 
 
-def _weighting_part(step, tape, composed, labels, local_b, global_b, ctx):
+def _weighting_part(step, tape, composed, labels, local_b, global_b, ctx,
+                    present=None):
   """A composition's weighting: gradients of its own variables from its
   objective, then its state update (as after a loss-level step)."""
   _, objective, losses, outputs = composed
@@ -168,11 +172,14 @@ def _weighting_part(step, tape, composed, labels, local_b, global_b, ctx):
   stats = {}
   if "kpis" in weighting.needs:
     stats["kpis"] = kpis(step.tasks, labels, outputs, local_b, global_b, ctx)
+  if present is not None and weighting.handles_absent:
+    stats["present"] = present
   weighting.update(losses, step.optimizer.iterations, **stats)
   return list(grads)
 
 
-def representation_level(step, tape, shares, representation, ctx, scale):
+def representation_level(step, tape, shares, representation, ctx, scale,
+                         present=None):
   """Weights from the representation Jacobian J_Z; one shared backward.
 
   Only the T×T Gramian of J_Z is all-reduced: J_Z's columns are per-example
@@ -200,6 +207,8 @@ def representation_level(step, tape, shares, representation, ctx, scale):
       extra["losses"] = extra["losses"] / scale
   if "step" in step.method.needs:
     extra["step"] = step.optimizer.iterations
+  if present is not None:
+    extra["present"] = present
   alpha = step.method.weights_from_gramian(finite_or_zero(gram), **extra)
   seed = [tf.add_n([tf.cast(alpha[i], g[k].dtype) * g[k]
                     for i, g in enumerate(z_grads)])

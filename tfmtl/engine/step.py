@@ -37,7 +37,8 @@ import tensorflow as tf
 from tfmtl.aggregation.base import Aggregator
 from tfmtl.aggregation.composed import Composed
 from tfmtl.engine import apply, gradients
-from tfmtl.engine.forward import SUM, forward, label_weights, loss_shares
+from tfmtl.engine.forward import (SUM, forward, label_counts, label_weights,
+                                  loss_shares, present)
 from tfmtl.engine.gradients import size
 from tfmtl.errors import UserError
 from tfmtl.models.split import resolve
@@ -219,6 +220,12 @@ class TrainStep:
           "fully labelled batches")
     local_b = tf.cast(tf.shape(tf.nest.flatten(inputs)[0])[0], tf.float32)
     global_b = ctx.all_reduce(SUM, local_b)
+    counts = label_counts(example_weights, local_b, ctx)
+    here = present(counts)
+    # Methods hear of absent tasks only when the batch can have any;
+    # weightings only if they take `present` (Weighting.handles_absent).
+    absent_kw = {} if here is None else {"present": here}
+    heard = _heard(self.method, absent_kw)
     persistent = self.kind == "grads" or "grad_norms" in self.method.needs
     # Read before the method can assign: restored if the step is skipped.
     saved = [tf.identity(v.read_value()) for v in self._method_state]
@@ -230,21 +237,26 @@ class TrainStep:
       outputs, representation = forward(self.split, inputs,
                                         self.on_representation)
       shares = loss_shares(self.tasks, labels, outputs, global_b,
-                           example_weights, ctx)
+                           example_weights, counts)
       losses = ctx.all_reduce(SUM, tf.stop_gradient(tf.stack(shares)))
       if self.kind == "losses":
-        weights = self.method(losses, self.optimizer.iterations)
+        weights = _mask(self.method(losses, self.optimizer.iterations,
+                                    **heard), here)
         total = (tf.reduce_sum(weights * tf.stack(shares)) +
-                 self.method.regularizer() / ctx.num_replicas_in_sync)
+                 self.method.regularizer(**heard) /
+                 ctx.num_replicas_in_sync)
         target = total if scale is None else total * scale
       else:
         target = shares if scale is None else [x * scale for x in shares]
         if isinstance(self.method, Composed):
           weighting = self.method.weighting
-          loss_weights = weighting(losses, self.optimizer.iterations)
+          told = _heard(weighting, absent_kw)
+          loss_weights = _mask(weighting(losses, self.optimizer.iterations,
+                                         **told), here)
           objective = (tf.reduce_sum(loss_weights *
                                      tf.stop_gradient(tf.stack(shares))) +
-                       weighting.regularizer() / ctx.num_replicas_in_sync)
+                       weighting.regularizer(**told) /
+                       ctx.num_replicas_in_sync)
           composed = (loss_weights, objective, losses, outputs)
         else:
           composed = None
@@ -254,7 +266,7 @@ class TrainStep:
     if self.kind == "losses":
       grads, bad_grad = gradients.loss_level(
           self, tape, target, shares, losses, labels, outputs, local_b,
-          global_b, ctx, scale)
+          global_b, ctx, scale, here)
       total = ctx.all_reduce(SUM, tf.stop_gradient(total))
       # A non-finite loss explains its gradient; blame the rest only when
       # every loss is finite.
@@ -262,12 +274,14 @@ class TrainStep:
                                 tf.logical_not(tf.reduce_any(bad_loss)))
     elif self.on_representation:
       grads, weights, bad_grad = gradients.representation_level(
-          self, tape, target, representation, ctx, scale)
+          self, tape, target, representation, ctx, scale, here)
+      weights = _mask(weights, here)
       total = tf.reduce_sum(weights * losses)
     else:
       grads, weights, bad_grad = gradients.jacobian_level(
           self, tape, target, inputs, labels, local_b, global_b, ctx, scale,
-          composed)
+          composed, here)
+      weights = _mask(weights, here)
       total = tf.reduce_sum(weights * losses)
     del tape
 
@@ -276,9 +290,9 @@ class TrainStep:
       # The same batch at the new parameters (FAMO).
       after, _ = forward(self.split, inputs, False)
       return ctx.all_reduce(SUM, tf.stop_gradient(tf.stack(loss_shares(
-          self.tasks, labels, after, global_b, example_weights, ctx))))
+          self.tasks, labels, after, global_b, example_weights, counts))))
     logs = self._finish(ctx, grads, weights, losses, total, bad_loss,
-                        bad_grad, scale, saved, losses_after)
+                        bad_grad, scale, saved, losses_after, heard)
     if return_outputs:
       return logs, tf.nest.map_structure(tf.stop_gradient, outputs)
     return logs
@@ -292,15 +306,21 @@ class TrainStep:
     scale = (tf.identity(self.counters.loss_scale.read_value())
              if self.loss_scaling else None)
     jacobians, owns, all_losses, bad_grad = [], [], [], False
+    here = None
     for inputs, labels, *rest in batches:
       labels, example_weights = label_weights(self.tasks, labels,
                                               rest[0] if rest else None)
       local_b = tf.cast(tf.shape(tf.nest.flatten(inputs)[0])[0], tf.float32)
       global_b = ctx.all_reduce(SUM, local_b)
+      counts = label_counts(example_weights, local_b, ctx)
+      if counts is not None:
+        # Absent from any of the K batches = absent from the step.
+        here = (present(counts) if here is None
+                else tf.logical_and(here, present(counts)))
       with tf.GradientTape(persistent=True) as tape:
         outputs, _ = forward(self.split, inputs, False)
         shares = loss_shares(self.tasks, labels, outputs, global_b,
-                             example_weights, ctx)
+                             example_weights, counts)
         target = shares if scale is None else [x * scale for x in shares]
       all_losses.append(ctx.all_reduce(SUM, tf.stop_gradient(
           tf.stack(shares))))
@@ -313,13 +333,15 @@ class TrainStep:
     losses = tf.reduce_mean(tf.stack(all_losses), axis=0)
     bad_loss = tf.reduce_any(tf.logical_not(tf.math.is_finite(
         tf.stack(all_losses))), axis=0)
-    grads, weights = gradients.multi_batch_level(self, jacobians, owns)
+    grads, weights = gradients.multi_batch_level(self, jacobians, owns,
+                                                 here)
+    weights = _mask(weights, here)
     total = tf.reduce_sum(weights * losses)
     return self._finish(ctx, grads, weights, losses, total, bad_loss,
                         bad_grad, scale, saved)
 
   def _finish(self, ctx, grads, weights, losses, total, bad_loss, bad_grad,
-              scale, saved, losses_after=None):
+              scale, saved, losses_after=None, absent_kw=None):
     """Phase 4: clip, apply or skip, roll back a skipped step's method
     state, count faults; returns the logs."""
     grads, grad_norm = apply.clip(grads, self.clip_global_norm,
@@ -333,7 +355,7 @@ class TrainStep:
     if "losses_after" in self.method.needs:
       # Unconditional: the all-reduce can't sit in a cond; a skipped step's
       # state is rolled back just below.
-      self.method.update_after(losses_after())
+      self.method.update_after(losses_after(), **(absent_kw or {}))
     for v, old in zip(self._method_state, saved):
       v.assign(tf.where(finite, v.read_value(), old))
     logs = {"total_loss": total, "grad_norm": grad_norm}
@@ -344,6 +366,19 @@ class TrainStep:
     logs.update(apply.count(self.counters, [t.name for t in self.tasks],
                             finite, bad_loss, bad_grad, scale))
     return logs
+
+
+def _heard(method, absent_kw):
+  """`absent_kw` for a method that takes `present=`, else {}."""
+  return absent_kw if getattr(method, "handles_absent", False) else {}
+
+
+def _mask(weights, here):
+  """Weights with absent tasks' set to 0 (their loss is 0 anyway; the logs
+  then show which tasks took part)."""
+  if here is None:
+    return weights
+  return weights * tf.cast(here, weights.dtype)
 
 
 def make_train_step(model, tasks: Sequence, method, optimizer, *,

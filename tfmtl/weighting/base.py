@@ -21,6 +21,15 @@ Shape of a method (after optax's init/update pair):
                                   batch's global losses re-evaluated after
                                   the model's update (FAMO)
   logs() -> dict                  extra scalars for summaries
+
+Absent tasks (partly labelled data: no labelled example of task t in the
+step, so L_t = 0 and there is no gradient): a method that sets
+`handles_absent = True` gets `present=` [T] bool in `__call__`,
+`regularizer`, `update` and `update_after`, and must neither update its
+statistics for an absent task from the fake 0 (DWA's history, GradNorm's
+initial losses, DTP's KPIs, EMAs) nor let a regularizer move its variables.
+The step sets an absent task's weight to 0 whatever the method returns.
+Its docstring says what it does.
 """
 
 from typing import Dict, FrozenSet, Optional, Sequence
@@ -40,6 +49,7 @@ class Weighting(tf.Module):
   """
 
   needs: FrozenSet[str] = frozenset()
+  handles_absent: bool = False
 
   def build(self, tasks: Sequence) -> None:
     self.num_tasks = len(tasks)
