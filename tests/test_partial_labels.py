@@ -130,3 +130,28 @@ def test_bad_sample_weights_say_why():
     step((x, y, {"c": np.ones(B, np.float32)}))
   with pytest.raises(UserError, match="missing='maybe'"):
     Task("a", mse, missing="maybe")
+
+
+@pytest.mark.parametrize("where", ["eager", "function", "mirrored"])
+def test_an_absent_task_is_left_out_of_a_gradient_method(where, mirrored):
+  # b has no label in the step: MGDA solves the one-task problem (w_a = 1)
+  # instead of putting its min-norm point on b's zero gradient.
+  strategy = mirrored if where == "mirrored" else None
+  model, step = _step(strategy, function=where != "eager", method="mgda")
+  start = [np.asarray(v) for v in model.trainable_variables]
+  x, y, _ = _batch()
+  s = {"a": np.ones(B, np.float32), "b": np.zeros(B, np.float32)}
+  batch = tf.data.Dataset.from_tensors((x, y, s))
+  if strategy is not None:
+    batch = strategy.experimental_distribute_dataset(batch)
+  logs = step(next(iter(batch)))
+  ref = tiny_model()
+  for v, value in zip(ref.trainable_variables, start):
+    v.assign(value)
+  with tf.GradientTape() as tape:
+    loss = tf.reduce_mean(mse(y["a"], ref(x)["a"]))
+  grads = tape.gradient(loss, ref.trainable_variables)
+  for got, v0, g in zip(model.trainable_variables, start, grads):
+    want = v0 if g is None else v0 - g.numpy()
+    np.testing.assert_allclose(got, want, atol=1e-6)
+  assert float(logs["weight/b"]) == 0.0 and float(logs["weight/a"]) == 1.0
