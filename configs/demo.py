@@ -15,7 +15,9 @@ Arguments (comma-separated): `runlocal` shrinks the run; `only=TASK` trains
 a single-task baseline (depth, semantic or motion) with the same network;
 `depth_labels=F` keeps the depth label of a fraction F of the train images
 (the others are unlabelled for depth, fixed per image; every label is kept
-for evaluation):
+for evaluation); `drop` with it trains on those images alone (the baseline
+that discards partly labelled images); `small` is the 64×128, 250-step
+budget of RESULTS.md's partly-labelled table:
 
   python train.py --config=configs/demo.py:depth_labels=0.25 \
       --workdir=runs/demo_depth25
@@ -48,4 +50,10 @@ def get_config(arg: str = ""):
     c.checkpoint_every = 10
   if "depth_labels" in args:
     c.data.kwargs["label_fraction"] = {"depth": float(args["depth_labels"])}
+    if "drop" in args:
+      c.data.kwargs["drop_unlabelled"] = True
+  if "small" in args:
+    c.data.kwargs.update(height=64, width=128)
+    c.steps = 250
+    c.checkpoint_every = 250
   return c

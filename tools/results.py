@@ -4,6 +4,7 @@ r"""Runs the comparison behind RESULTS.md: train + eval every row, then table.
       --out_dir=runs/results
   python tools/results.py --what=vo --seeds=0,1 --steps=300
   python tools/results.py --what=multi_mnist --seeds=0,1,2,3,4 --steps=500
+  python tools/results.py --what=partial --seeds=0,1,2,3,4 --steps=250
 
 dense: the dual-encoder network on procedural scenes (configs/demo.py):
 single-task baselines, then equal weights, uncertainty, DWA, GradNorm,
@@ -12,6 +13,10 @@ multi_mnist: MultiLeNet on MultiMNIST (configs/multi_mnist.py): left-only
 and right-only baselines, then equal weights, uncertainty, DWA, PCGrad,
 MGDA, CAGrad, Nash-MTL, UPGrad, FAMO and IMTL, Δm% against the single-task
 runs; --png writes the chart.
+partial: depth labelled on 25% of the train scenes (configs/demo.py:small,
+64×128): single-task depth on those labels, then
+each method on every image with depth weighted 0 where unlabelled
+(`<method>_partial`) and on the labelled images alone (`<method>_drop`).
 vo: the pose + flow network on procedural drives (configs/vo_prf.py:scenes,
 shrunk by --vo_* flags): ATG vs PRF.
 Each run is `train.py` then `eval.py` in a subprocess; finished runs
@@ -30,7 +35,8 @@ sys.path.insert(0, ROOT)
 
 from tools import compare  # noqa: E402
 
-_WHAT = flags.DEFINE_enum("what", "dense", ["dense", "vo", "multi_mnist"],
+_WHAT = flags.DEFINE_enum("what", "dense",
+                          ["dense", "vo", "multi_mnist", "partial"],
                           "Which table.")
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1"], "Seeds of every row.")
 _STEPS = flags.DEFINE_integer("steps", 400, "Train steps of every run.")
@@ -43,7 +49,9 @@ METHODS = {
               "pcgrad", "mgda", "mgda_ub", "aligned_mtl", "aligned_mtl_ub"],
     "multi_mnist": ["fixed", "uncertainty", "dwa", "pcgrad", "mgda", "cagrad",
                     "nash_mtl", "upgrad", "famo", "imtl_hybrid"],
+    "partial": ["fixed", "uncertainty", "pcgrad", "mgda"],
 }
+PARTIAL = "configs/demo.py:small,depth_labels=0.25"
 # (config, tasks of its single-task baselines) of the method tables.
 TABLES = {
     "dense": ("configs/demo.py", ("depth", "semantic", "motion")),
@@ -60,7 +68,13 @@ def runs():
   for seed in _SEEDS.value:
     common = [f"--config.seed={seed}", f"--config.steps={_STEPS.value}",
               f"--config.checkpoint_every={_STEPS.value}"]
-    if _WHAT.value in TABLES:
+    if _WHAT.value == "partial":
+      out.append((f"single_depth25_s{seed}", f"{PARTIAL},only=depth", common))
+      for m in _METHODS.value or METHODS["partial"]:
+        method = common + [f"--config.method={m}"]
+        out.append((f"{m}_partial_s{seed}", PARTIAL, method))
+        out.append((f"{m}_drop_s{seed}", f"{PARTIAL},drop", method))
+    elif _WHAT.value in TABLES:
       config, tasks = TABLES[_WHAT.value]
       for task in tasks:
         out.append((f"single_{task}_s{seed}", f"{config}:only={task}",

@@ -12,8 +12,9 @@ from tfmtl.train_step import make_train_step
 
 
 def _source(tmp_path, **kwargs):
+  kwargs.setdefault("augment", True)
   return data.get("scenes", num=20, height=32, width=64, with_flow=False,
-                  augment=True, root=str(tmp_path / "scenes"), **kwargs)
+                  root=str(tmp_path / "scenes"), **kwargs)
 
 
 def test_hidden_labels_are_fixed_per_image(tmp_path):
@@ -50,6 +51,27 @@ def test_a_step_trains_on_partly_labelled_scenes(tmp_path):
   assert np.isfinite(float(logs["loss/depth"]))
 
 
+def test_drop_unlabelled_keeps_only_the_labelled_images(tmp_path):
+  # The baseline that discards partly labelled images: the train split is
+  # the images that keep every hidden task's label, with no weights.
+  full = _source(tmp_path, label_fraction={"depth": 0.5}, augment=False)
+  kept = np.flatnonzero(full.hidden_labels("train")["depth"])
+  dropped = _source(tmp_path, label_fraction={"depth": 0.5}, augment=False,
+                    drop_unlabelled=True)
+  assert dropped.num_examples("train") == len(kept) < full.num_examples(
+      "train")
+  assert dropped.num_examples("test") == full.num_examples("test")
+  (x_all, y_all, _), = full.dataset("train", 16, drop_remainder=False).take(1)
+  batch = next(iter(dropped.dataset("train", len(kept),
+                                    drop_remainder=False)))
+  assert len(batch) == 2  # no weights: every example is labelled
+  np.testing.assert_array_equal(batch[1]["depth"].numpy(),
+                                y_all["depth"].numpy()[kept])
+  with pytest.raises(UserError, match="leaves no train example"):
+    _source(tmp_path, label_fraction={"depth": 0.0},
+            drop_unlabelled=True).num_examples("train")
+
+
 def test_bad_fractions_say_why(tmp_path):
   with pytest.raises(UserError, match="fractions in \\[0, 1\\]"):
     _source(tmp_path, label_fraction={"depth": 1.5})
@@ -62,3 +84,6 @@ def test_demo_config_takes_a_depth_fraction():
   for arg in ("depth_labels=0.25", "runlocal,depth_labels=0.25"):
     c = demo.get_config(arg)
     assert dict(c.data.kwargs.label_fraction) == {"depth": 0.25}
+    assert "drop_unlabelled" not in c.data.kwargs
+  c = demo.get_config("small,depth_labels=0.25,drop")
+  assert c.data.kwargs.drop_unlabelled and c.data.kwargs.height == 64

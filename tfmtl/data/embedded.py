@@ -101,7 +101,8 @@ def scenes(num: int = 240, height: int = 128, width: int = 256,
            tasks: Sequence[str] = ("semantic", "depth", "motion"),
            with_flow: bool = True, augment: bool = True, cache: bool = True,
            workers: int = 0, label_fraction=None,
-           label_seed: int = 0) -> cityscapes.CityscapesSource:
+           label_seed: int = 0,
+           drop_unlabelled: bool = False) -> cityscapes.CityscapesSource:
   """Procedural street scenes read as Cityscapes (seed 001's three tasks).
 
   Args:
@@ -115,6 +116,8 @@ def scenes(num: int = 240, height: int = 128, width: int = 256,
       label (e.g. {"depth": 0.25}); the others carry sample weight 0
       (`RecordSource.hidden_labels`: deterministic per image).
     label_seed: which images keep their labels.
+    drop_unlabelled: train only on the images that keep every label of
+      `label_fraction` (the baseline that discards partly labelled data).
   """
   path = ensure("cityscapes", num, height, width, seed, root, workers)
   source = cityscapes.CityscapesSource(
@@ -122,6 +125,7 @@ def scenes(num: int = 240, height: int = 128, width: int = 256,
       augment=augment, cache=cache)
   source.label_fraction = dict(label_fraction) if label_fraction else None
   source.label_seed = int(label_seed)
+  source.drop_unlabelled = bool(drop_unlabelled)
   if source.label_fraction:
     source.hidden_labels("train")  # checks the fractions now
   return source

@@ -361,6 +361,9 @@ class RecordSource:
   # that take `label_fraction` (see `hidden_labels`).
   label_fraction: Optional[Dict[str, float]] = None
   label_seed: int = 0
+  # Keep only the train examples that have every label of label_fraction
+  # (instead of weighting the others 0).
+  drop_unlabelled: bool = False
 
   def hidden_labels(self, split: str) -> Optional[Dict[str, np.ndarray]]:
     """{task: [N] 0/1 weights} hiding labels of the train split, or None.
@@ -372,7 +375,7 @@ class RecordSource:
     """
     if not self.label_fraction or split != "train":
       return None
-    n = self.num_examples(split)
+    n = len(next(iter(self.records(split).values())))
     out = {}
     for i, task in enumerate(sorted(self.label_fraction)):
       fraction = float(self.label_fraction[task])
@@ -384,17 +387,31 @@ class RecordSource:
       out[task] = (draw < fraction).astype(np.float32)
     return out
 
+  def _kept(self, split: str):
+    """(rows, weights) of a split after `label_fraction`: with
+    `drop_unlabelled`, the train rows that have every label and no
+    weights; otherwise every row and the 0/1 weights (or None)."""
+    rows, hidden = self.records(split), self.hidden_labels(split)
+    if hidden is None or not self.drop_unlabelled:
+      return rows, hidden
+    keep = np.flatnonzero(np.all(np.stack(list(hidden.values())), axis=0))
+    if not len(keep):
+      raise UserError(f"label_fraction {self.label_fraction} with "
+                      "drop_unlabelled leaves no train example: raise the "
+                      "fractions")
+    return {k: np.asarray(v)[keep] for k, v in rows.items()}, None
+
   def num_examples(self, split: str) -> int:
-    return len(next(iter(self.records(split).values())))
+    return len(next(iter(self._kept(split)[0].values())))
 
   def dataset(self, split: str, batch_size: int, *, shuffle: bool = False,
               repeat: bool = False, seed=None, drop_remainder: bool = True,
               input_context=None):
-    rows = self.records(split)
+    rows, weights = self._kept(split)
     aug = self.augment_fn if (self.augment and split == "train") else None
     return make_dataset(
         rows, self.decode, batch_size, augment_fn=aug, shuffle=shuffle,
         repeat=repeat, seed=seed, drop_remainder=drop_remainder,
         input_context=input_context, cache=self.cache,
         what=f"{self.what} split {split!r} under {self.root}",
-        weights=self.hidden_labels(split))
+        weights=weights)
