@@ -4,7 +4,7 @@ r"""Runs the comparison behind RESULTS.md: train + eval every row, then table.
       --out_dir=runs/results
   python tools/results.py --what=vo --seeds=0,1 --steps=300
   python tools/results.py --what=multi_mnist --seeds=0,1,2,3,4 --steps=500
-  python tools/results.py --what=partial --seeds=0,1,2,3,4 --steps=250
+  python tools/results.py --what=partial --seeds=0,1,2,3,4 --steps=200
 
 dense: the dual-encoder network on procedural scenes (configs/demo.py):
 single-task baselines, then equal weights, uncertainty, DWA, GradNorm,
@@ -14,7 +14,7 @@ and right-only baselines, then equal weights, uncertainty, DWA, PCGrad,
 MGDA, CAGrad, Nash-MTL, UPGrad, FAMO and IMTL, Δm% against the single-task
 runs; --png writes the chart.
 partial: depth labelled on 25% of the train scenes (configs/demo.py:small,
-64×128): single-task depth on those labels, then
+64×128, width 0.25): single-task depth on those labels, then
 each method on every image with depth weighted 0 where unlabelled
 (`<method>_partial`) and on the labelled images alone (`<method>_drop`).
 vo: the pose + flow network on procedural drives (configs/vo_prf.py:scenes,
