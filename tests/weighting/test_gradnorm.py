@@ -158,7 +158,7 @@ def test_documented_comparison_with_libmtl():
   method.build([Task(n, losses.mse) for n in "abc"])
   method.w.assign(w.astype(np.float32))
   method.initial_losses.assign(l0.astype(np.float32))  # LibMTL's L(0)
-  method.initialised.assign(True)
+  method.initialised.assign([True] * t)
   method.update(tf.constant(losses_now, tf.float32), 1,
                 grad_norms=tf.constant(norms, tf.float32))
   ours = w - lr * grad_w
