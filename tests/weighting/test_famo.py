@@ -107,5 +107,5 @@ def test_absent_task_famo_on_the_present_tasks():
     if not mask[1]:
       assert old_b == [float(x[1]) for x in (famo.logits, famo.m, famo.v,
                                              famo.count)]
-      assert float(famo.previous[1]) == 0.7  # the last present loss
+      assert famo.previous[1] == np.float32(0.7)  # the last present loss
   np.testing.assert_array_equal(famo.count.numpy(), [2, 1, 2])
