@@ -9,6 +9,7 @@ import tensorflow as tf
 from tfmtl import methods
 from tfmtl.tasks import Task
 from tfmtl.train_step import make_train_step
+from tfmtl.weighting.famo import FAMO
 
 from tests.helpers import mse, tiny_model
 
@@ -75,7 +76,6 @@ def test_absent_task_famo_on_the_present_tasks():
   absent: z is the softmax over a and c (Σ_present w = 1, w_b = 0), the
   logits' Adam step is on δ of a and c only, and b's logit, moments, Adam
   count and stored loss stay. numpy transcription, per-task Adam."""
-  from tfmtl.weighting.famo import FAMO  # pylint: disable=import-outside-toplevel
   lr, gamma, eps = 0.2, 1e-2, 1e-8
   famo = FAMO(lr=lr, gamma=gamma)
   famo.build([Task(n, mse) for n in "abc"])
