@@ -32,3 +32,21 @@ def weighted_and_true_gradients(method, scalarise, num_tasks, step=0):
     true = scalarise(losses)
   return (tape.gradient(weighted, theta).numpy(),
           tape.gradient(true, theta).numpy())
+
+
+def gradients_with_an_absent_task(method, scalarise, num_tasks, absent,
+                                  step=0):
+  """As `weighted_and_true_gradients` with task `absent` absent: its loss
+  is 0 (as the step gives it) and the method hears `present`; S is
+  `scalarise` of the present tasks' losses only. Also returns w."""
+  mask = np.ones(num_tasks, bool)
+  mask[absent] = False
+  present = tf.constant(mask)
+  theta = tf.Variable(np.random.default_rng(1).normal(size=6), dtype=tf.float32)
+  with tf.GradientTape(persistent=True) as tape:
+    losses = losses_of(theta, num_tasks) * mask.astype(np.float32)
+    w = method(tf.stop_gradient(losses), tf.constant(step), present=present)
+    weighted = tf.reduce_sum(w * losses)
+    true = scalarise(tf.boolean_mask(losses, mask))
+  return (tape.gradient(weighted, theta).numpy(),
+          tape.gradient(true, theta).numpy(), w.numpy())

@@ -9,6 +9,7 @@ import tensorflow as tf
 from tfmtl import methods
 from tfmtl.tasks import Task
 from tfmtl.train_step import make_train_step
+from tfmtl.weighting.famo import FAMO
 
 from tests.helpers import mse, tiny_model
 
@@ -68,3 +69,43 @@ def test_two_steps_equal_libmtl():
   for a, b in zip(model.trainable_variables, ref.trainable_variables):
     np.testing.assert_allclose(a, b, atol=1e-5)
   assert not np.allclose(xi, 0)
+
+
+def test_absent_task_famo_on_the_present_tasks():
+  """Direct calls, 3 tasks. A step with all present, then one with b
+  absent: z is the softmax over a and c (Σ_present w = 1, w_b = 0), the
+  logits' Adam step is on δ of a and c only, and b's logit, moments, Adam
+  count and stored loss stay. numpy transcription, per-task Adam."""
+  lr, gamma, eps = 0.2, 1e-2, 1e-8
+  famo = FAMO(lr=lr, gamma=gamma)
+  famo.build([Task(n, mse) for n in "abc"])
+  xi = np.array([0.3, -0.2, 0.5])
+  famo.logits.assign(xi.astype(np.float32))
+  m, v, n = np.zeros(3), np.zeros(3), np.zeros(3)
+  steps = [([1.2, 0.7, 2.0], [1.0, 0.6, 1.5], [True] * 3),
+           ([0.9, 0.0, 1.8], [0.8, 0.0, 1.2], [True, False, True])]
+  for before, after, mask in steps:
+    p = np.array(mask)
+    present = tf.constant(mask)
+    w = famo(tf.constant(before, tf.float32), 0, present=present).numpy()
+    z = np.where(p, np.exp(xi), 0.0) / np.exp(xi)[p].sum()
+    d = np.array(before) + eps
+    c = (z / d)[p].sum()
+    np.testing.assert_allclose(w, np.where(p, z / (c * d), 0.0), rtol=1e-5)
+    np.testing.assert_allclose(w.sum(), 1.0, rtol=1e-6)
+    old_b = [float(x[1]) for x in (famo.logits, famo.m, famo.v, famo.count)]
+    famo.update_after(tf.constant(after, tf.float32), present=present)
+    delta = np.where(p, np.log(d) - np.log(np.array(after) + eps), 0.0)
+    grad = z * (delta - (z * delta).sum()) + gamma * xi
+    n = np.where(p, n + 1, n)
+    m = np.where(p, 0.9 * m + 0.1 * grad, m)
+    v = np.where(p, 0.999 * v + 0.001 * grad ** 2, v)
+    step = lr * (m / (1 - 0.9 ** n)) / (np.sqrt(v / (1 - 0.999 ** n)) + 1e-8)
+    xi = np.where(p, xi - step, xi)
+    np.testing.assert_allclose(famo.logits.numpy(), xi, rtol=1e-5,
+                               atol=1e-5)
+    if not mask[1]:
+      assert old_b == [float(x[1]) for x in (famo.logits, famo.m, famo.v,
+                                             famo.count)]
+      assert famo.previous[1] == np.float32(0.7)  # the last present loss
+  np.testing.assert_array_equal(famo.count.numpy(), [2, 1, 2])

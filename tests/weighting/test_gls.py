@@ -3,7 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
-from tests.weighting.scalarisation import build, weighted_and_true_gradients
+from tests.weighting.scalarisation import (
+    build, gradients_with_an_absent_task, weighted_and_true_gradients)
 from tfmtl.weighting.gls import GLS
 
 
@@ -38,3 +39,18 @@ def test_equal_losses_give_mean_weights_and_tiny_losses_do_not_underflow():
   # geometric mean is 2e-15 and w_t = GM / (4 L_t).
   w = method(tf.constant([1e-15, 1e-15, 4e-15, 4e-15]), 0).numpy()
   np.testing.assert_allclose(w, [0.5, 0.5, 0.125, 0.125], rtol=1e-5)
+
+
+def test_absent_task_geometric_mean_of_the_present_tasks():
+  """An absent task (L = 0, which would zero the product) is left out: the
+  weighted gradient is that of (Π_present L)^(1/P), and its weight is 0."""
+  for t, absent in ((3, 0), (4, 2)):
+    method = build(GLS(), t)
+    got, want, w = gradients_with_an_absent_task(
+        method, lambda l: tf.reduce_prod(l) ** (1.0 / l.shape[0]), t, absent)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert w[absent] == 0.0
+  losses = tf.constant([0.5, 0.0, 2.0, 3.0])
+  w = GLS()(losses, 0, present=tf.constant([True, False, True, True]))
+  s = (0.5 * 2.0 * 3.0) ** (1 / 3)
+  np.testing.assert_allclose(w, [s / 1.5, 0.0, s / 6.0, s / 9.0], rtol=1e-6)

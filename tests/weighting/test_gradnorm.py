@@ -158,7 +158,7 @@ def test_documented_comparison_with_libmtl():
   method.build([Task(n, losses.mse) for n in "abc"])
   method.w.assign(w.astype(np.float32))
   method.initial_losses.assign(l0.astype(np.float32))  # LibMTL's L(0)
-  method.initialised.assign(True)
+  method.initialised.assign([True] * t)
   method.update(tf.constant(losses_now, tf.float32), 1,
                 grad_norms=tf.constant(norms, tf.float32))
   ours = w - lr * grad_w
@@ -173,3 +173,71 @@ def test_documented_comparison_with_libmtl():
   np.testing.assert_allclose(w_libmtl.sum(), t, rtol=1e-12)
   np.testing.assert_array_equal(np.sign(w_libmtl - w), [1, -1, 1])
   np.testing.assert_array_equal(np.sign(ours - w), [1, -1, -1])
+
+
+def _gradnorm_reference(s, losses, norms, present, alpha, lr, opt,
+                        floor=1e-4):
+  """One update of GradNorm in numpy on the present tasks only (the P-task
+  problem), their total weight kept; per-task L(0) and Adam counts."""
+  p = np.asarray(present)
+  s["l0"] = np.where(p & ~s["init"], losses, s["l0"])
+  s["init"] = s["init"] | p
+  w = s["w"]
+  g = w * norms
+  ratio = losses / s["l0"]
+  r = ratio / ratio[p].mean()
+  target = g[p].mean() * r ** alpha
+  grad = np.sign(g - target) * norms
+  if opt == "sgd":
+    new = w - lr * grad
+  else:
+    s["n"] = np.where(p, s["n"] + 1, s["n"])
+    s["m"] = np.where(p, 0.9 * s["m"] + 0.1 * grad, s["m"])
+    s["v"] = np.where(p, 0.999 * s["v"] + 0.001 * grad ** 2, s["v"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+      m_hat = s["m"] / (1 - 0.9 ** s["n"])
+      v_hat = s["v"] / (1 - 0.999 ** s["n"])
+      new = w - lr * m_hat / (np.sqrt(v_hat) + 1e-8)
+  new = np.maximum(new, floor)
+  s["w"] = np.where(p, w[p].sum() * new / new[p].sum(), w)
+
+
+@pytest.mark.parametrize("opt", ["sgd", "adam"])
+def test_absent_task_is_left_out_of_the_step(opt):
+  """Task b absent at the first step (no L_b(0) yet) and at the third:
+  each update is GradNorm's on the present tasks with their total weight
+  kept; b's weight, L(0) and Adam state stay, and its L(0) is set at its
+  first present step; its Adam count counts its own updates."""
+  from tfmtl.tasks import Task  # pylint: disable=import-outside-toplevel
+  from tfmtl import losses as tl  # pylint: disable=import-outside-toplevel
+  alpha, lr = 1.5, 0.05
+  method = weighting.get("gradnorm", alpha=alpha, lr=lr, optimizer=opt)
+  method.build([Task(n, tl.mse) for n in "abc"])
+  w0 = np.array([0.8, 1.5, 0.7], np.float32)
+  method.w.assign(w0)
+  s = dict(w=w0.astype(np.float64), l0=np.ones(3), init=np.zeros(3, bool),
+           m=np.zeros(3), v=np.zeros(3), n=np.zeros(3))
+  rng = np.random.default_rng(4)
+  masks = [[True, False, True], [True] * 3, [True, False, True], [True] * 3]
+  for k, mask in enumerate(masks):
+    losses = np.where(mask, rng.uniform(0.5, 3.0, size=3), 0.0)
+    norms = np.where(mask, rng.uniform(0.5, 3.0, size=3), 0.0)
+    before_b = [float(method.w[1]), float(method.initial_losses[1]),
+                float(method.m[1]), float(method.v[1]),
+                float(method.count[1])]
+    method.update(tf.constant(losses, tf.float32), k,
+                  grad_norms=tf.constant(norms, tf.float32),
+                  present=tf.constant(mask))
+    _gradnorm_reference(s, losses, norms, mask, alpha, lr, opt)
+    np.testing.assert_allclose(method.w.numpy(), s["w"], rtol=1e-5,
+                               err_msg=f"step {k}")
+    np.testing.assert_allclose(method.w.numpy().sum(), 3.0, rtol=1e-6)
+    if not mask[1]:
+      assert before_b == [float(method.w[1]), float(method.initial_losses[1]),
+                          float(method.m[1]), float(method.v[1]),
+                          float(method.count[1])], k
+  np.testing.assert_allclose(method.initial_losses.numpy(), s["l0"],
+                             rtol=1e-6)
+  assert s["l0"][1] != 1.0  # b's L(0): its losses at step 1
+  if opt == "adam":
+    np.testing.assert_array_equal(method.count.numpy(), [4, 2, 4])

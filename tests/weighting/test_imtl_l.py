@@ -66,3 +66,31 @@ def test_scales_converge_to_inverse_losses_at_fixed_losses():
   train()
   np.testing.assert_allclose(np.exp(method.log_scale.numpy()), [5.0, 0.125],
                              rtol=1e-2)
+
+
+def test_absent_task_scale_does_not_move():
+  """Task b has no labelled example (sample weights 0): the regularizer is
+  −Σ_present s_t, so with SGD(lr) s_a ← s_a − lr (e^{s_a} L_a − 1) as
+  before and s_b stays (without `present` it would rise by lr)."""
+  lr = 0.1
+  model = HardSharingMLP(["a", "b"], trunk_units=(5,), tower_units=(),
+                         dropout=0.0, seed=2)
+  x = np.random.default_rng(0).normal(size=(8, 3)).astype(np.float32)
+  y = {"a": x[:, :1] * 3.0, "b": np.full((8, 1), np.nan, np.float32)}
+  weights = {"a": np.ones(8, np.float32), "b": np.zeros(8, np.float32)}
+  model(x[:1])
+  method = IMTLL()
+  step = make_train_step(model, [Task("a", _mse), Task("b", _mse)], method,
+                         keras.optimizers.SGD(lr))
+  s0 = np.array([0.3, -0.7], np.float32)
+  method.log_scale.assign(s0)
+  logs = step((tf.constant(x), {k: tf.constant(v) for k, v in y.items()},
+               {k: tf.constant(v) for k, v in weights.items()}))
+  loss_a = float(logs["loss/a"])
+  assert float(logs["weight/b"]) == 0.0 and loss_a > 0.1
+  np.testing.assert_allclose(method.log_scale.numpy(),
+                             [s0[0] - lr * (np.exp(s0[0]) * loss_a - 1.0),
+                              s0[1]], rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(
+      method.regularizer(present=tf.constant([True, False])),
+      -method.log_scale.numpy()[0], rtol=1e-6)

@@ -52,3 +52,19 @@ def test_distribution_and_normalisation_match_libmtl():
   cs = np.array(cs)
   np.testing.assert_allclose(cs.mean(0), 0.0, atol=0.06)
   np.testing.assert_allclose(cs.var(0), 1 - 1 / t, rtol=0.1)
+
+
+def test_absent_task_softmax_over_the_present_draws():
+  """The draws don't depend on who is present; the softmax runs over the
+  present tasks: w_present = P · softmax(λ_present), the absent task 0."""
+  rlw = RLW(seed=7)
+  rlw.build([Task(n, lambda y, p: y) for n in "abcd"])
+  losses = tf.ones([4])
+  mask = np.array([True, False, True, True])
+  for s in range(5):
+    full = rlw(losses, tf.constant(s)).numpy()  # 4·softmax(λ)
+    got = rlw(losses, tf.constant(s), present=tf.constant(mask)).numpy()
+    want = np.where(mask, 3 * full / full[mask].sum(), 0.0)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+  none = rlw(losses, tf.constant(0), present=tf.constant([False] * 4))
+  np.testing.assert_array_equal(none, np.zeros(4))

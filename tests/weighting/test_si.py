@@ -3,7 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
-from tests.weighting.scalarisation import build, weighted_and_true_gradients
+from tests.weighting.scalarisation import (
+    build, losses_of, weighted_and_true_gradients)
 from tfmtl.tasks import Task
 from tfmtl.weighting.si import ScaleInvariant as SI
 
@@ -34,3 +35,25 @@ def test_configured_weights_multiply_the_logs():
                 Task("b", lambda y, p: y, weight=0.5)])
   np.testing.assert_allclose(method(tf.constant([4.0, 0.25]), 0), [0.5, 2.0],
                              rtol=1e-6)
+
+
+def test_absent_task_is_left_out_of_the_log_sum():
+  """S = Σ_present log L_t: the weighted gradient (the step zeroes the
+  absent task's weight; SI needs no `present`) is ∇ of the present tasks'
+  log sum, and the present tasks' weights are those of the smaller
+  problem."""
+  t, absent = 3, 1
+  method = build(SI(), t)
+  mask = np.array([True, False, True])
+  theta = tf.Variable(np.random.default_rng(1).normal(size=6),
+                      dtype=tf.float32)
+  with tf.GradientTape(persistent=True) as tape:
+    losses = losses_of(theta, t) * mask.astype(np.float32)
+    w = method(tf.stop_gradient(losses), tf.constant(0)) * mask  # the step
+    weighted = tf.reduce_sum(w * losses)
+    true = tf.reduce_sum(tf.math.log(tf.boolean_mask(losses, mask)))
+  np.testing.assert_allclose(tape.gradient(weighted, theta),
+                             tape.gradient(true, theta), rtol=1e-5, atol=1e-6)
+  small = build(SI(), 2)(tf.boolean_mask(losses, mask), tf.constant(0))
+  np.testing.assert_array_equal(np.asarray(w)[mask], small)
+  assert np.asarray(w)[absent] == 0.0

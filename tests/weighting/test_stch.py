@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.weighting.scalarisation import build, weighted_and_true_gradients
+from tests.weighting.scalarisation import (
+    build, gradients_with_an_absent_task, weighted_and_true_gradients)
 from tfmtl.errors import UserError
 from tfmtl.weighting.stch import STCH
 
@@ -84,3 +85,41 @@ def test_bad_arguments():
     STCH(steps_per_epoch=1, mu=0.0)
   with pytest.raises(UserError, match="3 tasks"):
     build(STCH(nadir=[1.0, 2.0]), 3)
+
+
+def test_absent_task_smooth_max_over_the_present_tasks():
+  """With a fixed nadir, an absent task is left out of the smooth max: the
+  weighted gradient is that of P·μ·log Σ_present exp(ℓ_t/μ), and its
+  weight is 0 (also in warm-up)."""
+  for t, mu, absent in ((3, 0.3, 1), (4, 1.0, 0)):
+    nadir = np.linspace(0.5, 3.0, t).astype(np.float32)
+    method = build(STCH(mu=mu, nadir=list(nadir)), t)
+    keep = np.arange(t) != absent
+
+    def stch(losses, mu=mu, z=nadir[keep]):
+      rel = tf.math.log(losses / z + 1e-20)
+      return losses.shape[0] * mu * tf.reduce_logsumexp(rel / mu)
+
+    got, want, w = gradients_with_an_absent_task(method, stch, t, absent)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert w[absent] == 0.0
+  warm = build(STCH(steps_per_epoch=1), 2)
+  w = warm(tf.constant([2.0, 0.0]), 0, present=tf.constant([True, False]))
+  np.testing.assert_allclose(w, [0.5, 0.0], rtol=1e-6)
+
+
+def test_absent_task_nadir_over_its_present_steps():
+  """Epoch W = 1 of 3 steps: b absent in one of them, c in all. a's nadir
+  is its 3-step mean, b's the mean of its 2 present steps, c keeps 1."""
+  method = build(STCH(steps_per_epoch=3, warmup_epochs=1), 3)
+  rng = np.random.default_rng(5)
+  seq = rng.uniform(0.5, 4.0, size=(6, 3))
+  masks = [[True] * 3] * 3 + [[True, True, False], [True, False, False],
+                              [True, True, False]]
+  for i, (losses, mask) in enumerate(zip(seq, masks)):
+    losses = np.where(mask, losses, 0.0)
+    method.update(tf.constant(losses, tf.float32), tf.constant(i),
+                  present=tf.constant(mask))
+  assert float(method.nadir_set) == 1.0
+  want = [seq[3:, 0].mean(), (seq[3, 1] + seq[5, 1]) / 2, 1.0]
+  np.testing.assert_allclose(method.nadir.numpy(), want, rtol=1e-6)

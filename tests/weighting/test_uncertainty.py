@@ -87,3 +87,30 @@ def test_steps_match_libmtl():
     method.log_var.assign_sub(lr * grad)
     s = s - lr * want_grad
   np.testing.assert_allclose(method.log_var.numpy(), s, rtol=1e-5)
+
+
+def test_absent_task_variance_does_not_move():
+  """As test_steps_match_libmtl with task b absent in the second step (its
+  loss 0, and the step masks its weight): the regularizer is Σ_present
+  s_t / 2, so ∂/∂s_b = 0 and s_b stays; a and c step as LibMTL's UW on
+  the 2-task problem. Without `present` s_b would fall by lr/2."""
+  rng = np.random.default_rng(8)
+  method = weighting.get("uncertainty", init=-0.5)
+  method.build([Task(n, losses.mse) for n in "abc"])
+  s, lr = np.full(3, -0.5), 0.1
+  for mask in ([True] * 3, [True, False, True], [True] * 3):
+    p = np.array(mask)
+    task_losses = np.where(p, rng.uniform(0.1, 5.0, size=3), 0.0)
+    present = tf.constant(mask)
+    _, want_grad, _ = _libmtl_uw(task_losses[p], s[p])
+    with tf.GradientTape() as tape:
+      w = method(tf.constant(task_losses, tf.float32), 0, present=present)
+      w = w * p  # as the step
+      total = (tf.reduce_sum(w * task_losses) +
+               method.regularizer(present=present))
+    grad = tape.gradient(total, method.log_var).numpy()
+    np.testing.assert_allclose(grad[p], want_grad, rtol=1e-5, atol=1e-6)
+    assert np.all(grad[~p] == 0.0)
+    method.log_var.assign_sub(lr * grad)
+    s[p] = s[p] - lr * want_grad
+  np.testing.assert_allclose(method.log_var.numpy(), s, rtol=1e-5)

@@ -59,13 +59,15 @@ class Weighting(tf.Module):
   def __call__(self, losses: tf.Tensor, step: tf.Tensor) -> tf.Tensor:
     raise NotImplementedError
 
-  def regularizer(self) -> tf.Tensor:
+  def regularizer(self, present: Optional[tf.Tensor] = None) -> tf.Tensor:
+    del present
     return tf.constant(0.0)
 
   def update(self, losses: tf.Tensor, step: tf.Tensor,
              grad_norms: Optional[tf.Tensor] = None,
-             kpis: Optional[tf.Tensor] = None) -> None:
-    del losses, step, grad_norms, kpis
+             kpis: Optional[tf.Tensor] = None,
+             present: Optional[tf.Tensor] = None) -> None:
+    del losses, step, grad_norms, kpis, present
 
   def logs(self) -> Dict[str, tf.Tensor]:
     return {}
@@ -76,3 +78,59 @@ def state(value, name, dtype=tf.float32, trainable=False):
   return tf.Variable(
       value, dtype=dtype, trainable=trainable, name=name,
       aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+
+
+# --- Helpers for methods that take `present` (None: every task present).
+# With present=None each one is the plain op, so a batch without absent
+# tasks computes exactly what it did before absent tasks were handled.
+
+
+def num_present(present, num_tasks):
+  """P, the number of present tasks (T when `present` is None)."""
+  if present is None:
+    return float(num_tasks)
+  return tf.reduce_sum(tf.cast(present, tf.float32))
+
+
+def keep(present, new, old):
+  """`new` for present tasks, `old` (unchanged state) for absent ones."""
+  return new if present is None else tf.where(present, new, old)
+
+
+def zero_absent(x, present):
+  """x with absent tasks' entries 0 (a where, not a product: an absent
+  entry may be inf or NaN)."""
+  return x if present is None else tf.where(present, x, tf.zeros_like(x))
+
+
+def masked_mean(x, present):
+  """Mean of x over the present tasks (0 when none is)."""
+  if present is None:
+    return tf.reduce_mean(x)
+  p = tf.cast(num_present(present, 0), x.dtype)
+  return tf.reduce_sum(zero_absent(x, present)) / tf.maximum(p, 1.0)
+
+
+def masked_softmax(x, present):
+  """softmax over the present tasks' entries of x, 0 for absent ones (all
+  0 when none is present); exactly tf.nn.softmax(x) when all are."""
+  if present is None:
+    return tf.nn.softmax(x)
+  low = tf.fill(tf.shape(x), x.dtype.min)
+  top = tf.reduce_max(tf.where(present, x, low))
+  e = zero_absent(tf.exp(tf.where(present, x - top, tf.zeros_like(x))),
+                  present)
+  total = tf.reduce_sum(e)
+  masked = e / tf.where(total > 0, total, tf.ones_like(total))
+  return tf.where(tf.reduce_all(present), tf.nn.softmax(x), masked)
+
+
+def renormalise_present(w, old, present, num_tasks):
+  """w rescaled to Σ w = T (present None), else the present tasks' w
+  rescaled to the total the present tasks had in `old` (so Σ stays T) and
+  absent tasks' `old` kept."""
+  if present is None:
+    return num_tasks * w / tf.reduce_sum(w)
+  total = num_tasks - tf.reduce_sum(zero_absent(old, tf.logical_not(present)))
+  return tf.where(present, total * w / tf.reduce_sum(zero_absent(w, present)),
+                  old)

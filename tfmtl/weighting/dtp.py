@@ -5,7 +5,7 @@ from typing import Sequence, Union
 import tensorflow as tf
 
 from tfmtl.errors import UserError
-from tfmtl.weighting.base import Weighting, state
+from tfmtl.weighting.base import Weighting, keep, state
 
 
 class DTP(Weighting):
@@ -25,6 +25,11 @@ class DTP(Weighting):
   normalised. Before the first KPI arrives κ̄ = `init_kpi`; the first KPI
   replaces it (no bias toward the initial value), later ones are averaged.
 
+  Absent tasks (no labelled example in a step, `present`): an absent
+  task's KPI (computed on no labelled example) is not read; its κ̄ stays
+  as it was (its first present step replaces `init_kpi`). Its weight from
+  κ̄ is returned as usual; the step zeroes it.
+
   References:
     Guo, Haque, Huang, Yeung, Fei-Fei. "Dynamic Task Prioritization for
     Multitask Learning", ECCV 2018, eqs. (2)-(4).
@@ -36,6 +41,7 @@ class DTP(Weighting):
   """
 
   needs = frozenset({"kpis"})
+  handles_absent = True
 
   def __init__(self, gamma: Union[float, Sequence[float]] = 1.0,
                alpha: float = 0.5, init_kpi: float = 0.5, name="dtp"):
@@ -60,20 +66,21 @@ class DTP(Weighting):
                       f"tasks {self.task_names}")
     self._gamma = tf.constant(gamma, tf.float32)
     self.kpi = state(tf.fill([self.num_tasks], float(self.init_kpi)), "kpi")
-    self.seen = state(False, "seen", dtype=tf.bool)
+    self.seen = state(tf.zeros([self.num_tasks], tf.bool), "seen",
+                      dtype=tf.bool)
 
-  def __call__(self, losses, step):
-    del step
+  def __call__(self, losses, step, present=None):
+    del step, present  # the step zeroes an absent task's weight
     k = tf.clip_by_value(self.kpi, 1e-8, 1.0)
     return tf.cast(-tf.pow(1.0 - k, self._gamma) * tf.math.log(k),
                    losses.dtype)
 
-  def update(self, losses, step, grad_norms=None, kpis=None):
+  def update(self, losses, step, grad_norms=None, kpis=None, present=None):
     del losses, step, grad_norms
     kpis = tf.cast(kpis, tf.float32)
     ema = self.alpha * kpis + (1.0 - self.alpha) * self.kpi
-    self.kpi.assign(tf.where(self.seen, ema, kpis))
-    self.seen.assign(True)
+    self.kpi.assign(keep(present, tf.where(self.seen, ema, kpis), self.kpi))
+    self.seen.assign(keep(present, tf.ones_like(self.seen), self.seen))
 
   def logs(self):
     return {f"kpi/{n}": self.kpi[i] for i, n in enumerate(self.task_names)}

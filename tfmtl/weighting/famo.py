@@ -2,7 +2,8 @@
 
 import tensorflow as tf
 
-from tfmtl.weighting.base import Weighting, state
+from tfmtl.weighting.base import (Weighting, keep, masked_softmax, state,
+                                  zero_absent)
 
 
 class FAMO(Weighting):
@@ -32,6 +33,13 @@ class FAMO(Weighting):
   Differences: none in the rule; LibMTL updates ξ with the next call of its
   trainer loop, we in the same step.
 
+  Absent tasks (no labelled example in a step, `present`): FAMO on the
+  P-task problem of the present tasks: z is the softmax over their logits
+  (Σ_present w = 1), δ and the logits' step are theirs only. An absent
+  task's logit, Adam moments and Adam step count (one per task, so the
+  bias correction counts the task's own updates; no weight decay either)
+  and its stored loss D_t stay as they are.
+
   References:
     Liu, Feng, Stone, Liu. "FAMO: Fast Adaptive Multitask Optimization",
     NeurIPS 2023, Algorithm 1; LibMTL/weighting/FAMO.py.
@@ -43,6 +51,7 @@ class FAMO(Weighting):
   """
 
   needs = frozenset({"losses_after"})
+  handles_absent = True
 
   def __init__(self, lr: float = 0.025, gamma: float = 1e-3,
                eps: float = 1e-8, name="famo"):
@@ -57,32 +66,36 @@ class FAMO(Weighting):
     self.previous = state(tf.ones([t]), "losses_before")
     self.m = state(tf.zeros([t]), "adam_m")
     self.v = state(tf.zeros([t]), "adam_v")
-    self.count = state(0.0, "adam_count")
+    self.count = state(tf.zeros([t]), "adam_count")
 
   def _gap(self, losses):
     return tf.cast(losses, tf.float32) - self.min_losses + self.eps
 
-  def __call__(self, losses, step):
+  def __call__(self, losses, step, present=None):
     del step
-    z = tf.nn.softmax(self.logits)
+    z = masked_softmax(self.logits, present)
     d = self._gap(losses)
-    c = tf.reduce_sum(z / d)
-    self.previous.assign(tf.cast(losses, tf.float32))
-    return tf.cast(z / (c * d), losses.dtype)
+    c = tf.reduce_sum(zero_absent(z / d, present))
+    self.previous.assign(keep(present, tf.cast(losses, tf.float32),
+                              self.previous))
+    return tf.cast(zero_absent(z / (c * d), present), losses.dtype)
 
-  def update_after(self, losses_after):
-    delta = tf.math.log(self._gap(self.previous)) - tf.math.log(
-        self._gap(losses_after))
-    z = tf.nn.softmax(self.logits)
+  def update_after(self, losses_after, present=None):
+    delta = zero_absent(tf.math.log(self._gap(self.previous)) - tf.math.log(
+        self._gap(losses_after)), present)
+    z = masked_softmax(self.logits, present)
     grad = z * (delta - tf.reduce_sum(z * delta)) + self.gamma * self.logits
     b1, b2, eps = 0.9, 0.999, 1e-8
-    n = self.count + 1.0
+    n = keep(present, self.count + 1.0, self.count)
     self.count.assign(n)
-    self.m.assign(b1 * self.m + (1 - b1) * grad)
-    self.v.assign(b2 * self.v + (1 - b2) * tf.square(grad))
+    self.m.assign(keep(present, b1 * self.m + (1 - b1) * grad, self.m))
+    self.v.assign(keep(present, b2 * self.v + (1 - b2) * tf.square(grad),
+                       self.v))
     m_hat = self.m / (1 - b1 ** n)
     v_hat = self.v / (1 - b2 ** n)
-    self.logits.assign(self.logits - self.lr * m_hat / (tf.sqrt(v_hat) + eps))
+    self.logits.assign(keep(
+        present, self.logits - self.lr * m_hat / (tf.sqrt(v_hat) + eps),
+        self.logits))
 
   def logs(self):
     z = tf.nn.softmax(self.logits)

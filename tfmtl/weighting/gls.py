@@ -2,7 +2,8 @@
 
 import tensorflow as tf
 
-from tfmtl.weighting.base import Weighting
+from tfmtl.weighting.base import (Weighting, masked_mean, num_present,
+                                  zero_absent)
 
 EPS = 1e-20  # losses are clamped here before the logarithm
 
@@ -32,17 +33,28 @@ class GLS(Weighting):
   logged are the ones applied. TorchJD's `GeometricMean` scalariser is the
   same function.
 
+  Absent tasks (no labelled example in a step, `present`): the geometric
+  mean of the P present tasks' losses, S = exp(mean_present log L), and
+  w_t = S / (P · L_t) for them; an absent task (L_t = 0, outside the
+  product, which it would zero) gets 0.
+
   References:
     Chennupati, Sistu, Yogamani, Rawashdeh. "MultiNet++: Multi-Stream
     Feature Aggregation and Geometric Loss Strategy for Multi-Task
     Learning", CVPR Workshops 2019 (the geometric loss strategy).
   """
 
+  handles_absent = True
+
   def __init__(self, name="gls"):
     super().__init__(name=name)
 
-  def __call__(self, losses, step):
+  def __call__(self, losses, step, present=None):
     del step
     log_l = tf.math.log(tf.maximum(losses, EPS))
-    t = tf.cast(tf.shape(losses)[0], losses.dtype)
-    return tf.exp(tf.reduce_mean(log_l) - log_l) / t
+    if present is None:
+      t = tf.cast(tf.shape(losses)[0], losses.dtype)
+    else:
+      t = tf.maximum(tf.cast(num_present(present, 0), losses.dtype), 1.0)
+    return zero_absent(tf.exp(masked_mean(log_l, present) - log_l) / t,
+                       present)

@@ -3,7 +3,8 @@
 import tensorflow as tf
 
 from tfmtl.errors import UserError
-from tfmtl.weighting.base import Weighting, state
+from tfmtl.weighting.base import (Weighting, keep, masked_mean,
+                                  renormalise_present, state)
 
 
 class GradNorm(Weighting):
@@ -31,6 +32,14 @@ class GradNorm(Weighting):
   optimizer. We follow the paper: w itself, renormalised to Σw = T, from
   the first step, on the last shared layer W, with its own optimizer.
 
+  Absent tasks (no labelled example in a step, `present`): the update is
+  GradNorm's step on the P-task problem of the present tasks (Ḡ and the
+  mean of L̃ over them), and their renormalised weights keep the total they
+  had, so Σw stays T and an absent task's weight is unchanged. An absent
+  task's L_t(0) (set at its first present step), Adam moments and Adam
+  step count (one per task, so its bias correction counts its own
+  updates) stay as they are.
+
   References:
     Chen et al. "GradNorm: Gradient Normalization for Adaptive Loss Balancing
     in Deep Multitask Networks", ICML 2018, eqs. (1)-(2) and Algorithm 1.
@@ -43,6 +52,7 @@ class GradNorm(Weighting):
   """
 
   needs = frozenset({"grad_norms"})
+  handles_absent = True
 
   def __init__(self, alpha: float = 1.5, lr: float = 1e-3,
                optimizer: str = "adam", min_weight: float = 1e-4,
@@ -58,38 +68,43 @@ class GradNorm(Weighting):
     t = self.num_tasks
     self.w = state(tf.ones([t]), "weights")
     self.initial_losses = state(tf.ones([t]), "initial_losses")
-    self.initialised = state(False, "initialised", dtype=tf.bool)
+    self.initialised = state(tf.zeros([t], tf.bool), "initialised",
+                             dtype=tf.bool)
     self.m = state(tf.zeros([t]), "adam_m")
     self.v = state(tf.zeros([t]), "adam_v")
-    self.count = state(0.0, "adam_count")
+    self.count = state(tf.zeros([t]), "adam_count")
 
-  def __call__(self, losses, step):
-    del step
+  def __call__(self, losses, step, present=None):
+    del step, present  # the step zeroes an absent task's weight
     return tf.cast(tf.identity(self.w), losses.dtype)
 
-  def update(self, losses, step, grad_norms=None, kpis=None):
+  def update(self, losses, step, grad_norms=None, kpis=None, present=None):
     del step, kpis
     losses = tf.cast(losses, tf.float32)
     l0 = tf.where(self.initialised, self.initial_losses, losses)
-    self.initial_losses.assign(l0)
-    self.initialised.assign(True)
+    self.initial_losses.assign(keep(present, l0, self.initial_losses))
+    self.initialised.assign(keep(present, tf.ones_like(self.initialised),
+                                 self.initialised))
     norms = tf.cast(grad_norms, tf.float32)
     g = self.w * norms
     ratio = losses / l0
-    r = ratio / tf.reduce_mean(ratio)
-    target = tf.stop_gradient(tf.reduce_mean(g) * tf.pow(r, self.alpha))
+    r = ratio / masked_mean(ratio, present)
+    target = tf.stop_gradient(masked_mean(g, present) *
+                              tf.pow(r, self.alpha))
     grad = tf.sign(g - target) * norms
-    self.w.assign(self._step(grad))
+    old = tf.identity(self.w)
+    self.w.assign(keep(present, self._step(grad, present), old))
     w = tf.maximum(self.w, self.min_weight)
-    self.w.assign(self.num_tasks * w / tf.reduce_sum(w))
+    self.w.assign(renormalise_present(w, old, present, self.num_tasks))
 
-  def _step(self, grad):
+  def _step(self, grad, present=None):
     if self.optimizer == "sgd":
       return self.w - self.lr * grad
     b1, b2, eps = 0.9, 0.999, 1e-8
-    self.count.assign_add(1.0)
-    self.m.assign(b1 * self.m + (1 - b1) * grad)
-    self.v.assign(b2 * self.v + (1 - b2) * tf.square(grad))
+    self.count.assign(keep(present, self.count + 1.0, self.count))
+    self.m.assign(keep(present, b1 * self.m + (1 - b1) * grad, self.m))
+    self.v.assign(keep(present, b2 * self.v + (1 - b2) * tf.square(grad),
+                       self.v))
     m_hat = self.m / (1 - tf.pow(b1, self.count))
     v_hat = self.v / (1 - tf.pow(b2, self.count))
     return self.w - self.lr * m_hat / (tf.sqrt(v_hat) + eps)

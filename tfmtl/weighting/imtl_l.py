@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-from tfmtl.weighting.base import Weighting, state
+from tfmtl.weighting.base import Weighting, state, zero_absent
 
 
 class IMTLL(Weighting):
@@ -26,10 +26,16 @@ class IMTLL(Weighting):
   (the gradient half is `imtl` here, IMTL-G). Versus TorchJD: the same as
   `torchjd.scalarization.IMTLL`.
 
+  Absent tasks (no labelled example in a step, `present`): the regularizer
+  is −Σ_t s_t over the present tasks only, so an absent task's s_t gets no
+  gradient (its loss term is 0 and the step zeroes its weight) and stays.
+
   References:
     Liu et al. "Towards Impartial Multi-task Learning", ICLR 2021
     (IMTL-L, the loss balance).
   """
+
+  handles_absent = True
 
   def __init__(self, name="imtl_l"):
     super().__init__(name=name)
@@ -39,12 +45,12 @@ class IMTLL(Weighting):
     self.log_scale = state(tf.zeros([self.num_tasks]), "log_scale",
                            trainable=True)
 
-  def __call__(self, losses, step):
-    del step
+  def __call__(self, losses, step, present=None):
+    del step, present  # the step zeroes an absent task's weight
     return tf.cast(tf.exp(self.log_scale), losses.dtype)
 
-  def regularizer(self):
-    return -tf.reduce_sum(self.log_scale)
+  def regularizer(self, present=None):
+    return -tf.reduce_sum(zero_absent(self.log_scale, present))
 
   def logs(self):
     return {f"scale/{n}": tf.exp(self.log_scale[i])

@@ -2,7 +2,8 @@
 
 import tensorflow as tf
 
-from tfmtl.weighting.base import Weighting, state
+from tfmtl.weighting.base import (Weighting, keep, masked_mean,
+                                  renormalise_present, state, zero_absent)
 
 
 class PseudoGradNorm(Weighting):
@@ -25,6 +26,12 @@ class PseudoGradNorm(Weighting):
 
   with ε = 1e-6. A step's loss uses the weights from before its update.
 
+  Absent tasks (no labelled example in a step, `present`): an absent
+  task's three EMAs are not updated (each starts at the task's first
+  present value) and its weight is unchanged; the present tasks take the
+  rule above on the P-task problem (the mean of Ĝ and the sum of r over
+  them) and are renormalised to the total they had, so Σw stays T.
+
   References:
     Texas Instruments, edgeai-torchvision, `xnn/layers/multi_task.py`
     (`multi_task_type="pseudo_grad_norm"`), after Chen et al., "GradNorm",
@@ -38,6 +45,7 @@ class PseudoGradNorm(Weighting):
   """
 
   needs = frozenset({"grad_norms"})
+  handles_absent = True
 
   def __init__(self, alpha: float = 0.75, lr: float = 1e-4,
                short_smooth: float = 1e-3, long_smooth: float = 1e-6,
@@ -54,26 +62,29 @@ class PseudoGradNorm(Weighting):
     self.norms = state(tf.zeros([t]), "grad_norm_ema")
     self.short = state(tf.zeros([t]), "loss_short")
     self.long = state(tf.zeros([t]), "loss_long")
-    self.seen = state(False, "seen", dtype=tf.bool)
+    self.seen = state(tf.zeros([t], tf.bool), "seen", dtype=tf.bool)
 
-  def __call__(self, losses, step):
-    del step
+  def __call__(self, losses, step, present=None):
+    del step, present  # the step zeroes an absent task's weight
     return tf.cast(tf.identity(self.w), losses.dtype)
 
-  def update(self, losses, step, grad_norms=None, kpis=None):
+  def update(self, losses, step, grad_norms=None, kpis=None, present=None):
     del step, kpis
     losses = tf.cast(losses, tf.float32)
     g = self.w * tf.cast(grad_norms, tf.float32)
 
     def ema(var, value, beta):
-      return tf.where(self.seen, (1.0 - beta) * var + beta * value, value)
+      new = tf.where(self.seen, (1.0 - beta) * var + beta * value, value)
+      return keep(present, new, var)
 
     self.norms.assign(ema(self.norms, g, self.short_smooth))
     self.short.assign(ema(self.short, losses, self.short_smooth))
     self.long.assign(ema(self.long, losses, self.long_smooth))
-    self.seen.assign(True)
+    self.seen.assign(keep(present, tf.ones_like(self.seen), self.seen))
     rate = self.short / (self.long + self.eps)
-    target = tf.reduce_mean(self.norms) * tf.pow(rate / tf.reduce_sum(rate),
-                                                 self.alpha)
+    total = tf.reduce_sum(zero_absent(rate, present))
+    target = masked_mean(self.norms, present) * tf.pow(rate / total,
+                                                       self.alpha)
     w = self.w + self.lr * self.w * (target / (self.norms + self.eps) - 1.0)
-    self.w.assign(self.num_tasks * w / tf.reduce_sum(w))
+    self.w.assign(renormalise_present(w, self.w.read_value(), present,
+                                      self.num_tasks))

@@ -30,6 +30,12 @@ class ScaleInvariant(Weighting):
   the same function and gradient; the clamp is ours. LibMTL and TorchJD do
   not have it (LibMTL's STCH uses it as its warm-up objective, `stch` here).
 
+  Absent tasks (no labelled example in a step, `present`): S is the sum
+  over the present tasks, whose weights c_t / L_t are unchanged by an
+  absent one; an absent task (L_t = 0, log undefined) is left out of S:
+  the step zeroes its weight. Nothing per task is kept, so the method
+  needs no `present`.
+
   References:
     Navon et al. "Multi-Task Learning as a Bargaining Game", ICML 2022,
     the "SI" baseline of its experiments; reference code

@@ -5,7 +5,8 @@ from typing import Optional, Sequence
 import tensorflow as tf
 
 from tfmtl.errors import UserError
-from tfmtl.weighting.base import Weighting, state
+from tfmtl.weighting.base import (Weighting, masked_softmax, num_present,
+                                  state, zero_absent)
 
 EPS = 1e-20  # LibMTL's guard inside the logarithm
 
@@ -47,6 +48,13 @@ class STCH(Weighting):
   log-ratio form makes the scalarisation invariant to each task's loss
   scale.
 
+  Absent tasks (no labelled example in a step, `present`): the smooth max
+  runs over the P present tasks, w_t = P · softmax over them / (L_t + ε z_t)
+  (STCH on the P-task problem); an absent task gets 0, also in warm-up. A
+  task's nadir is the mean of its losses over the steps of epoch W where
+  it was present (per-task counts); a task absent through all of epoch W
+  keeps nadir 1 (its loss left unnormalised). The step counter is global.
+
   References:
     Lin et al. "Smooth Tchebycheff Scalarization for Multi-Objective
     Optimization", ICML 2024 (the smooth Tchebycheff scalarisation and its
@@ -59,6 +67,8 @@ class STCH(Weighting):
     warmup_epochs: W ≥ 0; epochs 0 .. W use Σ log L, epoch W sets the nadir.
     nadir: optional fixed nadir losses, one per task (> 0); skips warm-up.
   """
+
+  handles_absent = True
 
   def __init__(self, steps_per_epoch: int = 0, mu: float = 1.0,
                warmup_epochs: int = 4,
@@ -89,28 +99,35 @@ class STCH(Weighting):
     self.nadir_set = state(1.0 if fixed else 0.0, "nadir_set")  # 0/1
     self.steps = state(0.0, "steps")           # update calls so far
     self.warmup_sum = state(tf.zeros([t]), "warmup_sum")
+    self.warmup_count = state(tf.zeros([t]), "warmup_count")  # present in
 
-  def __call__(self, losses, step):
+  def __call__(self, losses, step, present=None):
     del step
     z = tf.cast(self.nadir, losses.dtype)
     rel = tf.math.log(losses / z + EPS)
-    t = tf.cast(self.num_tasks, losses.dtype)
-    w_stch = t * tf.nn.softmax(rel / self.mu) / (losses + EPS * z)
+    t = tf.cast(num_present(present, self.num_tasks), losses.dtype)
+    w_stch = t * masked_softmax(rel / self.mu, present) / (losses + EPS * z)
     w_warm = 1.0 / (losses + EPS)
-    return tf.where(self.nadir_set > 0.5, w_stch, w_warm)
+    return zero_absent(tf.where(self.nadir_set > 0.5, w_stch, w_warm),
+                       present)
 
-  def update(self, losses, step, grad_norms=None, kpis=None):
+  def update(self, losses, step, grad_norms=None, kpis=None, present=None):
     del step, grad_norms, kpis
     n = float(self.steps_per_epoch)
     epoch = tf.floor(self.steps / n)
     in_last = tf.logical_and(self.nadir_set < 0.5,
                              tf.equal(epoch, float(self.warmup_epochs)))
-    total = self.warmup_sum + tf.where(in_last, tf.cast(losses, tf.float32),
+    adds = in_last if present is None else tf.logical_and(in_last, present)
+    total = self.warmup_sum + tf.where(adds, tf.cast(losses, tf.float32),
                                        0.0)
+    count = self.warmup_count + tf.where(adds, 1.0, 0.0)
     self.warmup_sum.assign(total)
+    self.warmup_count.assign(count)
     steps = self.steps + 1.0
     done = tf.logical_and(in_last, steps >= n * (self.warmup_epochs + 1))
-    self.nadir.assign(tf.where(done, total / n, self.nadir))
+    # A task's nadir: its mean over the steps of epoch W it was present in.
+    self.nadir.assign(tf.where(tf.logical_and(done, count > 0.0),
+                               total / tf.maximum(count, 1.0), self.nadir))
     self.nadir_set.assign(tf.where(done, 1.0, self.nadir_set))
     self.steps.assign(steps)
 

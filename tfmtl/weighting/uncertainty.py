@@ -4,7 +4,7 @@ from typing import Sequence
 
 import tensorflow as tf
 
-from tfmtl.weighting.base import Weighting, state
+from tfmtl.weighting.base import Weighting, state, zero_absent
 
 
 class Uncertainty(Weighting):
@@ -19,6 +19,11 @@ class Uncertainty(Weighting):
   regularizer is Σ_t s_t / 2. For a regression task ∂/∂s_t = 0 at
   σ_t² = exp(s_t) = L_t: the learned variance tracks the task's loss.
 
+  Absent tasks (no labelled example in a step, `present`): the regularizer
+  is Σ_t s_t / 2 over the present tasks only, so an absent task's s_t gets
+  no gradient (its loss term is 0 and the step zeroes its weight) and
+  stays; without this its s_t would be pushed down by 1/2 per step.
+
   References:
     Kendall, Gal, Cipolla. "Multi-Task Learning Using Uncertainty to Weigh
     Losses for Scene Geometry and Semantics", CVPR 2018, eqs. (7) and (10).
@@ -28,6 +33,8 @@ class Uncertainty(Weighting):
       other task is a regression task.
     init: initial s_t.
   """
+
+  handles_absent = True
 
   def __init__(self, classification: Sequence[str] = (), init: float = 0.0,
                name="uncertainty"):
@@ -47,12 +54,12 @@ class Uncertainty(Weighting):
     self._scale = tf.constant(
         [1.0 if n in self._classification else 0.5 for n in self.task_names])
 
-  def __call__(self, losses, step):
-    del step
+  def __call__(self, losses, step, present=None):
+    del step, present  # the step zeroes an absent task's weight
     return self._scale * tf.exp(-self.log_var)
 
-  def regularizer(self):
-    return 0.5 * tf.reduce_sum(self.log_var)
+  def regularizer(self, present=None):
+    return 0.5 * tf.reduce_sum(zero_absent(self.log_var, present))
 
   def logs(self):
     return {f"sigma2/{n}": tf.exp(self.log_var[i])
