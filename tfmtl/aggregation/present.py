@@ -31,9 +31,11 @@ def split_simplex(lam, p):
   """(λ̃, s): the present part of λ rescaled to the simplex, and its total.
 
   p: [T] 1/0 mask. λ̃ is 0 on absent tasks; uniform on the present ones
-  when their total is 0 (or nothing when none is present).
+  when their total is 0 (or nothing when none is present). When every task
+  is present, s = 1 and λ̃ = λ exactly (no round-off from the division).
   """
-  s = tf.reduce_sum(lam * p)
+  s = tf.where(tf.reduce_all(p > 0.0), tf.ones([], lam.dtype),
+               tf.reduce_sum(lam * p))
   count = tf.maximum(tf.reduce_sum(p), 1.0)
   sub = tf.where(s > 0.0, lam * p / tf.where(s > 0.0, s, 1.0), p / count)
   return sub, s
