@@ -1,6 +1,7 @@
 """Per-sample gradient moments: coupled == the seed's loop, independent ==
 per-example gradients with frozen batch statistics."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -191,3 +192,54 @@ def test_several_losses_in_one_pass_equal_separate_calls(batch, mode):
         model, x, labels, fn, shared, mode))()
     assert_rel_close(mean, want_mean, 1e-5)
     assert_rel_close(var, want_var, 1e-4)
+
+
+def _linear():
+  """y = x W + b: example i's gradient of (y_i − t_i)² is 2 r_i [x_i, 1]."""
+  inp = keras.Input((3,))
+  out = keras.layers.Dense(1, kernel_initializer=keras.initializers.Constant(
+      [[0.5], [-1.0], [2.0]]), bias_initializer="ones")(inp)
+  return keras.Model(inp, out)
+
+
+@pytest.mark.parametrize("mode", per_sample.MODES)
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_weighted_moments_equal_numpy(mode, dynamic):
+  rng = np.random.default_rng(7)
+  x = rng.normal(size=(5, 3)).astype(np.float32)
+  t = rng.normal(size=(5, 1)).astype(np.float32)
+  s = np.array([1.0, 0.0, 2.0, 0.5, 1.0], np.float32)  # example 1 unlabelled
+  model = _linear()
+  fns = [lambda out, lab: tf.reduce_sum(tf.square(out - lab), axis=-1)] * 2
+  sig = [tf.TensorSpec([None, 3]), tf.TensorSpec([None, 1]),
+         tf.TensorSpec([None])]
+  run = lambda xx, tt, ss: per_sample.gradient_moments_of_losses(
+      model, xx, tt, fns, model.trainable_variables, mode,
+      weights=[ss, None])  # the second loss unweighted
+  if dynamic:
+    run = tf.function(run, input_signature=sig)
+  (mean, var), (mean1, var1) = run(tf.constant(x), tf.constant(t),
+                                   tf.constant(s))
+  r = x @ np.array([0.5, -1.0, 2.0]) + 1.0 - t[:, 0]
+  g = 2 * r[:, None] * np.concatenate([x, np.ones((5, 1))], axis=1)  # [B, 4]
+  m = (s[:, None] * g).sum(0) / s.sum()
+  v = (s[:, None] * (g - m) ** 2).sum(0) / s.sum()
+  got_m = np.concatenate([np.ravel(a) for a in mean])
+  got_v = np.concatenate([np.ravel(a) for a in var])
+  np.testing.assert_allclose(got_m, m, rtol=1e-5)
+  np.testing.assert_allclose(got_v, v, rtol=1e-4)
+  # Unweighted: the plain moments, as before.
+  np.testing.assert_allclose(np.concatenate([np.ravel(a) for a in var1]),
+                             g.var(0), rtol=1e-4)
+  np.testing.assert_allclose(np.concatenate([np.ravel(a) for a in mean1]),
+                             g.mean(0), rtol=1e-5)
+
+
+def test_weighted_moments_with_no_labelled_example_are_zero():
+  model = _linear()
+  x, t = tf.ones([3, 3]), tf.ones([3, 1])
+  mean, var = per_sample.gradient_moments_of_losses(
+      model, x, t, [lambda out, lab: tf.reduce_sum(out - lab, axis=-1)],
+      model.trainable_variables, weights=[tf.zeros([3])])[0]
+  for a in mean + var:
+    np.testing.assert_array_equal(a, np.zeros(a.shape))

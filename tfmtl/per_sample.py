@@ -27,6 +27,14 @@ therefore measures how examples disagree about the gradient of the
 deterministic network, not dropout noise; with dropout on, each example of
 the vectorised pass would need its own mask and the spread would mix the two.
 
+With per-example weights s_i ≥ 0 (partly labelled data: 0 = no label of
+the task; `weights=`), the moments are those of the weighted loss
+Σ_i s_i l(x_i) / Σ_i s_i, over the labelled examples:
+
+    ḡ = Σ_i s_i g_i / S,   v = Σ_i s_i (ḡ − g_i)² / S,   S = Σ_i s_i
+
+(both 0 when S = 0); with every s_i = 1 they are the ones above.
+
 Works eagerly, inside tf.function and inside `strategy.run` (each replica
 returns its local moments; the train step combines them exactly). BatchNorm
 with `synchronized=True` uses global-batch statistics in both modes.
@@ -44,7 +52,7 @@ References:
 import contextlib
 import logging
 import threading
-from typing import Callable, List, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import keras
 import tensorflow as tf
@@ -155,7 +163,44 @@ def _batch_size(inputs):
   return static if static is not None else tf.shape(first)[0]
 
 
-def _coupled(model, inputs, labels, loss_fns, variables):
+def _weighted_welford(total, mean, m2, g, s):
+  """Weighted Welford (West 1979): adds gradient g with weight s ≥ 0."""
+  total = total + s
+  frac = tf.math.divide_no_nan(s, total)
+  keep = s > 0.0  # an unlabelled example adds nothing (even if g is NaN)
+  delta = [gi - mi for gi, mi in zip(g, mean)]
+  new_mean = [tf.where(keep, mi + frac * d, mi) for mi, d in zip(mean, delta)]
+  m2 = [tf.where(keep, q + s * d * (gi - mi), q)
+        for q, d, gi, mi in zip(m2, delta, g, new_mean)]
+  return total, new_mean, m2
+
+
+def _coupled_weighted(tape, loss, variables, b, weights):
+  """`_coupled`'s loop for one loss with per-example weights [B]."""
+  mean = [tf.zeros(v.shape, tf.float32) for v in variables]
+  m2 = [tf.zeros(v.shape, tf.float32) for v in variables]
+  total = tf.zeros([], tf.float32)
+  weights = tf.cast(weights, tf.float32)
+
+  def body(k, total, mean, m2):
+    g = tape.gradient(loss, variables,
+                      output_gradients=tf.one_hot(k, b, dtype=loss.dtype))
+    g = _zeros_for_none(g, variables)
+    total, mean, m2 = _weighted_welford(total, mean, m2, g, weights[k])
+    return k + 1, total, mean, m2
+
+  if isinstance(b, int):
+    state = (0, total, mean, m2)
+    for _ in range(b):
+      state = body(*state)
+    _, total, mean, m2 = state
+  else:
+    _, total, mean, m2 = tf.while_loop(lambda k, *_: k < b, body,
+                                       (tf.constant(0), total, mean, m2))
+  return mean, [tf.math.divide_no_nan(q, total) for q in m2]
+
+
+def _coupled(model, inputs, labels, loss_fns, variables, weights=None):
   """Welford's running mean and M2 over the B per-element gradients.
 
   One batch forward on a persistent tape (shared by every loss), then the
@@ -179,6 +224,9 @@ def _coupled(model, inputs, labels, loss_fns, variables):
 
   out = []
   for j, loss in enumerate(losses):
+    if weights is not None and weights[j] is not None:
+      out.append(_coupled_weighted(tape, loss, variables, b, weights[j]))
+      continue
     mean = [tf.zeros(v.shape, tf.float32) for v in variables]
     m2 = [tf.zeros(v.shape, tf.float32) for v in variables]
     if isinstance(b, int):
@@ -211,7 +259,23 @@ def batch_statistics(model, inputs) -> dict:
   return store
 
 
-def _independent(model, inputs, labels, loss_fns, variables):
+def _weighted_moments(grads, s):
+  """(Σ s_i g_i / S, Σ s_i (g_i − ḡ)² / S) over axis 0; s [B] ≥ 0."""
+  s = tf.cast(s, tf.float32)
+  total = tf.reduce_sum(s)
+  mean, var = [], []
+  for g in grads:
+    sb = tf.reshape(s, [-1] + [1] * (len(g.shape) - 1))
+    keep = sb > 0.0
+    m = tf.math.divide_no_nan(
+        tf.reduce_sum(tf.where(keep, sb * g, 0.0), axis=0), total)
+    sq = tf.where(keep, sb * tf.square(g - m[None]), 0.0)
+    mean.append(m)
+    var.append(tf.math.divide_no_nan(tf.reduce_sum(sq, axis=0), total))
+  return mean, var
+
+
+def _independent(model, inputs, labels, loss_fns, variables, weights=None):
   stats = batch_statistics(model, inputs)
 
   @tf.autograph.experimental.do_not_convert
@@ -237,7 +301,10 @@ def _independent(model, inputs, labels, loss_fns, variables):
   finally:
     logger.setLevel(level)
   out = []
-  for grads in per_loss:
+  for j, grads in enumerate(per_loss):
+    if weights is not None and weights[j] is not None:
+      out.append(_weighted_moments(grads, weights[j]))
+      continue
     mean = [tf.reduce_mean(g, axis=0) for g in grads]
     var = [tf.reduce_mean(tf.square(g - m[None]), axis=0)
            for g, m in zip(grads, mean)]
@@ -277,17 +344,22 @@ def gradient_moments_of_losses(
     model, inputs, labels,
     per_example_loss_fns: Sequence[Callable[[object, object], tf.Tensor]],
     variables: Sequence, mode: str = "independent",
+    weights: Optional[Sequence[Optional[tf.Tensor]]] = None,
 ) -> List[Tuple[List[tf.Tensor], List[tf.Tensor]]]:
   """`gradient_moments` of several losses (tasks) from shared passes.
 
   The batch-statistics forward and each example's forward are done once
   for all losses; only the backward passes are per loss. Returns one
   (mean, variance) pair per loss, equal to separate `gradient_moments`
-  calls.
+  calls. `weights`: one [B] tensor of per-example weights per loss (None:
+  all 1), giving the weighted moments of the module docstring.
   """
   variables = list(variables)
   _check(model, variables, mode)
   fns = list(per_example_loss_fns)
+  if weights is not None and len(weights) != len(fns):
+    raise UserError(f"gradient_moments_of_losses: {len(weights)} weight "
+                    f"vectors for {len(fns)} losses; give one per loss")
   if mode == "coupled":
-    return _coupled(model, inputs, labels, fns, variables)
-  return _independent(model, inputs, labels, fns, variables)
+    return _coupled(model, inputs, labels, fns, variables, weights)
+  return _independent(model, inputs, labels, fns, variables, weights)

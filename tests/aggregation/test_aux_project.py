@@ -61,3 +61,21 @@ def test_per_layer_projects_each_layer_on_its_own():
                              [2.0, W_AUX, 2.0 + 2 * W_AUX, 0.0], rtol=1e-6)
   whole = built(4, shared)(j).numpy()
   np.testing.assert_allclose(whole, 2.0 * j[0] + W_AUX * j[1], rtol=1e-6)
+
+
+def test_absent_tasks():
+  ts = [Task("m", losses.l1, 2.0, "main"), Task("a", losses.l1, 0.5, "aux"),
+        Task("b", losses.l1, 0.25, "aux")]
+  proj = aggregation.get("aux_project")
+  proj.build(ts, num_params=2)
+  j = tf.constant([[1.0, 0.0], [-1.0, 1.0], [-2.0, 3.0]])
+  # a absent (its nonzero row ignored): only b is projected, to [0, 3].
+  d = tf.function(proj)(j, present=tf.constant([True, False, True]))
+  np.testing.assert_allclose(d, [2.0, 0.25 * 3.0], rtol=1e-6)
+  assert float(proj.logs()["gate/a/shared"]) == 0.0
+  np.testing.assert_allclose(proj.logs()["gate/b/shared"], 3 / np.sqrt(13),
+                             rtol=1e-6)
+  # Main absent: nothing to project against, the aux rows pass (ATG).
+  d = proj(j, present=tf.constant([False, True, True]))
+  np.testing.assert_allclose(d, 0.5 * j[1] + 0.25 * j[2], rtol=1e-6)
+  np.testing.assert_allclose(proj.logs()["gate/b/shared"], 1.0)

@@ -92,3 +92,40 @@ def test_several_main_tasks_are_combined_with_their_weights():
 def test_roles_are_required():
   with pytest.raises(UserError, match="role 'aux'"):
     aggregation.get("cosine").build(tasks()[:1])
+
+
+def three_tasks(name):
+  ts = [Task("m", losses.l1, 1.0, "main"), Task("a", losses.l1, 0.5, "aux"),
+        Task("b", losses.l1, 0.25, "aux")]
+  method = aggregation.get(name)
+  method.build(ts, num_params=2)
+  return method
+
+
+@pytest.mark.parametrize("name", ["cosine", "cosine_weighted"])
+def test_absent_aux_contributes_nothing(name):
+  # a absent (its row, nonzero here, must be ignored); b agrees with m:
+  # cos_b = 2/√5, gate 0.25 (unweighted) or 0.25·2/√5 (weighted).
+  j = tf.constant([[1.0, 0.0], [1.0, 1.0], [2.0, 1.0]])
+  method = three_tasks(name)
+  d = tf.function(method)(j, present=tf.constant([True, False, True]))
+  gate = 0.25 * (2 / np.sqrt(5) if name == "cosine_weighted" else 1.0)
+  np.testing.assert_allclose(d, [1.0 + 2 * gate, gate], rtol=1e-6)
+  logs = method.logs()
+  assert float(logs["gate/a/shared"]) == 0.0
+  assert float(logs["cos/a/shared"]) == 0.0
+  np.testing.assert_allclose(logs["gate/b/shared"], gate, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["cosine", "cosine_weighted"])
+def test_absent_main_keeps_aux_at_configured_weight(name):
+  # No main task: the aux gradients enter at w_aux (ATG), even b, which
+  # conflicts with the (ignored) main row.
+  j = tf.constant([[1.0, 0.0], [1.0, 1.0], [-1.0, 2.0]])
+  method = three_tasks(name)
+  d = method(j, present=tf.constant([False, True, True]))
+  np.testing.assert_allclose(d, [0.5 - 0.25, 0.5 + 0.5], rtol=1e-6)
+  np.testing.assert_allclose(method.logs()["gate/b/shared"], 0.25)
+  # All present: b is gated as usual.
+  d = method(j, present=tf.constant([True, True, True]))
+  np.testing.assert_allclose(d, method(j), rtol=1e-6)

@@ -62,3 +62,36 @@ def test_errors():
     DBMTL().build([Task("a", None)])
   with pytest.raises(UserError, match="losses"):
     _built(2, 3)(tf.ones([2, 3]))
+
+
+def test_absent_task_keeps_its_ema_and_is_left_out():
+  rng = np.random.default_rng(2)
+  t, n, beta = 3, 5, 0.7
+  agg = _built(t, n, beta=beta, beta_sigma=0.5)
+  step = tf.function(agg)
+  J1 = rng.normal(size=(t, n)) * [[0.1], [1.0], [10.0]]
+  l1 = rng.uniform(0.1, 5.0, size=t)
+  _, buffer, k = _libmtl_db_mtl(J1, l1, np.zeros((t, n)), 0, beta, 0.5)
+  step(tf.constant(J1, tf.float32), losses=tf.constant(l1, tf.float32),
+       present=tf.constant([True] * 3))
+  # Task 1 absent (its row and loss, nonzero here, are ignored).
+  J2 = rng.normal(size=(t, n))
+  l2 = rng.uniform(0.1, 5.0, size=t)
+  d = step(tf.constant(J2, tf.float32), losses=tf.constant(l2, tf.float32),
+           present=tf.constant([True, False, True])).numpy()
+  rate = beta / 2 ** 0.5  # the second call, k = 2 (global count)
+  grads = J2 / (l2 + 1e-8)[:, None]
+  want_buffer = buffer.copy()
+  for i in (0, 2):
+    want_buffer[i] = grads[i] + rate * (buffer[i] - grads[i])
+  u = np.linalg.norm(want_buffer, axis=1)
+  top = max(u[0], u[2])
+  want = sum(top / (u[i] + 1e-8) * want_buffer[i] for i in (0, 2))
+  np.testing.assert_allclose(agg.buffer.numpy(), want_buffer, rtol=1e-5,
+                             atol=1e-6)
+  np.testing.assert_allclose(d, want, rtol=1e-5, atol=1e-5)
+  assert float(agg.alpha[1]) == 0.0
+  # Task 1's own-variable scale stays the first step's 1/(L + ε).
+  np.testing.assert_allclose(agg.own_scale.numpy(),
+                             1 / (np.array([l2[0], l1[1], l2[2]]) + 1e-8),
+                             rtol=1e-6)

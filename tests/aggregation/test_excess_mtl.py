@@ -93,3 +93,43 @@ def test_errors():
     ExcessMTL().build([Task("a", None)])
   with pytest.raises(UserError, match="robust_step_size"):
     ExcessMTL(robust_step_size=0.0)
+
+
+def _excess(J, s):
+  return (J ** 2 / np.sqrt(s + 1e-7)).sum(1)
+
+
+def test_absent_task_keeps_its_state_and_the_total_is_kept():
+  rng = np.random.default_rng(4)
+  t, n, eta = 3, 4, 0.7
+  agg = _built(t, n, robust_step_size=eta)
+  step = tf.function(agg)
+  J1, J2, J3 = (rng.normal(size=(t, n)) for _ in range(3))
+  # Task 1 absent in the first call: only tasks 0, 2 set their baseline.
+  step(tf.constant(J1, tf.float32), present=tf.constant([True, False, True]))
+  s = J1 ** 2 * [[1], [0], [1]]
+  base = _excess(J1, s) * [1, 0, 1]
+  np.testing.assert_allclose(agg.baseline, base, rtol=1e-5)
+  np.testing.assert_allclose(agg.sq_sum, s, rtol=1e-6)
+  # All present: task 1 is in its warm-up (first present call), so only
+  # tasks 0, 2 take the step, renormalised to their total 2; w_1 stays 1.
+  d = step(tf.constant(J2, tf.float32), present=tf.constant([True] * 3))
+  s = s + J2 ** 2
+  e = _excess(J2, s)
+  base[1] = e[1]
+  u = np.exp(eta * e / np.where(base > 0, base, 1)) * [1, 0, 1]
+  w = np.where([1, 0, 1], 2.0 * u / u.sum(), 1.0)
+  np.testing.assert_allclose(agg.loss_weights, w, rtol=1e-5)
+  np.testing.assert_allclose(agg.baseline, base, rtol=1e-5)
+  np.testing.assert_allclose(d, w @ J2, rtol=1e-5, atol=1e-6)
+  # Task 0 absent: tasks 1, 2 move, their total w_1 + w_2 kept.
+  d = step(tf.constant(J3, tf.float32), present=tf.constant([False, True,
+                                                             True]))
+  s[1:] += J3[1:] ** 2
+  e = _excess(J3, s)
+  u = w * np.exp(eta * e / base) * [0, 1, 1]
+  w = np.where([0, 1, 1], (w[1] + w[2]) * u / u.sum(), w)
+  np.testing.assert_allclose(agg.loss_weights, w, rtol=1e-5)
+  np.testing.assert_allclose(agg.sq_sum, s, rtol=1e-5)
+  np.testing.assert_allclose(d, w[1:] @ J3[1:], rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(agg.loss_weights.numpy().sum(), 3.0, rtol=1e-6)

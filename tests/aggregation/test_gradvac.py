@@ -118,3 +118,28 @@ def test_randomised_orders_are_permutations_keyed_on_the_step():
         rho[i, j] = (1 - 0.5) * hat + 0.5 * r
   np.testing.assert_allclose(got, pc.sum(0), rtol=1e-5, atol=1e-5)
   np.testing.assert_allclose(agg.targets.numpy(), rho, atol=1e-5)
+
+
+@pytest.mark.parametrize("libmtl_ema", [True, False])
+def test_absent_task_is_skipped_and_its_targets_stay(libmtl_ema):
+  # Task 1 absent (its row, nonzero here, ignored): the step is the
+  # transcription on tasks 0, 2, 3 with their targets; the targets of
+  # every pair with task 1 stay.
+  rng = np.random.default_rng(5)
+  J = rng.normal(size=(4, 6))
+  J[2] += J[0]
+  rho = rng.uniform(0.1, 0.6, size=(4, 4))
+  np.fill_diagonal(rho, 0.0)
+  agg = _built(4, libmtl_ema=libmtl_ema)
+  agg.targets.assign(rho.astype(np.float32))
+  got = tf.function(agg)(tf.constant(J, tf.float32),
+                         present=tf.constant([True, False, True, True]))
+  keep = [0, 2, 3]
+  want, sub = _libmtl_gradvac(J[keep], rho[np.ix_(keep, keep)], 0.5,
+                              libmtl_ema)
+  want_rho = rho.copy()
+  want_rho[np.ix_(keep, keep)] = sub
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(agg.targets.numpy(), want_rho, atol=1e-6)
+  assert float(agg.alpha[1]) == 0.0
+  assert np.abs(sub - rho[np.ix_(keep, keep)]).max() > 0.01

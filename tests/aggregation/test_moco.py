@@ -60,3 +60,37 @@ def test_errors():
     _built(2, 3)(tf.ones([2, 3]))
   with pytest.raises(UserError, match=">= 0"):
     MoCo(gamma=-1.0)
+
+
+def test_absent_task_keeps_y_and_lambda_the_rest_is_the_sub_problem():
+  params = dict(beta=0.3, beta_sigma=0.2, gamma=0.8, gamma_sigma=0.3,
+                rho=0.5)
+  rng = np.random.default_rng(3)
+  t, n = 3, 5
+  agg = _built(t, n, **params)
+  step = tf.function(agg)
+  J = rng.normal(size=(t, n)) * [[0.5], [1.0], [4.0]]
+  losses = rng.uniform(0.5, 3.0, size=t)
+  _, y, lambd, k = _libmtl_moco(J, losses, np.zeros((t, n)),
+                                np.full(t, 1.0 / t), 0, **params)
+  step(tf.constant(J, tf.float32), losses=tf.constant(losses, tf.float32),
+       present=tf.constant([True] * 3))
+  np.testing.assert_allclose(agg.lambd.numpy(), lambd, rtol=1e-5)
+  # Task 1 absent (its row and loss, nonzero here, ignored).
+  J = rng.normal(size=(t, n))
+  losses = rng.uniform(0.5, 3.0, size=t)
+  keep = [0, 2]
+  before = agg.lambd.numpy()[1]
+  s = lambd[keep].sum()
+  want, y_sub, sub, _ = _libmtl_moco(J[keep], losses[keep], y[keep],
+                                     lambd[keep] / s, k, **params)
+  got = step(tf.constant(J, tf.float32),
+             losses=tf.constant(losses, tf.float32),
+             present=tf.constant([True, False, True])).numpy()
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+  want_y, want_lambd = y.copy(), lambd.copy()
+  want_y[keep], want_lambd[keep] = y_sub, s * sub
+  np.testing.assert_allclose(agg.y.numpy(), want_y, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(agg.lambd.numpy(), want_lambd, rtol=1e-5)
+  assert agg.lambd.numpy()[1] == before
+  np.testing.assert_allclose(agg.lambd.numpy().sum(), 1.0, rtol=1e-6)

@@ -117,3 +117,43 @@ def test_the_step_draws_three_batches_and_passes_their_jacobians():
   np.testing.assert_allclose(method.lambd.numpy(), lam, atol=1e-6)
   np.testing.assert_allclose(float(logs["loss/a"]),
                              np.mean([l[0] for l in losses]), rtol=1e-5)
+
+
+def _absent_second_call(name, transcription, state_name, kwargs, args):
+  """First call all present, second with task 1 absent (its rows, nonzero
+  here, ignored): the present tasks' weights are the transcription on
+  tasks 0, 2 from their weights rescaled to sum 1, scaled back to their
+  total; task 1's weight stays."""
+  method = methods.get(name, **kwargs)
+  method.build([Task(t, mse) for t in "abc"], num_params=7)
+  step = tf.function(method)
+  grads = _jacobians(5)
+  lam, _ = transcription(np.full(3, 1 / 3), grads, *args)
+  step(tf.constant(grads[0], tf.float32),
+       jacobians=tf.constant(grads, tf.float32),
+       present=tf.constant([True] * 3))
+  before = getattr(method, state_name).numpy()
+  np.testing.assert_allclose(before, lam, atol=1e-5)
+  grads = _jacobians(6)
+  keep = [0, 2]
+  total = lam[keep].sum()
+  sub, d = transcription(lam[keep] / total, grads[:, keep], *args)
+  got = step(tf.constant(grads[0], tf.float32),
+             jacobians=tf.constant(grads, tf.float32),
+             present=tf.constant([True, False, True]))
+  after = getattr(method, state_name).numpy()
+  np.testing.assert_allclose(got, d, atol=1e-4)
+  assert after[1] == before[1]
+  np.testing.assert_allclose(after[keep], total * sub, atol=1e-5)
+  np.testing.assert_allclose(after.sum(), 1.0, atol=1e-6)
+  assert np.abs(after - before).max() > 1e-3
+
+
+def test_modo_absent_task():
+  _absent_second_call("modo", _modo, "lambd", dict(gamma=0.05, rho=0.2),
+                      (0.05, 0.2))
+
+
+def test_sdmgrad_absent_task():
+  _absent_second_call("sdmgrad", _sdmgrad, "w",
+                      dict(lamda=0.3, niter=20), (0.3, 20))

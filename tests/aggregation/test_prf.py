@@ -329,3 +329,86 @@ def test_variant_arguments_are_checked():
     PRF(granularity="tensor")
   with pytest.raises(UserError, match="gate_ema"):
     PRF(gate_ema=1.0)
+
+
+# --- partly labelled data -------------------------------------------------
+
+def _ratio(gm, ga, vm, va, eps=1e-19):
+  return np.sqrt((va + eps) / (vm + eps)) * np.exp(
+      -(gm - ga) ** 2 / (2 * (vm + eps)))
+
+
+def test_absent_tasks_keep_their_variance_and_gate():
+  tasks = [Task("m", losses.l1, 1.0, "main"), Task("a", losses.l1, 0.5, "aux"),
+           Task("b", losses.l1, 0.25, "aux")]
+  prf = PRF(ema=0.5, gate_ema=0.5)
+  prf.build(tasks, num_params=2)
+  step = tf.function(lambda j, v, p: prf(j, variance=v, present=p))
+  rng = np.random.default_rng(8)
+  js = rng.normal(size=(3, 3, 2)).astype(np.float32)
+  vs = rng.uniform(0.5, 2.0, size=(3, 3, 2)).astype(np.float32)
+  call = lambda k, p: step(tf.constant(js[k]), tf.constant(vs[k]),
+                           tf.constant(p)).numpy()
+  call(0, [True, True, True])
+  var, gate = vs[0].copy(), np.stack(
+      [w * _ratio(js[0][0], js[0][i], vs[0][0], vs[0][i])
+       for i, w in ((1, 0.5), (2, 0.25))])
+  # a absent (its row, nonzero here, ignored): its variance and gate stay.
+  d = call(1, [True, False, True])
+  var[[0, 2]] = 0.5 * var[[0, 2]] + 0.5 * vs[1][[0, 2]]
+  gate[1] = 0.5 * gate[1] + 0.5 * 0.25 * _ratio(js[1][0], js[1][2],
+                                                var[0], var[2])
+  np.testing.assert_allclose(d, js[1][0] + gate[1] * js[1][2], rtol=1e-5)
+  np.testing.assert_allclose(prf._variance.numpy(), var, rtol=1e-6)
+  np.testing.assert_allclose(prf._gate.numpy(), gate, rtol=1e-5)
+  assert float(prf.logs()["beta/a/shared"]) == 0.0
+  # The main task absent: the aux gradients at their configured weight
+  # (ATG); the main variance and every gate stay.
+  d = call(2, [False, True, True])
+  var[[1, 2]] = 0.5 * var[[1, 2]] + 0.5 * vs[2][[1, 2]]
+  np.testing.assert_allclose(d, 0.5 * js[2][1] + 0.25 * js[2][2], rtol=1e-6)
+  np.testing.assert_allclose(prf._variance.numpy(), var, rtol=1e-6)
+  np.testing.assert_allclose(prf._gate.numpy(), gate, rtol=1e-5)
+
+
+def _weighted_run(strategy, subset):
+  """Two PRF steps on an MLP; sample weights (labelled: KEEP) or, with
+  `subset`, the labelled examples alone without weights."""
+  from tfmtl.models.hard_sharing import HardSharingMLP  # pylint: disable=g-import-not-at-top
+  mse = lambda y, p: tf.reduce_mean(tf.square(y - p), axis=-1)
+  tasks = [Task("a", mse, 1.0, "main"), Task("b", mse, 0.5, "aux")]
+  with strategy.scope():
+    model = HardSharingMLP(["a", "b"], trunk_units=(6,), tower_units=(3,),
+                           dropout=0.0, seed=1)
+    model(tf.zeros([1, 4]))
+    step = make_train_step(model, tasks, aggregation.get("prf", ema=0.5),
+                           keras.optimizers.SGD(0.1), strategy=strategy)
+  rng = np.random.default_rng(3)
+  keep = np.array([1, 0, 1, 1, 0, 1, 0, 0, 1, 0, 1, 0], bool)
+  for _ in range(2):
+    x = rng.normal(size=(12, 4)).astype(np.float32)
+    y = {"a": x[:, :1] * 2.0, "b": np.sin(x[:, 1:2]) - x[:, 2:3]}
+    if subset:
+      batch = (x[keep], {k: v[keep] for k, v in y.items()})
+    else:
+      s = keep.astype(np.float32)
+      batch = (x, y, {"a": s, "b": s})
+    data = tf.data.Dataset.from_tensors(batch)
+    if strategy is not tf.distribute.get_strategy():
+      data = strategy.experimental_distribute_dataset(data)
+    logs = step(next(iter(data)))
+  assert np.isfinite(float(logs["beta/shared_dense_0"]))
+  return [v.numpy() for v in model.trainable_variables]
+
+
+@pytest.mark.parametrize("where", ["single", "mirrored"])
+def test_weighted_step_equals_the_labelled_subset(where, mirrored):
+  # The variance is the per-sample variance over the labelled examples:
+  # the weighted step is the step on those examples (replicas: 6 + 6
+  # examples holding 4 + 2 labelled ones, against 6 alone; the moments
+  # combine by weight sums).
+  strategy = mirrored if where == "mirrored" else tf.distribute.get_strategy()
+  weighted = _weighted_run(strategy, subset=False)
+  alone = _weighted_run(tf.distribute.get_strategy(), subset=True)
+  for a, b in zip(weighted, alone):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

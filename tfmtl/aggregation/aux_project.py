@@ -15,6 +15,14 @@ Output scale: the configured weights', a sum over tasks (as ATG). Logs per
 layer the cosine ⟨g_m, g_a⟩/(‖g_m‖‖g_a‖) as `cos/<layer>` and the fraction
 of the auxiliary gradient's norm kept, ‖g_a'‖/‖g_a‖, as `gate/<layer>`.
 
+Absent tasks (no labelled example in the step): an absent auxiliary task
+contributes nothing and logs gate 0 and cos 0 (there is no state). An
+absent main task leaves g_m (the present main tasks' sum). When no main
+task is present, g_m = 0 has no component to remove: every present
+auxiliary gradient passes whole at its configured weight (ATG), gate 1 —
+the rule's own limit, and the step still learns from the auxiliary labels
+(the projection protects the main loss, which has no gradient this step).
+
 Where it differs from the reference: PCGrad (Yu et al.) projects each task
 onto the others symmetrically; this is its one-sided form for a main task
 with auxiliaries, where only the auxiliary gradient is altered. ATTITTUD
@@ -64,20 +72,29 @@ class AuxProject(AuxiliaryAggregator):
     coef = tf.minimum(dot, 0.0) / tf.maximum(sq, TINY)
     return g_aux - self.to_columns(coef, g_main) * g_main
 
-  def __call__(self, J, **extra):
+  handles_absent = True
+
+  def __call__(self, J, present=None, **extra):
     w = self.weights_for(J)
-    g_main = self.main_gradient(J, w)
+    g_main = self.main_gradient(J, w, present)
     update = g_main
     gates, cosines = [], []
     main_norm = tf.sqrt(self.layer_sum(tf.square(g_main)))
     for a in self.aux:
       projected = self.project(g_main, J[a])
-      update += w[a] * projected
       norm = tf.sqrt(self.layer_sum(tf.square(J[a])))
-      gates.append(tf.sqrt(self.layer_sum(tf.square(projected))) /
-                   tf.maximum(norm, TINY))
-      cosines.append(self.layer_sum(g_main * J[a]) /
-                     tf.maximum(main_norm * norm, TINY))
+      gate = (tf.sqrt(self.layer_sum(tf.square(projected))) /
+              tf.maximum(norm, TINY))
+      cos = self.layer_sum(g_main * J[a]) / tf.maximum(main_norm * norm, TINY)
+      if present is None:
+        update += w[a] * projected
+      else:
+        here = tf.cast(present[a], J.dtype)
+        update += here * w[a] * projected
+        gate = here * gate  # no main task present: g_m = 0, gate 1
+        cos = here * cos
+      gates.append(gate)
+      cosines.append(cos)
     self._gates.assign(tf.stack(gates))
     self._cosines.assign(tf.stack(cosines))
     return update

@@ -94,10 +94,17 @@ class AuxiliaryAggregator(Aggregator):
     """[L] -> [n]: each column gets its layer's value."""
     return tf.gather(per_layer, self._ids_for(like))
 
-  def main_gradient(self, J: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
-    """Σ_{t ∈ main} w_t g_t."""
+  def main_gradient(self, J: tf.Tensor, w: tf.Tensor,
+                    present: Optional[tf.Tensor] = None) -> tf.Tensor:
+    """Σ_{t ∈ main} w_t g_t (over the present main tasks with `present`)."""
     is_main = tf.constant([r == "main" for r in self.roles], J.dtype)
+    if present is not None:
+      is_main = is_main * tf.cast(present, J.dtype)
     return tf.linalg.matvec(J, w * is_main, transpose_a=True)
+
+  def main_present(self, present: tf.Tensor) -> tf.Tensor:
+    """Scalar bool: some main task is present."""
+    return tf.reduce_any(tf.gather(present, self.mains))
 
   def per_layer_logs(self, prefix: str,
                      values: tf.Tensor) -> Dict[str, tf.Tensor]:

@@ -23,8 +23,19 @@ task's gradient and its Algorithm 1 uses one cosine over all parameters;
 here several main tasks are combined with their weights first, and the
 default is one cosine per shared layer (our choice: conflict between tasks
 is usually structured by layer, and one layer's agreement can't hide
-another's conflict). `per_layer=False` is Algorithm 1. A zero gradient gives cos = 0: the unweighted gate stays
-open (it adds nothing anyway), the weighted one closes.
+another's conflict). `per_layer=False` is Algorithm 1. A zero gradient
+gives cos = 0: the unweighted gate stays open (it adds nothing anyway), the
+weighted one closes.
+
+Absent tasks (no labelled example in the step): an absent auxiliary task
+contributes nothing and logs gate 0 and cos 0 (there is no state). An
+absent main task leaves g_m (the present main tasks' sum). When no main
+task is present there is nothing to compare with: every present auxiliary
+gradient enters at its configured weight, λ = w_aux (ATG), and logs cos 0.
+We chose this over dropping them so the step still learns from the
+auxiliary labels it has; the gate is a guard against conflict with the
+main task, and with no main gradient in the step there is none to avoid
+(dropping them would waste every step without a main label).
 
 References:
   Du, Czarnecki, Jayakumar, Farajtabar, Pascanu, Lakshminarayanan.
@@ -75,14 +86,21 @@ class Cosine(AuxiliaryAggregator):
       return tf.maximum(cos, 0.0)
     return tf.cast(cos >= 0.0, cos.dtype)
 
-  def __call__(self, J, **extra):
+  handles_absent = True
+
+  def __call__(self, J, present=None, **extra):
     w = self.weights_for(J)
-    g_main = self.main_gradient(J, w)
+    g_main = self.main_gradient(J, w, present)
     update = g_main
     gates, cosines = [], []
     for a in self.aux:
       cos = self.cosines(g_main, J[a])
       gate = w[a] * self.gate(cos)
+      if present is not None:
+        here = tf.cast(present[a], J.dtype)
+        gate = here * tf.where(self.main_present(present), gate,
+                               w[a] * tf.ones_like(gate))
+        cos = here * cos
       update += self.to_columns(gate, J[a]) * J[a]
       gates.append(gate)
       cosines.append(cos)

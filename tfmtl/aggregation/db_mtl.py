@@ -23,6 +23,13 @@ class DBMTL(Aggregator):
   Output scale: like `sum` (T gradients each of the largest norm). The
   losses must be positive.
 
+  Absent tasks (no labelled example in the step): an absent task's EMA row
+  ĝ_t and its own-variable scale stay as they were; the present tasks are
+  the problem, d = Σ_{t ∈ P} (max_{s ∈ P} ‖ĝ_s‖ / (‖ĝ_t‖ + ε)) ĝ_t (the
+  largest norm is over the present tasks; an absent task's stale ĝ_t does
+  not enter d), and α_t is logged 0. k counts every call (a global
+  counter; the rate is the same for every task).
+
   Matches LibMTL's `LibMTL/weighting/DB_MTL.py` (β = 0.9, σ = 0 its
   defaults; its ε inside the log, log(L + ε), gives the same g/(L + ε)),
   tested against a numpy transcription. TorchJD has no DB-MTL.
@@ -56,16 +63,28 @@ class DBMTL(Aggregator):
     self.own_scale = state(tf.ones([t]), "db_mtl_own_scale")
     self.alpha = state(tf.ones([t]), "alpha")
 
-  def __call__(self, J, losses=None, **extra):
+  handles_absent = True
+
+  def __call__(self, J, losses=None, present=None, **extra):
     if losses is None:
       raise UserError("db_mtl needs the task losses: call it with losses=")
     inv = 1.0 / (tf.cast(losses, J.dtype) + self.eps)
     grads = J * inv[:, None]
     k = tf.cast(self.calls + 1, J.dtype)
     rate = self.beta / k ** self.beta_sigma
-    buffer = grads + rate * (tf.cast(self.buffer, J.dtype) - grads)
-    norms = tf.norm(buffer, axis=1)
-    alpha = tf.reduce_max(norms) / (norms + self.eps)
+    old = tf.cast(self.buffer, J.dtype)
+    buffer = grads + rate * (old - grads)
+    if present is None:
+      norms = tf.norm(buffer, axis=1)
+      alpha = tf.reduce_max(norms) / (norms + self.eps)
+    else:
+      here = present[:, None]
+      buffer = tf.where(here, buffer, old)
+      inv = tf.where(present, inv, tf.cast(self.own_scale, J.dtype))
+      norms = tf.norm(buffer, axis=1)
+      top = tf.reduce_max(tf.where(present, norms, tf.zeros_like(norms)))
+      alpha = tf.where(present, top / (norms + self.eps),
+                       tf.zeros_like(norms))
     self.buffer.assign(buffer)
     self.calls.assign_add(1)
     self.own_scale.assign(tf.cast(inv, tf.float32))

@@ -26,6 +26,15 @@ class ExcessMTL(Aggregator):
   Output scale: like `sum` (Σ w = T), as LibMTL and the official code.
   TorchJD keeps Σ w = 1 (like `mean`): its weights are ours / T.
 
+  Absent tasks (no labelled example in the step): an absent task's S_t,
+  e⁰_t and w_t stay as they were and it is left out of d. Warm-up is
+  counted per task, in the steps the task was present (its e⁰ is the mean
+  of e over its first `warmup_steps` present steps). The present tasks past
+  their warm-up take the exponentiated step and are renormalised to the
+  total they had, so Σ w = T still holds (w_M ← (Σ_M w) u_M / Σ_M u with
+  u = w exp(η e / e⁰) on that set M). Without absences this is the rule
+  above (every task's count is the call count).
+
   Differences: with the default `warmup_steps=1` this is LibMTL's
   `LibMTL/weighting/ExcessMTL.py` (the first call only sets e⁰, w stays 1;
   tested against a numpy transcription) and TorchJD's default; TorchJD's
@@ -64,8 +73,14 @@ class ExcessMTL(Aggregator):
     self.loss_weights = state(tf.ones([t]), "excess_weights")
     self.baseline = state(tf.zeros([t]), "excess_baseline")
     self.calls = state(0, "excess_calls", dtype=tf.int64)
+    # calls each task was present in (absent tasks: see the docstring)
+    self.seen = state(tf.zeros([t], tf.int64), "excess_seen", dtype=tf.int64)
 
-  def __call__(self, J, **extra):
+  handles_absent = True
+
+  def __call__(self, J, present=None, **extra):
+    if present is not None:
+      return self._present_only(J, present)
     t = J.shape[0]
     sq = tf.square(J)
     total = tf.cast(self.sq_sum, J.dtype) + sq
@@ -91,7 +106,44 @@ class ExcessMTL(Aggregator):
     self.baseline.assign(baseline)
     self.loss_weights.assign(w)
     self.calls.assign_add(1)
+    if hasattr(self, "seen"):
+      self.seen.assign_add(tf.ones_like(self.seen))
     return tf.linalg.matvec(J, w, transpose_a=True)
+
+  def _present_only(self, J, present):
+    """The rule on the present tasks; absent tasks' state stays."""
+    t = J.shape[0]
+    here = present[:, None]
+    sq = tf.square(J)
+    old_total = tf.cast(self.sq_sum, J.dtype)
+    total = tf.where(here, old_total + sq, old_total)
+    e = tf.reduce_sum(sq / tf.sqrt(total + 1e-7), axis=1)
+    seen = self.seen.read_value()
+    warming = seen < self.warmup
+    old_base = tf.cast(self.baseline, J.dtype)
+    baseline = tf.where(
+        tf.logical_and(present, warming),
+        old_base + (e - old_base) / tf.cast(seen + 1, J.dtype), old_base)
+    if self.warmup == 0:
+      first = tf.equal(seen, 0)
+      baseline = tf.where(tf.logical_and(present, first), e, baseline)
+      ratio = tf.where(first, e, tf.math.divide_no_nan(e, baseline))
+    else:
+      ratio = tf.math.divide_no_nan(e, baseline)
+    w = tf.cast(self.loss_weights, J.dtype)
+    moving = tf.logical_and(present, tf.logical_not(warming))
+    zeros = tf.zeros_like(w)
+    grown = tf.where(moving, w * tf.exp(self.step_size * ratio), zeros)
+    # Every task moves: Σ w = T exactly, as the rule without absences.
+    kept = tf.where(tf.reduce_all(moving), tf.cast(t, J.dtype),
+                    tf.reduce_sum(tf.where(moving, w, zeros)))
+    w = tf.where(moving, kept * grown / tf.reduce_sum(grown), w)
+    self.sq_sum.assign(tf.cast(total, self.sq_sum.dtype))
+    self.baseline.assign(tf.cast(baseline, self.baseline.dtype))
+    self.loss_weights.assign(tf.cast(w, self.loss_weights.dtype))
+    self.calls.assign_add(1)
+    self.seen.assign_add(tf.cast(present, tf.int64))
+    return tf.linalg.matvec(J, tf.where(present, w, zeros), transpose_a=True)
 
   def weights_for(self, J):
     return super().weights_for(J) * tf.cast(self.loss_weights, J.dtype)

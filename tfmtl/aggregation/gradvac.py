@@ -29,6 +29,12 @@ class GradVac(solvers.GramianWeighted):
   Output scale: like `sum` (Σ of T modified gradients, as LibMTL and
   TorchJD). Configured task weights are ignored on the shared variables.
 
+  Absent tasks (no labelled example in the step): the rule runs on the
+  present tasks only — a present task visits the other present ones in its
+  order (the absent ones are skipped, which is the cyclic order of the
+  present sub-problem), an absent task adds no g^PC — and every target
+  φ̂_ij with i or j absent stays as it was. Its α is logged 0.
+
   Differences: the paper, LibMTL and TorchJD visit the other tasks in a
   random order each step; here the default order is fixed (cyclic), so runs
   are reproducible (for T = 2 there is one order); `randomised=True` draws
@@ -77,7 +83,15 @@ class GradVac(solvers.GramianWeighted):
     return tf.gather(tf.constant(fixed), tf.argsort(keys, axis=-1),
                      batch_dims=1)
 
-  def task_combination(self, G, J, step=None, **extra):
+  def weights_from_gramian(self, G, J=None, present=None, **extra):
+    """The pairwise targets are per task pair: absent tasks are skipped in
+    the full problem (not cut out, which would renumber the pairs)."""
+    w = self.task_combination(G, J, present=present, **extra)
+    if hasattr(self, "alpha"):
+      self.alpha.assign(tf.cast(w, tf.float32))
+    return w
+
+  def task_combination(self, G, J, step=None, present=None, **extra):
     t = G.shape[-1]
     if not hasattr(self, "targets"):  # unbuilt: state on first call (eager)
       self.targets = state(tf.zeros([t, t], G.dtype), "gradvac_targets")
@@ -98,15 +112,22 @@ class GradVac(solvers.GramianWeighted):
         w = norm_i * (hat * tf.sqrt(tf.maximum(1.0 - phi * phi, 0.0)) -
                       phi * root_hat) / (tf.gather(norms, j) * root_hat +
                                          self.eps)
+        if present is not None:  # a pair with an absent task: no-op
+          apply = tf.logical_and(
+              apply, tf.logical_and(present[i], tf.gather(present, j)))
         w = tf.where(apply, w, tf.zeros_like(w))
         c += w * tf.one_hot(j, t, dtype=G.dtype)
         cg += w * tf.gather(G, j)
         ema = (1.0 - self.beta) * hat + self.beta * phi
         if self.libmtl_ema:
           ema = tf.where(apply, ema, hat)
+        if present is not None:
+          ema = tf.where(tf.logical_and(present[i], tf.gather(present, j)),
+                         ema, hat)
         targets = tf.tensor_scatter_nd_update(
             targets, tf.reshape(tf.stack([tf.constant(i, j.dtype), j]),
                                 [1, 2]), ema[None])
-      rows.append(c)
+      rows.append(c if present is None else
+                  c * tf.cast(present[i], G.dtype))
     self.targets.assign(tf.cast(targets, self.targets.dtype))
     return tf.reduce_sum(tf.stack(rows), axis=0)

@@ -16,6 +16,17 @@ Output scale: a sum over tasks. Configured auxiliary weights are not used
 (the paper's rule sets the auxiliary magnitude itself); main weights are.
 Logs λ per layer as `gate/<layer>`.
 
+Absent tasks (no labelled example in the step): the moving average of an
+absent task's norm stays as it was (the main row's when no main task is
+present; with several main tasks g_m is the present ones' sum), and each
+average starts at the norm of the first step its task is present. An
+absent auxiliary task contributes nothing and logs gate 0. When no main
+task is present the present auxiliary gradients keep being scaled towards
+the main gradient's average norm m_m from the steps it was present (λ = 1,
+the plain sum, until the main task has been present once): the step
+still learns from the auxiliary labels, at the magnitude the rule gives
+them, rather than dropping them or switching to ATG's raw weights.
+
 Where it differs from the reference code: the official implementation keeps
 the norms per parameter tensor (kernel and bias separately) and starts the
 moving averages at 0; here they are per layer (kernel + bias) and start at
@@ -63,21 +74,40 @@ class MetaBalance(AuxiliaryAggregator):
     self._norms = state(tf.zeros([1 + len(self.aux), self.num_layers]),
                         "norms")
     self._calls = state(0, "calls", dtype=tf.int64)
+    # Steps each row (main, then each aux task) was present in.
+    self._seen = state(tf.zeros([1 + len(self.aux)], tf.int64), "seen",
+                       dtype=tf.int64)
     self._gates = self.log_state("gates")
 
-  def __call__(self, J, **extra):
+  handles_absent = True
+
+  def __call__(self, J, present=None, **extra):
     w = self.weights_for(J)
-    g_main = self.main_gradient(J, w)
+    g_main = self.main_gradient(J, w, present)
     norms = tf.sqrt(tf.stack(
         [self.layer_sum(tf.square(g_main))] +
         [self.layer_sum(tf.square(J[a])) for a in self.aux]))
-    first = tf.equal(self._calls, 0)
-    norms = tf.where(first, norms,
-                     self.decay * self._norms + (1.0 - self.decay) * norms)
+    if present is None:
+      first = tf.equal(self._calls, 0)
+      norms = tf.where(first, norms,
+                       self.decay * self._norms + (1.0 - self.decay) * norms)
+      rows = tf.ones([1 + len(self.aux)], tf.bool)
+    else:
+      rows = tf.concat([self.main_present(present)[None],
+                        tf.gather(present, self.aux)], 0)
+      first = tf.equal(self._seen, 0)[:, None]
+      moved = tf.where(first, norms,
+                       self.decay * self._norms + (1.0 - self.decay) * norms)
+      norms = tf.where(rows[:, None], moved, self._norms)
     self._norms.assign(norms)
     self._calls.assign_add(1)
+    self._seen.assign_add(tf.cast(rows, tf.int64))
     gates = (self.relax * norms[0] / tf.maximum(norms[1:], TINY) +
              (1.0 - self.relax))
+    if present is not None:
+      aux_here = tf.cast(tf.gather(present, self.aux), gates.dtype)[:, None]
+      gates = aux_here * tf.where(self._seen[0] > 0, gates,
+                                  tf.ones_like(gates))
     update = g_main
     for k, a in enumerate(self.aux):
       update += self.to_columns(gates[k], J[a]) * J[a]

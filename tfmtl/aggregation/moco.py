@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 
+from tfmtl.aggregation import present as present_mod
 from tfmtl.aggregation.base import Aggregator, state
 from tfmtl.errors import UserError
 
@@ -26,6 +27,13 @@ class MoCo(Aggregator):
 
   Output scale: λ lies on the simplex, like `mean`; the loss factor L_t
   in ĝ_t makes d scale with the losses, not with ‖g_t‖.
+
+  Absent tasks (no labelled example in the step): an absent task's y_t
+  and λ_t stay as they were and it is left out of d. The present tasks P
+  are the problem: with s = Σ_{t ∈ P} λ_t and λ̃ = λ_P / s (their weights
+  on their own simplex), λ̃ takes the step above with Y_P and a softmax
+  over P, d = Σ_{t ∈ P} λ̃_t y_t, and λ_P ← s λ̃ (so Σ λ = 1 still; see
+  present.py). k counts every call.
 
   Matches LibMTL's `LibMTL/weighting/MoCo.py` (β = 0.5, βσ = 0.5, γ = 0.1,
   γσ = 0.5, ρ = 0 its defaults), tested against a numpy transcription. The
@@ -65,7 +73,9 @@ class MoCo(Aggregator):
     self.lambd = state(tf.fill([t], 1.0 / t), "moco_lambda")
     self.calls = state(0, "moco_calls", dtype=tf.int64)
 
-  def __call__(self, J, losses=None, **extra):
+  handles_absent = True
+
+  def __call__(self, J, losses=None, present=None, **extra):
     if losses is None:
       raise UserError("moco needs the task losses: call it with losses=")
     t = J.shape[0]
@@ -73,12 +83,27 @@ class MoCo(Aggregator):
     g = J / (tf.norm(J, axis=1, keepdims=True) + self.eps) * losses[:, None]
     k = tf.cast(self.calls + 1, J.dtype)
     y = tf.cast(self.y, J.dtype)
+    old_y = y
     y = y - (self.beta / k ** self.beta_sigma) * (y - g)
     lambd = tf.cast(self.lambd, J.dtype)
+    if present is not None:
+      p = present_mod.mask(present, J.dtype)
+      y = tf.where(present[:, None], y, old_y)
+      old_lambd = lambd
+      lambd, total = present_mod.split_simplex(lambd, p)
     m = tf.matmul(y, y, transpose_b=True) + self.rho * tf.eye(t, dtype=J.dtype)
-    lambd = tf.nn.softmax(
-        lambd - (self.gamma / k ** self.gamma_sigma) *
-        tf.linalg.matvec(m, lambd))
+    logits = (lambd - (self.gamma / k ** self.gamma_sigma) *
+              tf.linalg.matvec(m, lambd))
+    if present is None:
+      lambd = tf.nn.softmax(logits)
+    else:  # softmax over the present tasks
+      lambd = tf.nn.softmax(tf.where(present, logits, -1e30)) * p
+      self.lambd.assign(tf.cast(
+          present_mod.merge_simplex(old_lambd, lambd, total, p),
+          self.lambd.dtype))
+      self.y.assign(y)
+      self.calls.assign_add(1)
+      return tf.linalg.matvec(y, lambd, transpose_a=True)
     self.y.assign(y)
     self.lambd.assign(lambd)
     self.calls.assign_add(1)

@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 
+from tfmtl.aggregation import present as present_mod
 from tfmtl.aggregation.base import Aggregator, state
 from tfmtl.aggregation.solvers import project_simplex
 
@@ -19,6 +20,12 @@ class MoDo(Aggregator):
   batches (times the configured task weight). Scale: λ sums to 1 (mean-like).
   The three batches are the step's (`batches_per_step = 3`: the train step
   draws them; no other method pays for it).
+
+  Absent tasks (no labelled example in the step; a task absent from any
+  of the three batches is absent for the step): an absent task's λ_t stays
+  and it is left out of d. The present tasks P are the problem: with
+  s = Σ_{t ∈ P} λ_t and λ̃ = λ_P / s, λ̃ ← Π_Δ(P)(λ̃ − γ(J₁J₂ᵀλ̃ + ρλ̃)) on
+  their rows, d = J₃ᵀλ̃, and λ_P ← s λ̃ (Σ λ = 1 still; see present.py).
 
   Differences: none in the rule (LibMTL and the official code); LibMTL's
   simplex projection is a sort-based loop, ours the same projection in TF.
@@ -44,16 +51,27 @@ class MoDo(Aggregator):
     t = len(tasks)
     self.lambd = state(tf.fill([t], 1.0 / t), "lambda")
 
-  def __call__(self, J, jacobians=None, **extra):
+  handles_absent = True
+
+  def __call__(self, J, jacobians=None, present=None, **extra):
     if jacobians is None:  # a direct call: one batch for all three roles
       jacobians = tf.stack([J, J, J])
     lam = tf.cast(self.lambd, J.dtype) if hasattr(self, "lambd") else \
         tf.fill([tf.shape(J)[0]], 1.0 / tf.cast(tf.shape(J)[0], J.dtype))
+    if present is not None:
+      p = present_mod.mask(present, J.dtype)
+      old, (lam, total) = lam, present_mod.split_simplex(lam, p)
     j1, j2, j3 = jacobians[0], jacobians[1], jacobians[2]
     grad = tf.linalg.matvec(j1, tf.linalg.matvec(j2, lam, transpose_a=True))
-    lam = project_simplex(lam - self.gamma * (grad + self.rho * lam))
+    moved = lam - self.gamma * (grad + self.rho * lam)
+    if present is None:
+      lam = project_simplex(moved)
+      kept = lam
+    else:
+      lam = present_mod.project_present(moved, p)
+      kept = present_mod.merge_simplex(old, lam, total, p)
     if hasattr(self, "lambd"):
-      self.lambd.assign(tf.cast(lam, tf.float32))
+      self.lambd.assign(tf.cast(kept, tf.float32))
     return tf.linalg.matvec(j3, lam, transpose_a=True)
 
   def logs(self):

@@ -73,6 +73,19 @@ The train step asks `variance_due()` and computes the per-sample variance
 only on the calls that read it, so `every=k` also cuts the step's cost
 (bench/steps.py measures it: BENCHMARKS.md "PRF").
 
+Partly labelled data: with sample weights the variance of task t is the
+weighted per-sample variance over its labelled examples of the global batch
+(per_sample.py). Absent tasks (no labelled example in the step): an absent
+auxiliary task contributes nothing (β = 0, its logs 0) and its rows of the
+stored variance (`every`, `ema`) and of the smoothed gate (`gate_ema`) stay
+as they were. When the main task compared with is absent there is nothing
+to compare an auxiliary gradient with: the present auxiliary gradients enter
+at their configured weight, β = w_aux (ATG, PRF's baseline), so the step
+still learns from the auxiliary labels rather than dropping them; the main
+row of the stored variance and every gate stay (no comparison was made),
+and agree/scale log 0. Each EMA row starts at the first value its tasks
+were present for; `every` keeps its global call count.
+
 References:
   Al Hasib et al., "Boosting auxiliary task guidance: a probabilistic
   approach", IAES IJ-AI 12(1), 2023.
@@ -176,9 +189,14 @@ class PRF(AuxiliaryAggregator):
       rows = 1 + len(self.aux)
       self._variance = state(tf.zeros([rows, num_params]), "variance")
       self._calls = state(0, "calls", dtype=tf.int64)
+      # refreshes each row (main, then each aux task) was present for
+      self._variance_seen = state(tf.zeros([rows], tf.int64),
+                                  "variance_seen", dtype=tf.int64)
     if self.gate_ema is not None:
       self._gate = state(tf.zeros([len(self.aux), num_params]), "gate")
       self._gate_calls = state(0, "gate_calls", dtype=tf.int64)
+      self._gate_seen = state(tf.zeros([len(self.aux)], tf.int64),
+                              "gate_seen", dtype=tf.int64)
 
   def variance_due(self) -> Optional[tf.Tensor]:
     """Whether the next call reads a fresh variance (None: every call).
@@ -190,10 +208,16 @@ class PRF(AuxiliaryAggregator):
       return None
     return tf.equal(self._calls % self.every, 0)
 
-  def _smoothed(self, fresh):
-    """The variance this call uses, after the every-k / EMA options."""
+  def _smoothed(self, fresh, rows_here=None):
+    """The variance this call uses, after the every-k / EMA options.
+
+    rows_here: [1 + A] bool, the rows whose task is present (None: all);
+    the others keep their stored variance.
+    """
     calls = self._calls
     first = tf.equal(calls, 0)
+    if rows_here is not None:
+      first = tf.equal(self._variance_seen, 0)[:, None]
     refresh = tf.equal(calls % self.every, 0)
     stored = self._variance
     if self.ema is not None:
@@ -201,9 +225,15 @@ class PRF(AuxiliaryAggregator):
       new = tf.where(first, fresh, mixed)
     else:
       new = fresh
+    if rows_here is not None:
+      new = tf.where(rows_here[:, None], new, stored)
+      seen = tf.where(refresh, tf.cast(rows_here, tf.int64), 0)
+    else:
+      seen = tf.cast(refresh, tf.int64) * tf.ones_like(self._variance_seen)
     value = tf.cond(refresh, lambda: new, lambda: tf.identity(stored))
     stored.assign(value)
     calls.assign_add(1)
+    self._variance_seen.assign_add(seen)
     return value
 
   def log_terms(self, g_main, g_aux, var_main, var_aux):
@@ -227,25 +257,37 @@ class PRF(AuxiliaryAggregator):
       exponent = self.to_columns(exponent, g_main)
     return log_scale, exponent
 
-  def _smoothed_gate(self, beta):
+  def _smoothed_gate(self, beta, rows_here=None):
+    """β after `gate_ema`; rows_here [A] bool: the auxiliary tasks compared
+    this call (None: all), the others keep their gate."""
     first = tf.equal(self._gate_calls, 0)
+    if rows_here is not None:
+      first = tf.equal(self._gate_seen, 0)[:, None]
     mixed = self.gate_ema * self._gate + (1.0 - self.gate_ema) * beta
     value = tf.where(first, beta, mixed)
+    if rows_here is not None:
+      value = tf.where(rows_here[:, None], value, self._gate)
+      self._gate_seen.assign_add(tf.cast(rows_here, tf.int64))
+    else:
+      self._gate_seen.assign_add(tf.ones_like(self._gate_seen))
     self._gate.assign(value)
     self._gate_calls.assign_add(1)
     return value
 
-  def __call__(self, J, variance=None, **extra):
+  handles_absent = True
+
+  def __call__(self, J, variance=None, present=None, **extra):
     if variance is None:
       raise UserError("prf needs per-sample gradient variance: run it "
                       "through make_train_step, or pass variance=[T, n]")
     w = self.weights_for(J)
     rows = [self.main] + self.aux
     v = tf.gather(variance, rows)
+    rows_here = None if present is None else tf.gather(present, rows)
     if self.stateful:
-      v = self._smoothed(v)
+      v = self._smoothed(v, rows_here)
     g_main = J[self.main]
-    update = self.main_gradient(J, w)
+    update = self.main_gradient(J, w, present)
     betas, agrees, scales = [], [], []
     for k, a in enumerate(self.aux):
       log_scale, exponent = self.log_terms(g_main, J[a], v[0], v[1 + k])
@@ -253,8 +295,20 @@ class PRF(AuxiliaryAggregator):
       agrees.append(self.layer_mean(tf.exp(exponent)))
       scales.append(tf.exp(self.layer_mean(log_scale)))
     beta = tf.stack(betas)
+    compared = None
+    if present is not None:
+      # aux tasks compared with the main one this call: [A]
+      compared = tf.logical_and(rows_here[1:], rows_here[0])
     if self.gate_ema is not None:
-      beta = self._smoothed_gate(beta)
+      beta = self._smoothed_gate(beta, compared)
+    if present is not None:
+      atg = tf.gather(w, self.aux)[:, None] * tf.ones_like(beta)
+      beta = tf.where(rows_here[0], beta, atg)  # no main: ATG
+      beta = tf.where(rows_here[1:, None], beta, tf.zeros_like(beta))
+      agrees = [tf.where(compared[k], x, tf.zeros_like(x))
+                for k, x in enumerate(agrees)]
+      scales = [tf.where(compared[k], x, tf.zeros_like(x))
+                for k, x in enumerate(scales)]
     for k, a in enumerate(self.aux):
       update += beta[k] * J[a]
     self._beta_means.assign(tf.stack(

@@ -3,6 +3,7 @@
 
 import tensorflow as tf
 
+from tfmtl.aggregation import present as present_mod
 from tfmtl.aggregation.base import Aggregator, state
 from tfmtl.aggregation.solvers import project_simplex
 
@@ -26,6 +27,13 @@ class SDMGrad(Aggregator):
   Guard: when every diagonal entry of J_ξ₁ J_ξ₂ᵀ is ≤ 0, s = 0 and the
   scaled G is ~1e8·G; an iterate that overflows keeps the last finite w
   (LibMTL would carry NaN into the model).
+
+  Absent tasks (no labelled example in the step; a task absent from any
+  of the three batches is absent for the step): an absent task's w_t stays
+  and it is left out of d. The present tasks P are the problem: s, the
+  mean columns of G, ḡ_ζ and the simplex are over P, the iterations start
+  from w̃ = w_P / Σ_{t ∈ P} w_t, and w_P ← (Σ_{t ∈ P} w_t) w̃ after them
+  (Σ w = 1 still; see present.py).
 
   Differences from LibMTL/weighting/SDMGrad.py: its task-specific
   parameters accumulate the three batches' gradients (a sum, 3× the
@@ -52,30 +60,51 @@ class SDMGrad(Aggregator):
     t = len(tasks)
     self.w = state(tf.fill([t], 1.0 / t), "w")
 
-  def __call__(self, J, jacobians=None, **extra):
+  handles_absent = True
+
+  def __call__(self, J, jacobians=None, present=None, **extra):
     if jacobians is None:  # a direct call: one batch for all three roles
       jacobians = tf.stack([J, J, J])
     zeta, xi1, xi2 = jacobians[0], jacobians[1], jacobians[2]
     gram = tf.matmul(xi1, xi2, transpose_b=True)
-    s = tf.reduce_mean(tf.sqrt(tf.maximum(tf.linalg.diag_part(gram), 0.0)))
-    gram = gram / (tf.square(s) + 1e-8)
-    pull = self.lamda * tf.reduce_mean(gram, axis=1)
+    roots = tf.sqrt(tf.maximum(tf.linalg.diag_part(gram), 0.0))
     t = tf.shape(J)[0]
     w = (tf.cast(self.w, J.dtype) if hasattr(self, "w") else
          tf.fill([t], 1.0 / tf.cast(t, J.dtype)))
+    if present is None:
+      s = tf.reduce_mean(roots)
+      gram = gram / (tf.square(s) + 1e-8)
+      pull = self.lamda * tf.reduce_mean(gram, axis=1)
+      project = project_simplex
+    else:
+      p = present_mod.mask(present, J.dtype)
+      s = present_mod.present_mean(roots, p)
+      gram = gram / (tf.square(s) + 1e-8)
+      pull = self.lamda * present_mod.present_mean(tf.transpose(gram), p)
+      old, (w, total) = w, present_mod.split_simplex(w, p)
+
+      def project(v):
+        return present_mod.project_present(v, p)
     buf = None
     for _ in range(self.niter):
       grad = tf.linalg.matvec(gram, w) + pull
+      if present is not None:
+        grad = grad * p
       buf = grad if buf is None else 0.5 * buf + grad
       moved = w - 5.0 * buf
       # When both batches' task gradients disagree in sign on every task,
       # s is 0 and G blows up: keep the last finite iterate.
       w = tf.where(tf.reduce_all(tf.math.is_finite(moved)),
-                   project_simplex(tf.where(tf.math.is_finite(moved), moved,
-                                            tf.zeros_like(moved))), w)
+                   project(tf.where(tf.math.is_finite(moved), moved,
+                                    tf.zeros_like(moved))), w)
+    kept = w if present is None else present_mod.merge_simplex(old, w,
+                                                               total, p)
     if hasattr(self, "w"):
-      self.w.assign(tf.cast(w, tf.float32))
-    mean = tf.reduce_mean(zeta, axis=0)
+      self.w.assign(tf.cast(kept, tf.float32))
+    if present is None:
+      mean = tf.reduce_mean(zeta, axis=0)
+    else:
+      mean = present_mod.present_mean(zeta, p)
     d = tf.linalg.matvec(zeta, w, transpose_a=True) + self.lamda * mean
     return d / (1.0 + self.lamda)
 

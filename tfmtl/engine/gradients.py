@@ -126,7 +126,7 @@ def multi_batch_level(step, jacobians, owns, present=None):
 
 
 def jacobian_level(step, tape, shares, inputs, labels, local_b, global_b, ctx,
-                   scale, composed=None, present=None):
+                   scale, composed=None, present=None, example_weights=None):
   """J, then the aggregator. `composed` = (loss weights, the weighting's
   objective, global losses, outputs) when the method is a composition
   (aggregation/composed.py)."""
@@ -141,7 +141,8 @@ def jacobian_level(step, tape, shares, inputs, labels, local_b, global_b, ctx,
   if "variance" in method.needs:
     due = getattr(method, "variance_due", lambda: None)()
     extra["variance"] = finite_or_zero(
-        variance(step, inputs, labels, local_b, global_b, ctx, due))
+        variance(step, inputs, labels, local_b, global_b, ctx, due,
+                 example_weights))
   if "losses" in method.needs:
     extra["losses"] = finite_or_zero(
         ctx.all_reduce(SUM, tf.stop_gradient(tf.stack(shares))))
@@ -224,11 +225,16 @@ def representation_level(step, tape, shares, representation, ctx, scale,
   return grads, weights, bad_grad
 
 
-def variance(step, inputs, labels, local_b, global_b, ctx, due=None):
+def variance(step, inputs, labels, local_b, global_b, ctx, due=None,
+             example_weights=None):
   """Per-sample gradient variance [T, n] of the shared variables, global.
 
   Replicas combine exactly: M = Σ_r b_r m_r / B and
-  V = Σ_r b_r (v_r + (m_r − M)²) / B. With `due` (a bool tensor, the same on
+  V = Σ_r b_r (v_r + (m_r − M)²) / B. With `example_weights` {task: [B]}
+  (partly labelled data) task t's moments are weighted by its sample
+  weights, over its labelled examples of the global batch (per_sample.py),
+  and b_r, B are the replica's and the global sums of its weights (0 for
+  an absent task, whose row is then 0). With `due` (a bool tensor, the same on
   every replica) the local pass runs only when it is true and zeros stand
   in otherwise; the all-reduces stay outside the cond, since a cond branch
   may not call merge_call in a replica context.
@@ -237,6 +243,8 @@ def variance(step, inputs, labels, local_b, global_b, ctx, due=None):
   wanted = getattr(step.method, "variance_tasks", None)
   n = sum(size(v) for v in step.shared)
   tasks = [t for t in step.tasks if wanted is None or t.name in wanted]
+  per_task = (None if example_weights is None else
+              [example_weights.get(t.name) for t in tasks])
 
   def local():
     # One pass for all tasks: the forwards are shared.
@@ -244,7 +252,7 @@ def variance(step, inputs, labels, local_b, global_b, ctx, due=None):
         step.model, inputs, {t.name: labels[t.name] for t in tasks},
         [lambda out, lab, t=t: t.loss(lab[t.name], float32(out[t.name]))
          for t in tasks],
-        step.shared, mode=step.per_sample_mode)
+        step.shared, mode=step.per_sample_mode, weights=per_task)
     return tf.stack([
         tf.stack([flatten(mean, step.shared), flatten(var, step.shared)])
         for mean, var in pairs])  # [T', 2, n]
@@ -255,7 +263,14 @@ def variance(step, inputs, labels, local_b, global_b, ctx, due=None):
   else:
     moments = tf.cond(due, local, lambda: tf.zeros([len(tasks), 2, n]))
   m, v = moments[:, 0], moments[:, 1]
-  if ctx.num_replicas_in_sync > 1:
+  if ctx.num_replicas_in_sync > 1 and per_task is not None:
+    here = tf.stack([local_b if w is None else tf.reduce_sum(w)
+                     for w in per_task])[:, None]  # [T', 1]
+    total = ctx.all_reduce(SUM, here)
+    big_m = tf.math.divide_no_nan(ctx.all_reduce(SUM, m * here), total)
+    v = tf.math.divide_no_nan(
+        ctx.all_reduce(SUM, (v + tf.square(m - big_m)) * here), total)
+  elif ctx.num_replicas_in_sync > 1:
     big_m = ctx.all_reduce(SUM, m * local_b) / global_b
     v = ctx.all_reduce(SUM, (v + tf.square(m - big_m)) * local_b) / global_b
   row_of = {t.name: k for k, t in enumerate(tasks)}

@@ -213,11 +213,6 @@ class TrainStep:
     ctx = tf.distribute.get_replica_context()
     labels, example_weights = label_weights(self.tasks, labels,
                                             sample_weights)
-    if example_weights is not None and "variance" in self.method.needs:
-      raise UserError(
-          f"{type(self.method).__name__} reads per-sample gradient "
-          "variances, which don't take sample weights yet: train it on "
-          "fully labelled batches")
     local_b = tf.cast(tf.shape(tf.nest.flatten(inputs)[0])[0], tf.float32)
     global_b = ctx.all_reduce(SUM, local_b)
     counts = label_counts(example_weights, local_b, ctx)
@@ -280,7 +275,7 @@ class TrainStep:
     else:
       grads, weights, bad_grad = gradients.jacobian_level(
           self, tape, target, inputs, labels, local_b, global_b, ctx, scale,
-          composed, here)
+          composed, here, example_weights)
       weights = _mask(weights, here)
       total = tf.reduce_sum(weights * losses)
     del tape
