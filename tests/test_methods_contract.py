@@ -190,9 +190,6 @@ def test_absent_task(name):
   logged weight is 0."""
   model = _functional_model(tuple("abc"))
   method = methods.get(name, **KWARGS.get(name, {}))
-  if "variance" in method.needs:
-    pytest.skip(f"{name} reads per-sample variances, which refuse sample "
-                "weights (tests/test_partial_labels.py)")
   tasks = _absent_tasks(name)
   step = make_train_step(model, tasks, method, keras.optimizers.SGD(0.05))
   split = step.split
