@@ -132,7 +132,19 @@ def evaluate(model, tasks, source, split: str, batch_size: int,
     on_batch: optional callback (inputs, labels, outputs) per batch, e.g. to
       keep the first batch for pictures.
     max_batches: stop after this many batches (0 = the whole split).
+
+  A source of per-task datasets (`task_sources()`, tfmtl.data.multi_source)
+  is evaluated source by source: each task on its own source's split.
   """
+  if hasattr(source, "task_sources"):
+    results = {}
+    for part, names in source.task_sources():
+      mine = [t for t in tasks if t.name in names]
+      if mine:
+        results.update(evaluate(model, mine, part, split, batch_size,
+                                eval_metrics, depth_range, max_batches,
+                                on_batch))
+    return {t.name: results[t.name] for t in tasks}
   ds = source.dataset(split, batch_size, drop_remainder=False)
   sample, _ = next(iter(ds.take(1)))
   outputs = model(sample, training=False)
