@@ -19,7 +19,19 @@ for evaluation):
 
   python train.py --config=configs/demo.py:depth_labels=0.25 \
       --workdir=runs/demo_depth25
+
+`multisource` trains on per-task datasets (tfmtl.data.multi_source):
+semantic + motion from the default scenes (seed 0), depth from another set
+drawn with seed 1 and a 1.5× longer focal length; each step concatenates a
+batch of 8 from each (`multisource=sample`: one set a step, drawn by
+`--config.data.kwargs.sampler=uniform|proportional|annealed`), and eval.py
+scores each task on its own set's test split:
+
+  python train.py --config=configs/demo.py:multisource \
+      --workdir=runs/demo_multisource
 """
+
+import ml_collections
 
 from configs import cityscapes_dual_encoder, common
 
@@ -48,4 +60,17 @@ def get_config(arg: str = ""):
     c.checkpoint_every = 10
   if "depth_labels" in args:
     c.data.kwargs["label_fraction"] = {"depth": float(args["depth_labels"])}
+  if "multisource" in args:
+    size = dict(c.data.kwargs)
+    c.data = ml_collections.ConfigDict(dict(name="multi_source", kwargs=dict(
+        sources=dict(
+            street=dict(name="scenes", tasks=["semantic", "motion"],
+                        kwargs=dict(size, seed=0,
+                                    tasks=["semantic", "motion"])),
+            far=dict(name="scenes", tasks=["depth"],
+                     kwargs=dict(size, seed=1, focal_scale=1.5,
+                                 tasks=["depth"]))),
+        mode="sample" if args["multisource"] == "sample" else "concat",
+        sampler="uniform", alpha=1.0, steps_per_epoch=0,
+        total_steps=c.get_ref("steps"))))
   return c

@@ -34,8 +34,9 @@ Two modes (`mode=`):
   The draw is Model Garden's: u ~ U[0, 1) from a stateless generator keyed
   by (seed, step), k = the first index with CDF_k > u. It depends on nothing
   but the seed and the batch's index, so every replica's pipeline draws the
-  same source and a run resumed by replaying (`skip=`) draws the same
-  sources as an uninterrupted one.
+  same source (a pipeline that feeds r local replicas, as MirroredStrategy's
+  does, gives all r the same step's source) and a run resumed by replaying
+  (`skip=`) draws the same sources as an uninterrupted one.
 
   Where the annealed sampler differs from Model Garden: it counts e from 0
   (so α starts at 1 + 0.8 / (E − 1), not the paper's 1, and ends at
@@ -197,8 +198,13 @@ class MultiSource:
       steps = self.steps_per_epoch or max(
           1, int(self.sizes.sum()) // int(batch_size))
       key = 0 if seed is None else int(seed)
+      # A pipeline feeding r local replicas (MirroredStrategy) gives each a
+      # batch in turn: r consecutive batches make one step, one source.
+      r = 1 if input_context is None else max(
+          1, input_context.num_replicas_in_sync //
+          input_context.num_input_pipelines)
       choice = tf.data.Dataset.range(2 ** 62).map(
-          lambda step: self.draw(step, key, steps))
+          lambda i: self.draw(i // r, key, steps))
       return tf.data.Dataset.choose_from_datasets(
           parts, choice, stop_on_empty_dataset=True)
     return tf.data.Dataset.zip(tuple(parts)).map(_concat)
