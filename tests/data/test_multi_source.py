@@ -264,3 +264,20 @@ def test_bad_sources_say_why():
                       sampler="proportional")
   assert made.task_names == ["y1", "y2"]
   np.testing.assert_allclose(made.probabilities(0), [40 / 104, 64 / 104])
+
+
+
+def test_demo_config_has_a_multisource_form():
+  from configs import demo  # pylint: disable=g-import-not-at-top
+  for arg, mode in (("multisource", "concat"), ("multisource=sample",
+                                                "sample")):
+    c = demo.get_config(arg)
+    kw = c.data.kwargs
+    assert c.data.name == "multi_source" and kw.mode == mode
+    assert list(kw.sources.street.tasks) == ["semantic", "motion"]
+    assert list(kw.sources.far.tasks) == ["depth"]
+    # Another draw and another camera for depth.
+    assert kw.sources.far.kwargs.seed != kw.sources.street.kwargs.seed
+    assert kw.sources.far.kwargs.focal_scale == 1.5
+    c.steps = 1234  # the annealed sampler's length follows the run's
+    assert c.data.kwargs.total_steps == 1234
