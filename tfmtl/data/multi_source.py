@@ -28,8 +28,9 @@ Two modes (`mode=`):
     proportional  p_k = n_k^α / Σ_j n_j^α
     annealed      as proportional with α(e) = 1 − 0.8 (e − 1) / (E − 1),
                   e = ⌊step / steps_per_epoch⌋, E = total_steps /
-                  steps_per_epoch (Stickland & Murray, ICML 2019, §4):
-                  from proportional (α ≈ 1) towards uniform (α → 0.2).
+                  steps_per_epoch: from proportional (α ≈ 1) towards
+                  uniform (α → 0.2) (Stickland & Murray, "BERT and PALs",
+                  ICML 2019).
 
   The draw is Model Garden's: u ~ U[0, 1) from a stateless generator keyed
   by (seed, step), k = the first index with CDF_k > u. It depends on nothing
@@ -203,11 +204,11 @@ class MultiSource:
       r = 1 if input_context is None else max(
           1, input_context.num_replicas_in_sync //
           input_context.num_input_pipelines)
-      choice = tf.data.Dataset.range(2 ** 62).map(
-          lambda i: self.draw(i // r, key, steps))
+      choice = tf.data.Dataset.range(2 ** 62).map(_plain(
+          lambda i: self.draw(i // r, key, steps)))
       return tf.data.Dataset.choose_from_datasets(
           parts, choice, stop_on_empty_dataset=True)
-    return tf.data.Dataset.zip(tuple(parts)).map(_concat)
+    return tf.data.Dataset.zip(tuple(parts)).map(_plain(_concat))
 
   # ------------------------------------------------------------ sampling
 
@@ -248,15 +249,17 @@ class MultiSource:
   def _completer(self, i):
     """Maps source i's batch to (inputs, every task's label, weights)."""
     own_tasks = set(self.tasks[i])
+    names, specs = list(self.task_names), dict(self._specs)
 
+    @_plain
     def complete(inputs, labels, own_weights=None):
       flat = tf.nest.flatten(inputs)[0]
       b = tf.shape(flat)[0]
       static_b = flat.shape[0]
       own_weights = own_weights or {}
       out_labels, weights = {}, {}
-      for task in self.task_names:
-        spec = self._specs[task]
+      for task in names:
+        spec = specs[task]
         if task in own_tasks:
           out_labels[task] = labels[task]
           w = own_weights.get(task)
@@ -270,6 +273,10 @@ class MultiSource:
           weights[task] = tf.zeros([b], tf.float32)
       return inputs, out_labels, weights
     return complete
+
+
+# Python loops over tasks only: no AutoGraph conversion needed.
+_plain = tf.autograph.experimental.do_not_convert
 
 
 def _concat(*elements):
