@@ -3,13 +3,15 @@ trains the dual encoder on two scene sets (semantic + motion from one, depth
 from another drawn with another seed and camera), eval.py scores every task
 on its own set's test split."""
 
+import glob
+import json
 import os
 
 import numpy as np
 import pytest
 
-from tfmtl import checkpoint, distribute, evaluation, experiment
-from tfmtl import data as data_lib
+from tfmtl import evaluation
+from tfmtl.data import cityscapes
 import train as train_main
 from configs import demo
 
@@ -31,16 +33,14 @@ def test_demo_multisource_trains_and_evaluates_every_task(tmp_path):
   assert report["step"] == 2
   assert np.isfinite(report["metrics"]["depth"]["abs_rel"])
   assert 0.0 <= report["metrics"]["semantic"]["miou"] <= 1.0
-  # Depth was scored on the other set (seed 1, 1.5x focal length): its
-  # test split's loss, recomputed, is what the report says.
-  far = data_lib.get("scenes", **c.data.kwargs.sources.far.kwargs)
-  assert far.task_names == ["depth"]
-  exp = experiment.build(c, distribute.make_strategy("default"),
-                         with_step=False)
-  checkpoint.Checkpointer(os.path.join(wd, "checkpoints"), read_only=True,
-                          model=exp.model).restore()
-  depth = [t for t in exp.tasks if t.name == "depth"]
-  alone = evaluation.evaluate(exp.model, depth, far, "test", 2,
-                              depth_range=tuple(c.eval_depth_range))
-  np.testing.assert_allclose(report["metrics"]["depth"]["abs_rel"],
-                             alone["depth"]["abs_rel"], rtol=1e-5)
+  with open(os.path.join(wd, "results_test.json")) as f:
+    assert set(json.load(f)["metrics"]) == {"depth", "semantic", "motion"}
+  # Depth came from the other set: another seed and a 1.5x focal length
+  # (that each task is scored on its own set is checked exactly in
+  # test_multi_source.py).
+  fx = {}
+  for name in ("street", "far"):
+    path = sorted(glob.glob(str(tmp_path / name / "**" / "*_camera.json"),
+                            recursive=True))[0]
+    fx[name] = cityscapes.read_camera_full(path)["fx"]
+  np.testing.assert_allclose(fx["far"], 1.5 * fx["street"])

@@ -39,14 +39,17 @@ Two modes (`mode=`):
   does, gives all r the same step's source) and a run resumed by replaying
   (`skip=`) draws the same sources as an uninterrupted one.
 
-  Where the annealed sampler differs from Model Garden: it counts e from 0
-  (so α starts at 1 + 0.8 / (E − 1), not the paper's 1, and ends at
-  1 − 0.8 (E − 2) / (E − 1), not 0.2); we keep its formula exactly (so
-  configs carry over) but hold α at its last epoch's value after
-  `total_steps` (Model Garden lets α go on falling, below 0 eventually,
-  which would favour the smallest source), and refuse E ≤ 1 (its 1e-10
-  guard then gives α of order 1e10). "step" is the index of the batch drawn
-  (a method that reads two batches per step advances it by two).
+  The annealed formula is Model Garden's exactly (so its configs carry
+  over), epoch counted from 0: α starts at 1 + 0.8 / (E − 1) and ends at
+  1 − 0.8 (E − 2) / (E − 1), not at the paper's 1 and 0.2. Where we differ
+  from Model Garden: α is held at its last epoch's value after
+  `total_steps` (Model Garden's goes on falling, below 0 eventually, which
+  would favour the smallest source), and E ≤ 1 is refused (its 1e-10 guard
+  then gives α of order 1e10). "step" counts batches per replica (a method
+  that reads two batches a step advances it by two).
+
+  A task whose source is not drawn has no label in that step; what each
+  method does then is the engine's business (loss 0, no gradient).
 
 Evaluation reads each task on its own source's split: `task_sources()`
 lists (source, tasks), and `tfmtl.evaluation.evaluate` evaluates each
