@@ -174,14 +174,26 @@ def test_the_draw_is_model_gardens_and_fixed_by_seed_and_step():
 
 
 @pytest.mark.parametrize("mode", ["concat", "sample"])
-def test_a_resumed_iterator_yields_the_same_batches(mode):
+def test_a_resumed_iterator_yields_the_same_batches(mode, tmp_path):
   m, a, b = _two(mode, sampler="proportional")
-  full = list(m.dataset("train", B, shuffle=True, repeat=True,
-                        seed=3).take(12).as_numpy_iterator())
-  resumed = list(m.dataset("train", B, shuffle=True, repeat=True,
-                           seed=3).skip(5).take(7).as_numpy_iterator())
+
+  def fresh():
+    return m.dataset("train", B, shuffle=True, repeat=True, seed=3)
+  full = list(fresh().take(12).as_numpy_iterator())
+  # Replayed (train.py's skip=) ...
+  resumed = list(fresh().skip(5).take(7).as_numpy_iterator())
   for got, want in zip(resumed, full[5:]):
     tf.nest.map_structure(np.testing.assert_array_equal, got, want)
+  # ... or restored from an iterator checkpoint (single device).
+  it = iter(fresh())
+  for _ in range(5):
+    next(it)
+  path = tf.train.Checkpoint(iterator=it).save(str(tmp_path / "it"))
+  it = iter(fresh())
+  tf.train.Checkpoint(iterator=it).restore(path)
+  for want in full[5:]:
+    tf.nest.map_structure(np.testing.assert_array_equal, _numpy(next(it)),
+                          want)
   if mode == "sample":
     # Batch k is the next batch of the source drawn for step k.
     streams = [iter(s.dataset("train", B, shuffle=True, repeat=True,
