@@ -366,7 +366,8 @@ def evaluate_run(config, workdir, split=None, export_dir=None,
               else None)
 
   def on_batch(x, y, out):
-    if not first:
+    # The first batch (of each source, for per-task datasets).
+    if not any(set(y) == set(f[1]) for f in first):
       first.append((x, y, out))
     if odometry:
       odometry.add(x, y, out)
@@ -406,8 +407,8 @@ def evaluate_run(config, workdir, split=None, export_dir=None,
     report["delta_m_tasks"] = [t for t in report["tasks"] if t in base]
   if num_pictures and first:
     directory = os.path.join(workdir, "pictures")
-    report["pictures"] = pictures.draw(directory, split, *first[0],
-                                       num_pictures)
+    report["pictures"] = [p for f in first for p in pictures.draw(
+        directory, split, *f, num_pictures)]
     if odometry:
       report["pictures"] += pictures.trajectories(
           directory, split, odometry.trajectories(), num_pictures)

@@ -28,7 +28,10 @@ def test_demo_multisource_trains_and_evaluates_every_task(tmp_path):
   c.log_every = 1
   wd = str(tmp_path / "wd")
   train_main.train(c, wd)
-  report = evaluation.evaluate_run(c, wd)
+  report = evaluation.evaluate_run(c, wd, num_pictures=2)
+  # Pictures of every task, each from its own set's first test batch.
+  assert sorted(os.path.basename(p) for p in report["pictures"]) == [
+      "test_depth.png", "test_motion.png", "test_semantic.png"]
   assert set(report["metrics"]) == {"depth", "semantic", "motion"}
   assert report["step"] == 2
   assert np.isfinite(report["metrics"]["depth"]["abs_rel"])

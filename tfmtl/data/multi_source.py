@@ -129,10 +129,11 @@ class MultiSource:
       if unknown:
         raise UserError(f"multi_source: sizes for unknown sources {unknown}; "
                         f"sources are {self.names}")
-    self.sizes = np.array([float(sizes[n]) if sizes and n in sizes else
-                           float(s.num_examples("train"))
-                           for n, s in zip(self.names, self.sources)])
+    self.sizes = None  # the samplers' n_k (mode "sample" only)
     if mode == "sample":
+      self.sizes = np.array([float(sizes[n]) if sizes and n in sizes else
+                             float(s.num_examples("train"))
+                             for n, s in zip(self.names, self.sources)])
       self._check_sampler()
 
   # ------------------------------------------------------------- checks
