@@ -1001,6 +1001,9 @@ def main(argv=None):
   p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
   p.add_argument("--overwrite", action="store_true",
                  help="replace existing layout folders under --out")
+  p.add_argument("--focal_scale", type=float, default=1.0,
+                 help="cityscapes camera zoom: focal length over "
+                 "Cityscapes' (> 1: narrower view)")
   a = p.parse_args(argv)
   try:
     t0 = time.time()
@@ -1008,7 +1011,8 @@ def main(argv=None):
         a.out, a.num, a.height, a.width, a.seed,
         tuple(s for s in a.layouts.split(",") if s),
         kitti_sequences=a.kitti_sequences, farneback=not a.no_farneback,
-        workers=a.workers, progress=True, overwrite=a.overwrite)
+        workers=a.workers, progress=True, overwrite=a.overwrite,
+        focal_scale=a.focal_scale)
   except OSError as e:
     print(f"error: scenes: cannot write {a.out!r}: {e.strerror} "
           f"({e.filename})", file=sys.stderr)
