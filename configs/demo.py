@@ -25,7 +25,8 @@ semantic + motion from the default scenes (seed 0), depth from another set
 drawn with seed 1 and a 1.5× longer focal length; each step concatenates a
 batch of 8 from each (`multisource=sample`: one set a step, drawn by
 `--config.data.kwargs.sampler=uniform|proportional|annealed`), and eval.py
-scores each task on its own set's test split:
+scores each task on its own set's test split (with `depth_labels=F`, the
+depth set hides depth labels; with `only=TASK`, TASK's set alone):
 
   python train.py --config=configs/demo.py:multisource \
       --workdir=runs/demo_multisource
@@ -62,14 +63,22 @@ def get_config(arg: str = ""):
     c.data.kwargs["label_fraction"] = {"depth": float(args["depth_labels"])}
   if "multisource" in args:
     size = dict(c.data.kwargs)
+    # depth_labels=F hides depth labels of the depth set.
+    hidden = {"label_fraction": size.pop("label_fraction")} \
+        if "label_fraction" in size else {}
+    sources = dict(
+        street=dict(name="scenes", tasks=["semantic", "motion"],
+                    kwargs=dict(size, seed=0, tasks=["semantic", "motion"])),
+        far=dict(name="scenes", tasks=["depth"],
+                 kwargs=dict(size, seed=1, focal_scale=1.5, tasks=["depth"],
+                             **hidden)))
+    for name, source in list(sources.items()):  # only=TASK: its set alone
+      source["tasks"] = [t for t in source["tasks"] if t in c.tasks]
+      source["kwargs"]["tasks"] = source["tasks"]
+      if not source["tasks"]:
+        del sources[name]
     c.data = ml_collections.ConfigDict(dict(name="multi_source", kwargs=dict(
-        sources=dict(
-            street=dict(name="scenes", tasks=["semantic", "motion"],
-                        kwargs=dict(size, seed=0,
-                                    tasks=["semantic", "motion"])),
-            far=dict(name="scenes", tasks=["depth"],
-                     kwargs=dict(size, seed=1, focal_scale=1.5,
-                                 tasks=["depth"]))),
+        sources=sources,
         mode="sample" if args["multisource"] == "sample" else "concat",
         sampler="uniform", alpha=1.0, steps_per_epoch=0,
         total_steps=c.get_ref("steps"))))

@@ -293,3 +293,9 @@ def test_demo_config_has_a_multisource_form():
     assert kw.sources.far.kwargs.focal_scale == 1.5
     c.steps = 1234  # the annealed sampler's length follows the run's
     assert c.data.kwargs.total_steps == 1234
+  sources = demo.get_config("multisource,depth_labels=0.25").data.kwargs.sources
+  assert dict(sources.far.kwargs.label_fraction) == {"depth": 0.25}
+  assert "label_fraction" not in sources.street.kwargs
+  sources = demo.get_config("multisource,only=motion").data.kwargs.sources
+  assert list(sources) == ["street"] and list(sources.street.tasks) == [
+      "motion"] and list(sources.street.kwargs.tasks) == ["motion"]
