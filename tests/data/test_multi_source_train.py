@@ -38,6 +38,7 @@ def _weights(config, workdir):
   return out, results
 
 
+@pytest.mark.slow  # 18 s alone, up to 45 s on a loaded machine
 def test_resumed_run_equals_uninterrupted_under_mirrored(tmp_path):
   strategy = "mirrored"  # over conftest's two logical CPUs
   straight, results = _weights(_config(strategy, STEPS), str(tmp_path / "a"))
