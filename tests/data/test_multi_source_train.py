@@ -6,6 +6,8 @@ test_multi_source.py), and eval.py scores each task."""
 
 import ml_collections
 import numpy as np
+import pytest
+
 import train as train_main
 from configs import toy_two_task
 from tfmtl import evaluation
