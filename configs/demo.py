@@ -16,12 +16,25 @@ a single-task baseline (depth, semantic or motion) with the same network;
 `depth_labels=F` keeps the depth label of a fraction F of the train images
 (the others are unlabelled for depth, fixed per image; every label is kept
 for evaluation); `drop` with it trains on those images alone (the baseline
-that discards partly labelled images); `small` is the 64×128, width-0.25, 200-step
-budget of RESULTS.md's partly-labelled table:
+that discards partly labelled images); `small` is the budget of RESULTS.md's
+partly-labelled table (64×128, width 0.25, 200 steps):
 
   python train.py --config=configs/demo.py:depth_labels=0.25 \
       --workdir=runs/demo_depth25
+
+`multisource` trains on per-task datasets (tfmtl.data.multi_source):
+semantic + motion from the default scenes (seed 0), depth from another set
+drawn with seed 1 and a 1.5× longer focal length; each step concatenates a
+batch of 8 from each (`multisource=sample`: one set a step, drawn by
+`--config.data.kwargs.sampler=uniform|proportional|annealed`), and eval.py
+scores each task on its own set's test split (with `depth_labels=F`, the
+depth set hides depth labels; with `only=TASK`, TASK's set alone):
+
+  python train.py --config=configs/demo.py:multisource \
+      --workdir=runs/demo_multisource
 """
+
+import ml_collections
 
 from configs import cityscapes_dual_encoder, common
 
@@ -57,4 +70,25 @@ def get_config(arg: str = ""):
     c.model.kwargs.width = 0.25
     c.steps = 200
     c.checkpoint_every = 200
+  if "multisource" in args:
+    size = dict(c.data.kwargs)
+    # depth_labels=F hides depth labels of the depth set.
+    hidden = {"label_fraction": size.pop("label_fraction")} \
+        if "label_fraction" in size else {}
+    sources = dict(
+        street=dict(name="scenes", tasks=["semantic", "motion"],
+                    kwargs=dict(size, seed=0, tasks=["semantic", "motion"])),
+        far=dict(name="scenes", tasks=["depth"],
+                 kwargs=dict(size, seed=1, focal_scale=1.5, tasks=["depth"],
+                             **hidden)))
+    for name, source in list(sources.items()):  # only=TASK: its set alone
+      source["tasks"] = [t for t in source["tasks"] if t in c.tasks]
+      source["kwargs"]["tasks"] = source["tasks"]
+      if not source["tasks"]:
+        del sources[name]
+    c.data = ml_collections.ConfigDict(dict(name="multi_source", kwargs=dict(
+        sources=sources,
+        mode="sample" if args["multisource"] == "sample" else "concat",
+        sampler="uniform", alpha=1.0, steps_per_epoch=0,
+        total_steps=c.get_ref("steps"))))
   return c

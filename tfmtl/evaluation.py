@@ -132,7 +132,19 @@ def evaluate(model, tasks, source, split: str, batch_size: int,
     on_batch: optional callback (inputs, labels, outputs) per batch, e.g. to
       keep the first batch for pictures.
     max_batches: stop after this many batches (0 = the whole split).
+
+  A source of per-task datasets (`task_sources()`, tfmtl.data.multi_source)
+  is evaluated source by source: each task on its own source's split.
   """
+  if hasattr(source, "task_sources"):
+    results = {}
+    for part, names in source.task_sources():
+      mine = [t for t in tasks if t.name in names]
+      if mine:
+        results.update(evaluate(model, mine, part, split, batch_size,
+                                eval_metrics, depth_range, max_batches,
+                                on_batch))
+    return {t.name: results[t.name] for t in tasks}
   ds = source.dataset(split, batch_size, drop_remainder=False)
   sample, _ = next(iter(ds.take(1)))
   outputs = model(sample, training=False)
@@ -354,7 +366,8 @@ def evaluate_run(config, workdir, split=None, export_dir=None,
               else None)
 
   def on_batch(x, y, out):
-    if not first:
+    # The first batch (of each source, for per-task datasets).
+    if not any(set(y) == set(f[1]) for f in first):
       first.append((x, y, out))
     if odometry:
       odometry.add(x, y, out)
@@ -394,8 +407,8 @@ def evaluate_run(config, workdir, split=None, export_dir=None,
     report["delta_m_tasks"] = [t for t in report["tasks"] if t in base]
   if num_pictures and first:
     directory = os.path.join(workdir, "pictures")
-    report["pictures"] = pictures.draw(directory, split, *first[0],
-                                       num_pictures)
+    report["pictures"] = [p for f in first for p in pictures.draw(
+        directory, split, *f, num_pictures)]
     if odometry:
       report["pictures"] += pictures.trajectories(
           directory, split, odometry.trajectories(), num_pictures)

@@ -71,16 +71,19 @@ class Experiment:
     """The distributed, shuffled, repeated train input.
 
     Args:
-      skip: batches each input pipeline drops first: how a resumed run
-        finds its place when the iterator could not be checkpointed
-        (distributed iterators can't be); the seeded pipeline replays.
+      skip: batches each replica drops first: how a resumed run finds its
+        place when the iterator could not be checkpointed (distributed
+        iterators can't be); the seeded pipeline replays. A pipeline that
+        feeds several local replicas (MirroredStrategy: one pipeline, a
+        batch to each replica in turn) drops that many times more.
     """
     c = self.config
 
     def fn(ctx):
       ds = self.source.dataset("train", c.batch_size, shuffle=True,
                                repeat=True, seed=c.seed, input_context=ctx)
-      return ds.skip(skip) if skip else ds
+      local = max(1, ctx.num_replicas_in_sync // ctx.num_input_pipelines)
+      return ds.skip(skip * local) if skip else ds
     return self.strategy.distribute_datasets_from_function(fn)
 
 

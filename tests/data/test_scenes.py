@@ -311,3 +311,20 @@ def test_bad_arguments_are_user_errors(tmp_path):
     scenes.write_dataset(str(tmp_path), 1, H, W, layouts=("coco",))
   with pytest.raises(UserError, match="too small"):
     scenes.generate_sample(0, 4, 4)
+
+
+def test_focal_scale_zooms_the_same_scene(tmp_path):
+  # Odd sizes put the principal point on a pixel: with a focal length twice
+  # as long, pixel (v0 + 2j, u0 + 2k) sees along the ray of (v0 + j, u0 + k)
+  # of the unzoomed camera, so it hits the same point at the same depth.
+  a = scenes.generate_sample(5, 25, 49)
+  b = scenes.generate_sample(5, 25, 49, focal_scale=2.0)
+  np.testing.assert_allclose(b["intrinsics"][0, 0],
+                             2 * a["intrinsics"][0, 0])
+  # v0 = 12, u0 = 24: every other pixel of b is the central half of a.
+  for key in ("depth", "semantic"):
+    np.testing.assert_allclose(b[key][::2, ::2], a[key][6:19, 12:37],
+                               rtol=1e-5)
+  from tfmtl.errors import UserError
+  with pytest.raises(UserError, match="focal_scale"):
+    scenes.write_dataset(str(tmp_path), 1, 8, 8, focal_scale=0.0)

@@ -2,7 +2,7 @@
 
 from tfmtl.data import aux_toy, synthetic_vo, toy
 from tfmtl.data import cityscapes, cityscapes_npy, embedded, kitti_odometry
-from tfmtl.data import multi_mnist, nyuv2_npy, qm9
+from tfmtl.data import multi_mnist, multi_source, nyuv2_npy, qm9
 from tfmtl.data.source import DatasetSource
 from tfmtl.errors import UserError
 from tfmtl.registry import Registry
@@ -22,6 +22,7 @@ SOURCES = Registry("data source", {
     "multi_mnist": multi_mnist.multi_mnist,
     "multi_fashion": multi_mnist.multi_fashion,
     "qm9": qm9.qm9,
+    "multi_source": multi_source.multi_source,
 })
 
 

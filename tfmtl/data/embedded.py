@@ -31,11 +31,13 @@ def data_dir() -> str:
 
 
 def ensure(layout: str, num: int, height: int, width: int, seed: int,
-           root: Optional[str] = None, workers: int = 0) -> str:
+           root: Optional[str] = None, workers: int = 0,
+           focal_scale: float = 1.0) -> str:
   """The folder of a generated dataset, generating it if needed."""
   if root is None:
-    root = os.path.join(data_dir(),
-                        f"scenes-{layout}-{num}-{height}x{width}-seed{seed}")
+    zoom = f"-focal{focal_scale:g}" if focal_scale != 1.0 else ""
+    root = os.path.join(
+        data_dir(), f"scenes-{layout}-{num}-{height}x{width}-seed{seed}{zoom}")
   root = os.path.expanduser(root)
   layout_dir = os.path.join(root, layout)
   if os.path.isdir(layout_dir):
@@ -56,7 +58,7 @@ def ensure(layout: str, num: int, height: int, width: int, seed: int,
     scenes_lib.write_dataset(tmp, num, height, width, seed=seed,
                              layouts=(layout,),
                              workers=workers or min(2, os.cpu_count() or 1),
-                             progress=True)
+                             progress=True, focal_scale=focal_scale)
     if os.path.isdir(root):  # another process finished first
       shutil.rmtree(tmp, ignore_errors=True)
     else:
@@ -102,7 +104,8 @@ def scenes(num: int = 240, height: int = 128, width: int = 256,
            with_flow: bool = True, augment: bool = True, cache: bool = True,
            workers: int = 0, label_fraction=None,
            label_seed: int = 0,
-           drop_unlabelled: bool = False) -> cityscapes.CityscapesSource:
+           drop_unlabelled: bool = False,
+           focal_scale: float = 1.0) -> cityscapes.CityscapesSource:
   """Procedural street scenes read as Cityscapes (seed 001's three tasks).
 
   Args:
@@ -118,8 +121,11 @@ def scenes(num: int = 240, height: int = 128, width: int = 256,
     label_seed: which images keep their labels.
     drop_unlabelled: train only on the images that keep every label of
       `label_fraction` (the baseline that discards partly labelled data).
+    focal_scale: camera zoom against Cityscapes' focal length (> 1: a
+      narrower view; `scenes.generate_sample`).
   """
-  path = ensure("cityscapes", num, height, width, seed, root, workers)
+  path = ensure("cityscapes", num, height, width, seed, root, workers,
+                focal_scale)
   source = cityscapes.CityscapesSource(
       path, scheme=scheme, tasks=tuple(tasks), with_flow=with_flow,
       augment=augment, cache=cache)

@@ -339,9 +339,9 @@ class _Trajectory:
 
 class _Camera:
 
-  def __init__(self, height, width):
+  def __init__(self, height, width, focal_scale=1.0):
     self.h, self.w = height, width
-    self.f = FOCAL_PER_WIDTH * width
+    self.f = FOCAL_PER_WIDTH * width * focal_scale
     self.u0, self.v0 = (width - 1) / 2, (height - 1) / 2
     u, v = np.meshgrid(np.arange(width, dtype=np.float64),
                        np.arange(height, dtype=np.float64))
@@ -594,7 +594,8 @@ def _check_size(height, width):
 
 def generate_sample(rng_or_seed: Union[int, np.random.Generator, Sequence],
                     height: int = 256, width: int = 512,
-                    step: int = -1) -> Dict[str, np.ndarray]:
+                    step: int = -1,
+                    focal_scale: float = 1.0) -> Dict[str, np.ndarray]:
   """One scene seen at two times, with exact ground truth for frame 1.
 
   Args:
@@ -603,6 +604,8 @@ def generate_sample(rng_or_seed: Union[int, np.random.Generator, Sequence],
     step: time of frame 2 minus time of frame 1, in frames. The default −1
       makes frame 2 the previous frame (Cityscapes: labelled frame and the
       frame before it); +1 the next one (odometry).
+    focal_scale: focal length over Cityscapes' (fx = 1.105·width·scale):
+      > 1 zooms in (narrower field of view), < 1 widens it.
 
   Returns:
     dict of numpy arrays: image1, image2 [H, W, 3] uint8 RGB; depth [H, W]
@@ -617,7 +620,7 @@ def generate_sample(rng_or_seed: Union[int, np.random.Generator, Sequence],
   rng = _rng(rng_or_seed)
   traj = _Trajectory(rng, tau0=rng.uniform(0, 100))
   scene = _build_scene(rng, -5.0, 60.0, traj.speed, 2)
-  cam = _Camera(height, width)
+  cam = _Camera(height, width, focal_scale)
   f1 = _render(scene, cam, traj(0.0), 0.0)
   f2 = _render(scene, cam, traj(float(step)), float(step))
   return _ground_truth(scene, cam, f1, f2)
@@ -723,9 +726,9 @@ def _sample_seed(seed, kind, index):
 
 
 def _cityscapes_task(args):
-  root, split, index, local, seed, height, width, farneback = args
+  root, split, index, local, seed, height, width, farneback, focal = args
   s = generate_sample(np.random.default_rng(_sample_seed(seed, 0, index)),
-                      height, width, step=-1)
+                      height, width, step=-1, focal_scale=focal)
   city = f"synth{local // SAMPLES_PER_CITY:02d}"
   seq = local % SAMPLES_PER_CITY
   stem = f"{city}_{seq:06d}_{CITYSCAPES_FRAME:06d}"
@@ -866,7 +869,8 @@ def write_dataset(out_dir: str, num: int, height: int = 256, width: int = 512,
                   kitti_sequences: int = KITTI_SPLITS,
                   farneback: bool = True, workers: int = 1,
                   progress: bool = False,
-                  overwrite: bool = False) -> Dict[str, int]:
+                  overwrite: bool = False,
+                  focal_scale: float = 1.0) -> Dict[str, int]:
   """Writes `num` samples in each layout (see the module doc for the files).
 
   Each layout root gets a completion marker (`scenes.json`, see
@@ -890,6 +894,8 @@ def write_dataset(out_dir: str, num: int, height: int = 256, width: int = 512,
     progress: show a progress bar on stderr.
     overwrite: replace the layouts' folders if they are not empty (else
       refused: old and new samples would mix).
+    focal_scale: the Cityscapes layout's camera zoom (`generate_sample`);
+      its camera files carry the focal length, so depth stays exact.
 
   Returns:
     {layout: number of frames written}.
@@ -901,6 +907,8 @@ def write_dataset(out_dir: str, num: int, height: int = 256, width: int = 512,
                     "cityscapes, kitti and/or nyuv2")
   if num < 1:
     raise UserError(f"scenes: --num must be >= 1, got {num}")
+  if not focal_scale > 0:
+    raise UserError(f"scenes: focal_scale must be > 0, got {focal_scale}")
   _prepare_out(out_dir, layouts, overwrite)
   tasks, written = [], {}
   if "kitti" in layouts:
@@ -916,7 +924,8 @@ def write_dataset(out_dir: str, num: int, height: int = 256, width: int = 512,
     for split, count in _split_counts(num, splits):
       for local in range(count):
         tasks.append((_cityscapes_task, (root, split, index, local, seed,
-                                         height, width, farneback)))
+                                         height, width, farneback,
+                                         focal_scale)))
         index += 1
     written["cityscapes"] = num
   if "nyuv2" in layouts:
@@ -929,6 +938,8 @@ def write_dataset(out_dir: str, num: int, height: int = 256, width: int = 512,
         index += 1
     written["nyuv2"] = num
   info = dict(height=height, width=width, seed=seed)
+  if focal_scale != 1.0:
+    info["focal_scale"] = focal_scale
   for layout, count in written.items():
     marker.write(os.path.join(out_dir, layout), False, frames=count, **info)
   bar = _Progress(sum(written.values()), progress)
@@ -990,6 +1001,9 @@ def main(argv=None):
   p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
   p.add_argument("--overwrite", action="store_true",
                  help="replace existing layout folders under --out")
+  p.add_argument("--focal_scale", type=float, default=1.0,
+                 help="cityscapes camera zoom: focal length over "
+                 "Cityscapes' (> 1: narrower view)")
   a = p.parse_args(argv)
   try:
     t0 = time.time()
@@ -997,7 +1011,8 @@ def main(argv=None):
         a.out, a.num, a.height, a.width, a.seed,
         tuple(s for s in a.layouts.split(",") if s),
         kitti_sequences=a.kitti_sequences, farneback=not a.no_farneback,
-        workers=a.workers, progress=True, overwrite=a.overwrite)
+        workers=a.workers, progress=True, overwrite=a.overwrite,
+        focal_scale=a.focal_scale)
   except OSError as e:
     print(f"error: scenes: cannot write {a.out!r}: {e.strerror} "
           f"({e.filename})", file=sys.stderr)
