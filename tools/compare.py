@@ -11,6 +11,7 @@ reporting mean ± standard deviation over seeds.
 """
 
 import collections
+import json
 import os
 import sys
 
@@ -36,13 +37,32 @@ LABELS = {"miou": "mIoU (%)", "pixel_accuracy": "pix acc (%)",
 
 
 def load(workdir, split):
-  return dict(evaluation.load_results(workdir, split), workdir=workdir)
+  return dict(evaluation.load_results(workdir, split), workdir=workdir,
+              labels=labels_note(workdir))
+
+
+def labels_note(workdir) -> str:
+  """How the run's train labels were cut (label_fraction, drop_unlabelled
+  in its config.json), e.g. "depth 25%, labelled images only"; "" if not."""
+  try:
+    with open(os.path.join(workdir, "config.json")) as f:
+      kwargs = json.load(f).get("data", {}).get("kwargs", {}) or {}
+  except (OSError, ValueError):
+    return ""
+  parts = [f"{t} {100 * float(v):.0f}%"
+           for t, v in sorted((kwargs.get("label_fraction") or {}).items())]
+  if parts and kwargs.get("drop_unlabelled"):
+    parts.append("labelled images only")
+  return ", ".join(parts)
 
 
 def row_name(report):
   if len(report["tasks"]) == 1:
-    return f"single-task {report['tasks'][0]}"
-  return f"{report['model']} + {report['method']}"
+    name = f"single-task {report['tasks'][0]}"
+  else:
+    name = f"{report['model']} + {report['method']}"
+  note = report.get("labels")
+  return f"{name} ({note})" if note else name
 
 
 def table(reports):

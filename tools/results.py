@@ -14,7 +14,8 @@ and right-only baselines, then equal weights, uncertainty, DWA, PCGrad,
 MGDA, CAGrad, Nash-MTL, UPGrad, FAMO and IMTL, Δm% against the single-task
 runs; --png writes the chart.
 partial: depth labelled on 25% of the train scenes (configs/demo.py:small,
-64×128, width 0.25): single-task depth on those labels, then
+64×128, width 0.25): single-task depth on those labels (on every image,
+and on the labelled images alone), then
 each method on every image with depth weighted 0 where unlabelled
 (`<method>_partial`) and on the labelled images alone (`<method>_drop`).
 vo: the pose + flow network on procedural drives (configs/vo_prf.py:scenes,
@@ -70,6 +71,8 @@ def runs():
               f"--config.checkpoint_every={_STEPS.value}"]
     if _WHAT.value == "partial":
       out.append((f"single_depth25_s{seed}", f"{PARTIAL},only=depth", common))
+      out.append((f"single_depth25_drop_s{seed}", f"{PARTIAL},drop,only=depth",
+                  common))
       for m in _METHODS.value or METHODS["partial"]:
         method = common + [f"--config.method={m}"]
         out.append((f"{m}_partial_s{seed}", PARTIAL, method))
