@@ -65,3 +65,22 @@ def test_delta_m_uses_each_runs_headline_for_tasks_named_anything(tmp_path):
   np.testing.assert_allclose(cells["Δm%"][0], -2.5, rtol=1e-6)
   np.testing.assert_allclose(cells["right acc (%)"][0], 84.0)
   assert names == ["left acc (%)", "right acc (%)", "GMACs", "Δm%"]
+
+
+def test_rows_say_how_their_train_labels_were_cut(tmp_path):
+  # The same method on every image and on the labelled images alone are two
+  # rows, named from each run's config.json.
+  dirs = []
+  for name, kwargs in (("part", {"label_fraction": {"depth": 0.25}}),
+                       ("drop", {"label_fraction": {"depth": 0.25},
+                                 "drop_unlabelled": True}),
+                       ("all", {})):
+    wd = _write(tmp_path, name, ["semantic", "depth"],
+                {"semantic": {"miou": 0.5}, "depth": {"abs_rel": 0.2}}, 0)
+    with open(os.path.join(wd, "config.json"), "w") as f:
+      json.dump({"data": {"kwargs": kwargs}}, f)
+    dirs.append(wd)
+  _, rows = compare.table([compare.load(d, "test") for d in dirs])
+  assert [name for name, _, _ in rows] == [
+      "net + fixed (depth 25%)",
+      "net + fixed (depth 25%, labelled images only)", "net + fixed"]
