@@ -67,48 +67,45 @@ def _mean_weights(method, k, dtype):
   return w / float(k)
 
 
+def _by_count(present, t, on_subset, empty):
+  """`on_subset(idx, k)` for the k = P present tasks' indices idx (static
+  length k), traced for every k = 1..T; `empty()` when P = 0."""
+  idx_all, count = order(present)
+  branches = [empty] + [
+      (lambda k=k: on_subset(idx_all[:k], k)) for k in range(1, t + 1)]
+  return tf.switch_case(count, branches)
+
+
 def rows(method, J, present, extra):
   """d = method(J[present]) [n], or 0 when no task is present."""
-  idx_all, count = order(present)
-  t = J.shape[0]
   need = getattr(method, "min_tasks", 1)
 
-  def branch(k):
-    def run():
-      idx = idx_all[:k]
-      sub = tf.gather(J, idx)
-      with restricted(method, idx):
-        if k < need:
-          return tf.linalg.matvec(sub, _mean_weights(method, k, J.dtype),
-                                  transpose_a=True)
-        return method(sub, **_sub_extra(extra, idx))
-    return run
+  def on_subset(idx, k):
+    sub = tf.gather(J, idx)
+    with restricted(method, idx):
+      if k < need:
+        return tf.linalg.matvec(sub, _mean_weights(method, k, J.dtype),
+                                transpose_a=True)
+      return method(sub, **_sub_extra(extra, idx))
 
-  branches = [lambda: tf.zeros_like(J[0])] + [branch(k)
-                                              for k in range(1, t + 1)]
-  return tf.switch_case(count, branches)
+  return _by_count(present, J.shape[0], on_subset,
+                   lambda: tf.zeros_like(J[0]))
 
 
 def gramian_weights(method, combination, G, J, present, extra):
   """w [T]: `combination(G[p, p], J[p], **extra[p])` scattered back, 0 for
   absent tasks (J may be None: methods on the representation)."""
-  idx_all, count = order(present)
   t = G.shape[0]
   need = getattr(method, "min_tasks", 1)
 
-  def branch(k):
-    def run():
-      idx = idx_all[:k]
-      sub_g = tf.gather(tf.gather(G, idx), idx, axis=1)
-      sub_j = None if J is None else tf.gather(J, idx)
-      with restricted(method, idx):
-        if k < need:
-          w = _mean_weights(method, k, G.dtype)
-        else:
-          w = combination(sub_g, sub_j, **_sub_extra(extra, idx))
-      return tf.scatter_nd(idx[:, None], tf.cast(w, G.dtype), [t])
-    return run
+  def on_subset(idx, k):
+    sub_g = tf.gather(tf.gather(G, idx), idx, axis=1)
+    sub_j = None if J is None else tf.gather(J, idx)
+    with restricted(method, idx):
+      if k < need:
+        w = _mean_weights(method, k, G.dtype)
+      else:
+        w = combination(sub_g, sub_j, **_sub_extra(extra, idx))
+    return tf.scatter_nd(idx[:, None], tf.cast(w, G.dtype), [t])
 
-  branches = [lambda: tf.zeros([t], G.dtype)] + [branch(k)
-                                                 for k in range(1, t + 1)]
-  return tf.switch_case(count, branches)
+  return _by_count(present, t, on_subset, lambda: tf.zeros([t], G.dtype))
