@@ -65,3 +65,24 @@ def test_qm9_table_is_mae_in_units_and_delta_m_over_maes(tmp_path):
   # the baselines' MAE in units, Δm would be far from these.
   np.testing.assert_allclose(cells["Δm%"], (6.25, 6.25))
   assert "GMACs" not in compare.markdown(names, rows)
+
+
+def test_table_only_trains_nothing_and_leaves_missing_runs_out(tmp_path,
+                                                               capsys):
+  def write(name, tasks):
+    wd = tmp_path / name
+    os.makedirs(wd)
+    metrics = {t: {"mae_units": 2.0, "mae": 1.0} for t in tasks}
+    with open(wd / "results_test.json", "w") as f:
+      json.dump(dict(metrics=metrics, seed=0, tasks=tasks, method="fixed",
+                     model="mpnn", gmacs=1e-4, params=10, headline={}), f)
+  for t in results.QM9_TASKS:
+    write(f"single_{t}_s0", [t])
+  write("fixed_s0", list(results.QM9_TASKS))
+  with flagsaver.flagsaver(what="qm9", seeds=["0"], steps=1,
+                           methods=["fixed", "pcgrad"], table_only=True,
+                           out_dir=str(tmp_path)):
+    results.main([])
+  text = capsys.readouterr().out
+  assert "| mpnn + fixed |" in text and "pcgrad" not in text
+  assert not os.path.exists(tmp_path / "pcgrad_s0")

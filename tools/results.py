@@ -50,6 +50,9 @@ _STEPS = flags.DEFINE_integer("steps", 400, "Train steps of every run.")
 _OUT = flags.DEFINE_string("out_dir", "runs/results", "Workdirs go here.")
 _METHODS = flags.DEFINE_list(
     "methods", None, "Multi-task methods of the table (default: METHODS).")
+_TABLE_ONLY = flags.DEFINE_bool(
+    "table_only", False, "Train nothing: make the table from the runs that "
+    "have finished (results file present), leaving the others out.")
 _IN_PROCESS = flags.DEFINE_bool(
     "in_process", None, "Train and evaluate every run in this process "
     "rather than in train.py / eval.py subprocesses (default: on for qm9).")
@@ -174,6 +177,9 @@ def main(argv):
     wd = os.path.join(_OUT.value, name)
     workdirs.append(wd)
     if os.path.exists(os.path.join(wd, "results_test.json")):
+      continue
+    if _TABLE_ONLY.value:
+      workdirs.pop()
       continue
     in_process = (_IN_PROCESS.value if _IN_PROCESS.value is not None
                   else _WHAT.value == "qm9")
