@@ -23,3 +23,14 @@ def test_runlocal_builds_eleven_heads(tmp_path):
 def test_single_target():
   c = qm9_config.get_config("only=cv")
   assert list(c.tasks) == ["cv"]
+
+
+def test_reduced_is_runlocal_with_a_narrow_edge_network():
+  local, reduced = (qm9_config.get_config(a) for a in ("runlocal", "reduced"))
+  assert reduced.model.kwargs.edge_hidden == 32
+  assert local.model.kwargs.edge_hidden == 128
+  for c in (local, reduced):
+    assert (c.data.kwargs.limit, c.model.kwargs.dim, c.batch_size,
+            c.steps) == (2000, 32, 32, 300)
+  single = qm9_config.get_config("reduced,only=mu")
+  assert list(single.tasks) == ["mu"] and single.model.kwargs.edge_hidden == 32

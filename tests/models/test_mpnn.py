@@ -9,7 +9,7 @@ from tests.models.harness import check_representation
 from tfmtl import losses, methods
 from tfmtl.errors import UserError
 from tfmtl.models import infer
-from tfmtl.models.mpnn import MPNN, graph_features
+from tfmtl.models.mpnn import MPNN, edge_messages, graph_features
 from tfmtl.tasks import Task
 from tfmtl.train_step import check_partition, make_train_step
 
@@ -89,6 +89,26 @@ def test_train_step_lowers_the_loss():
   for _ in range(5):
     last = float(step((x, y))["total_loss"])
   assert last < first
+
+
+def test_edge_messages_equal_the_dense_edge_matrices():
+  # Σⱼ A(eᵢⱼ) hⱼ with A = reshape(u W + B) formed explicitly (PyG's NNConv
+  # before the mean), on random values and a mask with padding.
+  rng = np.random.default_rng(5)
+  b, n, hid, d = 2, 5, 3, 4
+  edge = (rng.random((b, n, n)) < 0.7).astype(np.float32)
+  edge[:, -1, :] = edge[:, :, -1] = 0  # a padded atom
+  u = rng.normal(size=(b, n, n, hid)).astype(np.float32) * edge[..., None]
+  kernel = rng.normal(size=(hid, d * d)).astype(np.float32)
+  bias = rng.normal(size=(d * d,)).astype(np.float32)
+  h = rng.normal(size=(b, n, d)).astype(np.float32)
+  a = (u @ kernel + bias).reshape(b, n, n, d, d) * edge[..., None, None]
+  want = np.einsum("bijkl,bjl->bik", a, h)
+  got = edge_messages(tf.constant(u), tf.constant(kernel.reshape(hid, d, d)),
+                      tf.constant(bias.reshape(d, d)), tf.constant(edge),
+                      tf.constant(h))
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+  assert np.abs(want).max() > 1.0  # not a comparison of zeros
 
 
 def test_bad_inputs():
