@@ -5,7 +5,7 @@ r"""Runs the comparison behind RESULTS.md: train + eval every row, then table.
   python tools/results.py --what=vo --seeds=0,1 --steps=300
   python tools/results.py --what=multi_mnist --seeds=0,1,2,3,4 --steps=500
   python tools/results.py --what=partial --seeds=0,1,2,3,4 --steps=200
-  python tools/results.py --what=qm9 --seeds=0,1,2 --steps=300 \
+  python tools/results.py --what=qm9 --seeds=0,1,2 --steps=200 \
       --out_dir=runs/results_qm9
 
 dense: the dual-encoder network on procedural scenes (configs/demo.py):
