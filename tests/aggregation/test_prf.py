@@ -162,15 +162,22 @@ def test_prf_step_mirrored_equals_single_device(mirrored):
   assert len(single._clip_values) - single._clip_values.count(None) == 9
 
 
-def _mlp_run(strategy, every, function=True, steps=5, always=False):
-  """PRF(every) on a small MLP with an auxiliary task; final weights."""
+def _mlp_and_tasks():
+  """A small built MLP with main task a and auxiliary task b (call it in
+  the strategy's scope)."""
   from tfmtl.models.hard_sharing import HardSharingMLP  # pylint: disable=g-import-not-at-top
   mse = lambda y, p: tf.reduce_mean(tf.square(y - p), axis=-1)
   tasks = [Task("a", mse, 1.0, "main"), Task("b", mse, 0.5, "aux")]
+  model = HardSharingMLP(["a", "b"], trunk_units=(6,), tower_units=(3,),
+                         dropout=0.0, seed=1)
+  model(tf.zeros([1, 4]))
+  return model, tasks
+
+
+def _mlp_run(strategy, every, function=True, steps=5, always=False):
+  """PRF(every) on a small MLP with an auxiliary task; final weights."""
   with strategy.scope():
-    model = HardSharingMLP(["a", "b"], trunk_units=(6,), tower_units=(3,),
-                           dropout=0.0, seed=1)
-    model(tf.zeros([1, 4]))
+    model, tasks = _mlp_and_tasks()
     method = aggregation.get("prf", every=every)
     if always:  # the step computes the variance on every call, as before
       method.variance_due = lambda: None
@@ -374,13 +381,8 @@ def test_absent_tasks_keep_their_variance_and_gate():
 def _weighted_run(strategy, subset):
   """Two PRF steps on an MLP; sample weights (labelled: KEEP) or, with
   `subset`, the labelled examples alone without weights."""
-  from tfmtl.models.hard_sharing import HardSharingMLP  # pylint: disable=g-import-not-at-top
-  mse = lambda y, p: tf.reduce_mean(tf.square(y - p), axis=-1)
-  tasks = [Task("a", mse, 1.0, "main"), Task("b", mse, 0.5, "aux")]
   with strategy.scope():
-    model = HardSharingMLP(["a", "b"], trunk_units=(6,), tower_units=(3,),
-                           dropout=0.0, seed=1)
-    model(tf.zeros([1, 4]))
+    model, tasks = _mlp_and_tasks()
     step = make_train_step(model, tasks, aggregation.get("prf", ema=0.5),
                            keras.optimizers.SGD(0.1), strategy=strategy)
   rng = np.random.default_rng(3)
