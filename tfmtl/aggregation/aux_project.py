@@ -54,6 +54,8 @@ class AuxProject(AuxiliaryAggregator):
       variables (the paper's whole-vector form).
   """
 
+  handles_absent = True  # see the docstring's absent tasks
+
   def __init__(self, per_layer: bool = False, name="aux_project"):
     super().__init__(name=name)
     self.per_layer = bool(per_layer)
@@ -71,8 +73,6 @@ class AuxProject(AuxiliaryAggregator):
     sq = self.layer_sum(tf.square(g_main))
     coef = tf.minimum(dot, 0.0) / tf.maximum(sq, TINY)
     return g_aux - self.to_columns(coef, g_main) * g_main
-
-  handles_absent = True
 
   def __call__(self, J, present=None, **extra):
     w = self.weights_for(J)

@@ -60,6 +60,8 @@ class Cosine(AuxiliaryAggregator):
     per_layer: one cosine per shared layer (default) or one over all.
   """
 
+  handles_absent = True  # see the docstring's absent tasks
+
   def __init__(self, weighted: bool = False, per_layer: bool = True,
                name: Optional[str] = None):
     super().__init__(name=name or ("cosine_weighted" if weighted
@@ -85,8 +87,6 @@ class Cosine(AuxiliaryAggregator):
     if self.weighted:
       return tf.maximum(cos, 0.0)
     return tf.cast(cos >= 0.0, cos.dtype)
-
-  handles_absent = True
 
   def __call__(self, J, present=None, **extra):
     w = self.weights_for(J)

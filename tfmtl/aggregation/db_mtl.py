@@ -44,6 +44,7 @@ class DBMTL(Aggregator):
   """
 
   needs = frozenset({"losses"})
+  handles_absent = True  # see the docstring's absent tasks
 
   def __init__(self, beta: float = 0.9, beta_sigma: float = 0.0,
                eps: float = 1e-8, name="db_mtl"):
@@ -62,8 +63,6 @@ class DBMTL(Aggregator):
     self.calls = state(0, "db_mtl_calls", dtype=tf.int64)
     self.own_scale = state(tf.ones([t]), "db_mtl_own_scale")
     self.alpha = state(tf.ones([t]), "alpha")
-
-  handles_absent = True
 
   def __call__(self, J, losses=None, present=None, **extra):
     if losses is None:

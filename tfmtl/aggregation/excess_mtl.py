@@ -52,6 +52,8 @@ class ExcessMTL(Aggregator):
     warmup_steps: calls that only collect the baseline e⁰.
   """
 
+  handles_absent = True  # see the docstring's absent tasks
+
   def __init__(self, robust_step_size: float = 1e-2, warmup_steps: int = 1,
                name="excess_mtl"):
     super().__init__(name=name)
@@ -75,8 +77,6 @@ class ExcessMTL(Aggregator):
     self.calls = state(0, "excess_calls", dtype=tf.int64)
     # calls each task was present in (absent tasks: see the docstring)
     self.seen = state(tf.zeros([t], tf.int64), "excess_seen", dtype=tf.int64)
-
-  handles_absent = True
 
   def __call__(self, J, present=None, **extra):
     if present is not None:

@@ -59,6 +59,8 @@ class MetaBalance(AuxiliaryAggregator):
     decay: β of the moving averages of the norms, in [0, 1).
   """
 
+  handles_absent = True  # see the docstring's absent tasks
+
   def __init__(self, relax: float = 0.7, decay: float = 0.9,
                name="metabalance"):
     super().__init__(name=name)
@@ -78,8 +80,6 @@ class MetaBalance(AuxiliaryAggregator):
     self._seen = state(tf.zeros([1 + len(self.aux)], tf.int64), "seen",
                        dtype=tf.int64)
     self._gates = self.log_state("gates")
-
-  handles_absent = True
 
   def __call__(self, J, present=None, **extra):
     w = self.weights_for(J)

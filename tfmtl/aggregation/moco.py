@@ -53,6 +53,7 @@ class MoCo(Aggregator):
   """
 
   needs = frozenset({"losses"})
+  handles_absent = True  # see the docstring's absent tasks
 
   def __init__(self, beta: float = 0.5, beta_sigma: float = 0.5,
                gamma: float = 0.1, gamma_sigma: float = 0.5,
@@ -72,8 +73,6 @@ class MoCo(Aggregator):
     self.y = state(tf.zeros([t, num_params]), "moco_y")
     self.lambd = state(tf.fill([t], 1.0 / t), "moco_lambda")
     self.calls = state(0, "moco_calls", dtype=tf.int64)
-
-  handles_absent = True
 
   def __call__(self, J, losses=None, present=None, **extra):
     if losses is None:

@@ -40,6 +40,8 @@ class MoDo(Aggregator):
     rho: λ's ℓ2 regularisation (LibMTL `MoDo_rho`, 0.1).
   """
 
+  handles_absent = True  # see the docstring's absent tasks
+
   batches_per_step = 3
 
   def __init__(self, gamma: float = 1e-3, rho: float = 0.1, name="modo"):
@@ -50,8 +52,6 @@ class MoDo(Aggregator):
     super().build(tasks, num_params, shared_variables)
     t = len(tasks)
     self.lambd = state(tf.fill([t], 1.0 / t), "lambda")
-
-  handles_absent = True
 
   def __call__(self, J, jacobians=None, present=None, **extra):
     if jacobians is None:  # a direct call: one batch for all three roles

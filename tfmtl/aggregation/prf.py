@@ -139,6 +139,7 @@ class PRF(AuxiliaryAggregator):
   """
 
   needs = frozenset({"variance"})
+  handles_absent = True  # see the docstring's absent tasks
 
   def __init__(self, main_task: Optional[str] = None, every: int = 1,
                ema: Optional[float] = None, eps: float = 1e-19,
@@ -273,8 +274,6 @@ class PRF(AuxiliaryAggregator):
     self._gate.assign(value)
     self._gate_calls.assign_add(1)
     return value
-
-  handles_absent = True
 
   def __call__(self, J, variance=None, present=None, **extra):
     if variance is None:

@@ -49,6 +49,8 @@ class SDMGrad(Aggregator):
     niter: inner iterations on w (LibMTL `SDMGrad_niter`, 20).
   """
 
+  handles_absent = True  # see the docstring's absent tasks
+
   batches_per_step = 3
 
   def __init__(self, lamda: float = 0.3, niter: int = 20, name="sdmgrad"):
@@ -59,8 +61,6 @@ class SDMGrad(Aggregator):
     super().build(tasks, num_params, shared_variables)
     t = len(tasks)
     self.w = state(tf.fill([t], 1.0 / t), "w")
-
-  handles_absent = True
 
   def __call__(self, J, jacobians=None, present=None, **extra):
     if jacobians is None:  # a direct call: one batch for all three roles
