@@ -2,7 +2,8 @@ r"""Runs the comparison behind RESULTS.md: train + eval every row, then table.
 
   python tools/results.py --what=dense --seeds=0,1 --steps=400 \
       --out_dir=runs/results
-  python tools/results.py --what=vo --seeds=0,1 --steps=300
+  python tools/results.py --what=vo --seeds=0,1,2,3,4 --steps=3000 \
+      --out_dir=runs/results_vo
   python tools/results.py --what=multi_mnist --seeds=0,1,2,3,4 --steps=500
   python tools/results.py --what=partial --seeds=0,1,2,3,4 --steps=200
   python tools/results.py --what=qm9 --seeds=0,1,2 --steps=200 \
@@ -28,7 +29,8 @@ initialiser seed follows the run's seed. Runs in this process by default
 (--in_process): TensorFlow's start-up and eval.py's second one are paid
 once, not per run.
 vo: the pose + flow network on procedural drives (configs/vo_prf.py:scenes,
-shrunk by --vo_* flags): ATG vs PRF.
+shrunk to 64×160, width 0.5, batch 8): ATG, PRF as published and
+`prf_gate` (PRF with variance="mean", granularity="layer", gate_ema=0.9).
 Each run is `train.py` then `eval.py` in a subprocess; finished runs
 (results file present) are not repeated, so the script can be resumed.
 """
@@ -80,6 +82,19 @@ TABLES = {
     "multi_mnist": ("configs/multi_mnist.py", "", ("left", "right")),
     "qm9": ("configs/qm9.py", "reduced", QM9_TASKS),
 }
+# The VO rows: config and its flags. prf_gate is PRF with the statistics
+# that won the controlled auxiliary benchmark (RESULTS.md, "Auxiliary
+# tasks"): the batch-mean gradient's variance v/B (B = the batch of 8),
+# compared per shared layer, the gate smoothed over steps.
+VO_METHODS = {
+    "atg": ("configs/vo_atg.py:scenes", []),
+    "prf": ("configs/vo_prf.py:scenes", []),
+    "prf_gate": ("configs/vo_prf.py:scenes", [
+        "--config.method_kwargs.prf.variance=mean",
+        "--config.method_kwargs.prf.batch_size=8",
+        "--config.method_kwargs.prf.granularity=layer",
+        "--config.method_kwargs.prf.gate_ema=0.9"]),
+}
 VO = ["--config.data.kwargs.num=2200", "--config.data.kwargs.height=64",
       "--config.data.kwargs.width=160", "--config.model.kwargs.width=0.5",
       "--config.batch_size=8"]
@@ -111,9 +126,12 @@ def runs():
         out.append((f"{m}_s{seed}", f"{config}:{arg}" if arg else config,
                     common + [f"--config.method={m}"]))
     else:
-      for m in ("atg", "prf"):
-        out.append((f"vo_{m}_s{seed}", f"configs/vo_{m}.py:scenes",
-                    common + VO))
+      for m in _METHODS.value or VO_METHODS:
+        if m not in VO_METHODS:
+          raise app.UsageError(f"--what=vo runs {sorted(VO_METHODS)}, "
+                               f"not {m!r}")
+        config, flags_ = VO_METHODS[m]
+        out.append((f"vo_{m}_s{seed}", config, common + VO + flags_))
   return out
 
 
