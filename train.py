@@ -152,10 +152,9 @@ def _run(config, workdir, exp, chief, stop, allow_config_change,
 
   # === Loop ===
   writer = summaries.Writer(os.path.join(workdir, "train") if chief else None)
-  # A fixed eval batch drawn at every checkpoint (dense tasks only).
-  shown = next(iter(exp.source.dataset(
-      config.eval_split, 4, drop_remainder=False))) if chief \
-      else None
+  # Fixed eval batches drawn at every checkpoint (dense tasks only).
+  shown = (evaluation.picture_batches(exp.source, config.eval_split, 4)
+           if chief else [])
   progress = summaries.Progress(config.steps, start=step)
   boundaries = (config.log_every, config.checkpoint_every)
   while step < config.steps:
@@ -182,9 +181,11 @@ def _run(config, workdir, exp, chief, stop, allow_config_change,
       return {}
     if done or step % config.checkpoint_every == 0:
       save(step)
-      if shown is not None:
-        writer.images(step, pictures.grids(shown[0], *evaluation.in_pixels(
-            exp.source, shown[1], exp.model(shown[0], training=False)), 4))
+      grids = {}
+      for source, x, y in shown:
+        grids.update(pictures.grids(x, *evaluation.in_pixels(
+            source, y, exp.model(x, training=False)), 4))
+      writer.images(step, grids)
 
   if after_training:
     after_training(exp)

@@ -84,3 +84,24 @@ def test_rows_say_how_their_train_labels_were_cut(tmp_path):
   assert [name for name, _, _ in rows] == [
       "net + fixed (depth 25%)",
       "net + fixed (depth 25%, labelled images only)", "net + fixed"]
+
+
+def test_runs_of_one_method_with_different_settings_are_separate_rows(tmp_path):
+  # PRF as published (main_task only) and PRF with other statistics: two
+  # rows named by what differs; main_task, the same in both, is not shown.
+  # Seeds of one setting still pool into one row.
+  dirs = []
+  for name, prf, seed in (("plain0", {"main_task": "rot"}, 0),
+                          ("plain1", {"main_task": "rot"}, 1),
+                          ("gate0", {"main_task": "rot", "variance": "mean",
+                                     "gate_ema": 0.9}, 0)):
+    wd = _write(tmp_path, name, ["rot", "flow"],
+                {"rot": {"abs_rel": 0.1}, "flow": {"abs_rel": 0.2}}, seed,
+                method="prf")
+    with open(os.path.join(wd, "config.json"), "w") as f:
+      json.dump({"method_kwargs": {"prf": prf, "atg": {"w": 1}}}, f)
+    dirs.append(wd)
+  _, rows = compare.table([compare.load(d, "test") for d in dirs])
+  assert [(name, seeds) for name, _, seeds in rows] == [
+      ("net + prf", [0, 1]),
+      ("net + prf (variance=mean, gate_ema=0.9)", [0])]

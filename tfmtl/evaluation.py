@@ -177,6 +177,23 @@ def evaluate(model, tasks, source, split: str, batch_size: int,
   return results
 
 
+def picture_batches(source, split: str, num: int):
+  """[(source, inputs, labels)]: the first `num` examples of `split`, drawn
+  at every checkpoint. Per-task datasets give one batch per source with
+  only its own tasks' labels, so each task's picture shows the images it is
+  labelled on (a concatenated batch would pair the first source's images
+  with, say, depth predictions nobody labelled)."""
+  parts = (source.task_sources() if hasattr(source, "task_sources")
+           else [(source, None)])
+  out = []
+  for part, names in parts:
+    x, y = next(iter(part.dataset(split, num, drop_remainder=False)))[:2]
+    if names is not None:
+      y = {k: v for k, v in y.items() if k in names}
+    out.append((part, x, y))
+  return out
+
+
 def in_pixels(source, labels, outputs):
   """(labels, outputs) with flow in pixels, for pictures: sources that
   normalise flow labels (`flow_to_pixels`) are mapped back."""

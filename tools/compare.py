@@ -7,7 +7,9 @@ r"""Results table of several evaluated runs, as Markdown and a PNG chart.
 Each workdir must hold `results_<split>.json` (written by eval.py). Runs
 trained on one task are the single-task baselines; every multi-task row gets
 Δm% against them. Runs that differ only in seed are grouped into one row
-reporting mean ± standard deviation over seeds.
+reporting mean ± standard deviation over seeds; runs of one method with
+different method_kwargs (config.json) are separate rows, named by the
+settings that differ, e.g. "pose_flow + prf (variance=mean, ...)".
 """
 
 import collections
@@ -37,18 +39,35 @@ LABELS = {"miou": "mIoU (%)", "pixel_accuracy": "pix acc (%)",
 
 
 def load(workdir, split):
-  return dict(evaluation.load_results(workdir, split), workdir=workdir,
-              labels=labels_note(workdir))
+  report = evaluation.load_results(workdir, split)
+  return dict(report, workdir=workdir, labels=labels_note(workdir),
+              settings=method_settings(workdir, report.get("method", "")))
+
+
+def _config(workdir) -> dict:
+  try:
+    with open(os.path.join(workdir, "config.json")) as f:
+      return json.load(f)
+  except (OSError, ValueError):
+    return {}
+
+
+def method_settings(workdir, method) -> dict:
+  """The run's method_kwargs of its method (both parts of a composition
+  "a+b", keys prefixed "a." / "b."), from its config.json; {} if none."""
+  kwargs = _config(workdir).get("method_kwargs") or {}
+  parts = str(method).split("+")
+  out = {}
+  for part in parts:
+    for key, value in (kwargs.get(part) or {}).items():
+      out[f"{part}.{key}" if len(parts) > 1 else key] = value
+  return out
 
 
 def labels_note(workdir) -> str:
   """How the run's train labels were cut (label_fraction, drop_unlabelled
   in its config.json), e.g. "depth 25%, labelled images only"; "" if not."""
-  try:
-    with open(os.path.join(workdir, "config.json")) as f:
-      kwargs = json.load(f).get("data", {}).get("kwargs", {}) or {}
-  except (OSError, ValueError):
-    return ""
+  kwargs = _config(workdir).get("data", {}).get("kwargs", {}) or {}
   parts = [f"{t} {100 * float(v):.0f}%"
            for t, v in sorted((kwargs.get("label_fraction") or {}).items())]
   if parts and kwargs.get("drop_unlabelled"):
@@ -56,13 +75,35 @@ def labels_note(workdir) -> str:
   return ", ".join(parts)
 
 
-def row_name(report):
+def row_name(report, varying=()):
+  """"model + method", its settings among `varying` (the method kwargs
+  that differ between runs of the table with this model and method) and
+  its label cut in brackets."""
   if len(report["tasks"]) == 1:
     name = f"single-task {report['tasks'][0]}"
   else:
     name = f"{report['model']} + {report['method']}"
-  note = report.get("labels")
-  return f"{name} ({note})" if note else name
+  settings = report.get("settings") or {}
+  notes = [f"{k}={settings[k]}" for k in varying if k in settings]
+  notes += [report["labels"]] if report.get("labels") else []
+  return f"{name} ({', '.join(notes)})" if notes else name
+
+
+def varying_settings(reports) -> dict:
+  """(model, method) -> the method kwargs whose values differ between the
+  multi-task runs of that model and method (a key set in only some of
+  them counts), in first-seen order: what tells their rows apart."""
+  seen = collections.defaultdict(list)
+  for r in reports:
+    if len(r["tasks"]) > 1:
+      seen[(r["model"], r["method"])].append(r.get("settings") or {})
+  out = {}
+  for key, settings in seen.items():
+    keys = list(dict.fromkeys(k for s in settings for k in s))
+    out[key] = [k for k in keys
+                if len({json.dumps(s.get(k), sort_keys=True)
+                        for s in settings}) > 1]
+  return out
 
 
 def table(reports):
@@ -78,8 +119,10 @@ def table(reports):
   single = {t: {m: float(np.mean(v)) for m, v in ms.items()}
             for t, ms in pooled.items()}
   groups = collections.OrderedDict()
+  varying = varying_settings(reports)
   for r in reports:
-    groups.setdefault(row_name(r), []).append(r)
+    groups.setdefault(
+        row_name(r, varying.get((r["model"], r["method"]), ())), []).append(r)
   columns = []
   for r in reports:
     for task, values in r["headline"].items():

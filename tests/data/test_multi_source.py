@@ -249,6 +249,17 @@ def test_evaluation_reads_each_task_on_its_own_source():
     np.testing.assert_allclose(got[t]["mse"], err.mean(), rtol=1e-5)
 
 
+def test_pictures_show_each_task_on_its_own_sources_images():
+  m, a, b = _two()
+  got = evaluation.picture_batches(m, "test", 3)
+  assert [part for part, _, _ in got] == [a, b]
+  for (_, x, y), source, task in zip(got, (a, b), ("a", "b")):
+    want_x, want_y = source.arrays("test")
+    assert list(y) == [task]  # z, which b's source also holds, is not shown
+    np.testing.assert_allclose(x, want_x[:3])
+    np.testing.assert_allclose(y[task], want_y[task][:3])
+
+
 def test_bad_sources_say_why():
   a = _array_source(20, "a", 1)
   wide = _array_source(20, "b", 2, inputs=4)

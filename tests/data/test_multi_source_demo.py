@@ -28,6 +28,12 @@ def test_demo_multisource_trains_and_evaluates_every_task(tmp_path):
   c.log_every = 1
   wd = str(tmp_path / "wd")
   train_main.train(c, wd)
+  # TensorBoard's checkpoint pictures: every task, each from its own set.
+  from tensorboard.backend.event_processing import event_accumulator
+  events = event_accumulator.EventAccumulator(os.path.join(wd, "train"))
+  events.Reload()
+  assert {"pictures/depth", "pictures/semantic", "pictures/motion"} <= set(
+      events.Tags()["tensors"])
   report = evaluation.evaluate_run(c, wd, num_pictures=2)
   # Pictures of every task, each from its own set's first test batch.
   assert sorted(os.path.basename(p) for p in report["pictures"]) == [
