@@ -155,3 +155,54 @@ def test_an_absent_task_is_left_out_of_a_gradient_method(where, mirrored):
     want = v0 if g is None else v0 - g.numpy()
     np.testing.assert_allclose(got, want, atol=1e-6)
   assert float(logs["weight/b"]) == 0.0 and float(logs["weight/a"]) == 1.0
+
+
+@pytest.mark.parametrize("where", ["function", "mirrored"])
+def test_an_absent_tasks_head_and_its_optimizer_state_stay_put(where,
+                                                                 mirrored):
+  # Adam after a step with both tasks: its moments would move b's head in
+  # a step without b's labels although b's gradient is zero. The step puts
+  # b's head and its moments back (PyTorch skips a parameter whose
+  # gradient is None); a's head and the shared layer move. Mirrored (2
+  # CPUs) gives the same variables as one device.
+  def run(strategy):
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
+      model = tiny_model()
+      opt = keras.optimizers.Adam(0.1)
+      step = make_train_step(model, [Task("a", mse), Task("b", mse)],
+                             methods.get("uncertainty"), opt,
+                             strategy=strategy)
+    x, y, _ = _batch()
+    both = {t: np.ones(B, np.float32) for t in "ab"}
+    no_b = {"a": np.ones(B, np.float32), "b": np.zeros(B, np.float32)}
+    def values():
+      return [np.array(v) for v in model.trainable_variables + opt.variables]
+    for s in (both, no_b):
+      batch = tf.data.Dataset.from_tensors((x, y, s))
+      if strategy is not tf.distribute.get_strategy():
+        batch = strategy.experimental_distribute_dataset(batch)
+      before, log_var = values(), np.array(step.method.log_var)
+      step(next(iter(batch)))
+    return step, before, values(), (log_var, np.array(step.method.log_var))
+  step, before, after, log_var = run(mirrored if where == "mirrored"
+                                     else None)
+  held = {id(v) for v, _ in step._hold.entries}  # pylint: disable=protected-access
+  names = [v.path for v in step.split.task_variables("b")]
+  variables = step.model.trainable_variables + step.optimizer.variables
+  b_state = [i for i, v in enumerate(variables)
+             if any(n.replace("/", "_") in v.path.replace("/", "_")
+                    for n in names)]
+  # b's kernel and bias, each with Adam's momentum and velocity.
+  assert len(b_state) == 6 and all(id(variables[i]) in held for i in b_state)
+  for i in b_state:
+    np.testing.assert_array_equal(before[i], after[i], err_msg=variables[i].path)
+  moved = [i for i in range(len(after)) if i not in b_state and
+           not np.array_equal(before[i], after[i])]
+  assert len(moved) >= 4 + 4 * 2  # shared + a's head and their moments
+  # Uncertainty's log σ² (one [2] variable): b's entry stays, a's moves.
+  assert log_var[0][1] == log_var[1][1] and log_var[0][0] != log_var[1][0]
+  if where == "mirrored":
+    _, _, single, _ = run(None)
+    for got, want in zip(after, single):
+      np.testing.assert_allclose(got, want, atol=1e-6)

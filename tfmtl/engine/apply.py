@@ -10,12 +10,23 @@ so every replica takes it; it is a `tf.cond` in cross-replica context (what
 `merge_call` is not allowed in a replica context). `Counters` (checkpointed)
 count attempted steps, skips and consecutive faults.
 
+Absent tasks (no labelled example in the step): their gradient is zero,
+but an optimizer with state (momentum, Adam) would still move their own
+variables by that state. `AbsentHold` puts back, after the apply, an absent
+task's own variables, its slices of the method's per-task trainable
+variables (uncertainty's log σ², IMTL-L's scales) and the optimizer's
+slots of both, so the task is frozen as PyTorch freezes a parameter whose
+gradient is None. One difference remains: Keras counts optimizer steps
+globally, so Adam's bias correction for a task back after k absent steps
+uses the global step, where PyTorch's per-parameter count would be k less.
+
 Mixed precision: under the "mixed_float16" Keras policy the step keeps a
 dynamic loss scale (×2 after 2000 finite steps, ÷2 on overflow).
 """
 
 import re
 
+import keras
 import tensorflow as tf
 
 from tfmtl.errors import UserError
@@ -74,24 +85,92 @@ def clip(grads, clip_global_norm, values):
   return grads, norm
 
 
-def apply_if(finite, optimizer, grads, variables, ctx):
-  """Applies the optimizer only when `finite` (the same on every replica).
+def slots_of(optimizer, variable):
+  """The optimizer's per-variable state of `variable` (momentum, velocity,
+  ...): Keras optimizers keep it in lists aligned with their variables
+  (`add_optimizer_variables`), found here by that alignment rather than by
+  attribute name, so any built Keras optimizer works."""
+  own = getattr(optimizer, "_trainable_variables", None) or []
+  try:
+    index = optimizer._get_variable_index(variable)  # pylint: disable=protected-access
+  except KeyError:  # not a variable this optimizer updates
+    return []
+  out = []
+  for value in vars(optimizer).values():
+    if (isinstance(value, (list, tuple)) and value is not own and
+        len(value) == len(own) and
+        all(x is None or isinstance(x, keras.Variable) for x in value)):
+      slot = value[index]
+      if slot is not None and tuple(slot.shape) == tuple(variable.shape):
+        out.append(slot)
+  return out
+
+
+class AbsentHold:
+  """What an absent task must keep through the apply (module docstring):
+  entries (variable, task index) for its own variables and (variable,
+  None) for method variables whose first axis is the task axis, each with
+  the optimizer's slots of it."""
+
+  def __init__(self, optimizer, task_variables, method_variables,
+               num_tasks):
+    self.entries = []
+    for t, variables in enumerate(task_variables):
+      for v in variables:
+        self.entries += [(x, t) for x in [v] + slots_of(optimizer, v)]
+    for v in method_variables:
+      if v.shape.rank and v.shape[0] == num_tasks:
+        self.entries += [(x, None) for x in [v] + slots_of(optimizer, v)]
+
+  def snapshot(self):
+    return [tf.identity(tf.convert_to_tensor(v)) for v, _ in self.entries]
+
+  def restore(self, olds, here):
+    """Absent tasks' entries back to `olds` (`here`: [T] bool, global)."""
+    values = []
+    for (v, t), old in zip(self.entries, olds):
+      keep = (here[t] if t is not None else
+              tf.reshape(here, [-1] + [1] * (old.shape.rank - 1)))
+      values.append(tf.where(keep, tf.convert_to_tensor(v), old))
+    # Keras variables wrap the tf.Variable that the strategy updates.
+    variables = [v.value if isinstance(v, keras.Variable) else v
+                 for v, _ in self.entries]
+
+    def assign(distribution, values):
+      for v, x in zip(variables, values):
+        distribution.extended.update(v, lambda a, b: a.assign(b),
+                                     args=(x,), group=False)
+    tf.__internal__.distribute.interim.maybe_merge_call(
+        assign, tf.distribute.get_strategy(), values)
+
+
+def apply_if(finite, optimizer, grads, variables, ctx, hold=None,
+             here=None):
+  """Applies the optimizer only when `finite` (the same on every replica);
+  with `hold` and `here` ([T] bool) absent tasks' entries stay put.
 
   With merge_call strategies (MirroredStrategy) the cond must sit in
   cross-replica context, since `apply_gradients` calls `merge_call`.
   """
-  def apply(gs):
-    optimizer.apply_gradients(zip(gs, variables))
+  held = hold is not None and here is not None and hold.entries
 
+  def apply(gs, here):
+    olds = hold.snapshot() if held else None
+    optimizer.apply_gradients(zip(gs, variables))
+    if held:
+      hold.restore(olds, here)
+
+  if here is None:
+    here = tf.constant(True)  # a placeholder argument; unused
   if tf.__internal__.distribute.strategy_supports_no_merge_call():
-    tf.cond(finite, lambda: apply(grads), lambda: None)
+    tf.cond(finite, lambda: apply(grads, here), lambda: None)
     return
 
-  def cross_replica(distribution, finite, grads):
+  def cross_replica(distribution, finite, grads, here):
     first = distribution.experimental_local_results(finite)[0]
     tf.cond(first, lambda: distribution.extended.call_for_each_replica(
-        apply, args=(grads,)), lambda: None)
-  ctx.merge_call(cross_replica, args=(finite, grads))
+        apply, args=(grads, here)), lambda: None)
+  ctx.merge_call(cross_replica, args=(finite, grads, here))
 
 
 def count(counters, task_names, finite, bad_loss, bad_grad, scale):

@@ -155,6 +155,12 @@ class TrainStep:
                           list(method.trainable_variables))
       # Built inside the scope before the first step: no second trace.
       optimizer.build(self.variables)
+      weighting = (method.weighting if isinstance(method, Composed)
+                   else method if self.kind == "losses" else None)
+      self._hold = apply.AbsentHold(
+          optimizer, [self.split.task_variables(n) for n in names],
+          list(weighting.trainable_variables) if weighting else [],
+          len(names))
     # Method state that a skipped step must leave as it was (trainable
     # method variables only change through the optimizer).
     self._method_state = [v for v in method.variables if not v.trainable]
@@ -287,7 +293,7 @@ class TrainStep:
       return ctx.all_reduce(SUM, tf.stop_gradient(tf.stack(loss_shares(
           self.tasks, labels, after, global_b, example_weights, counts))))
     logs = self._finish(ctx, grads, weights, losses, total, bad_loss,
-                        bad_grad, scale, saved, losses_after, heard)
+                        bad_grad, scale, saved, losses_after, heard, here)
     if return_outputs:
       return logs, tf.nest.map_structure(tf.stop_gradient, outputs)
     return logs
@@ -333,12 +339,13 @@ class TrainStep:
     weights = _mask(weights, here)
     total = tf.reduce_sum(weights * losses)
     return self._finish(ctx, grads, weights, losses, total, bad_loss,
-                        bad_grad, scale, saved)
+                        bad_grad, scale, saved, here=here)
 
   def _finish(self, ctx, grads, weights, losses, total, bad_loss, bad_grad,
-              scale, saved, losses_after=None, absent_kw=None):
-    """Phase 4: clip, apply or skip, roll back a skipped step's method
-    state, count faults; returns the logs."""
+              scale, saved, losses_after=None, absent_kw=None, here=None):
+    """Phase 4: clip, apply or skip (absent tasks held where they were),
+    roll back a skipped step's method state, count faults; returns the
+    logs."""
     grads, grad_norm = apply.clip(grads, self.clip_global_norm,
                                   self._clip_values)
     finite = tf.logical_and(
@@ -346,7 +353,7 @@ class TrainStep:
         tf.logical_and(apply.all_finite(grads), tf.math.is_finite(total)))
     apply.apply_if(finite, self.optimizer,
                    [g / ctx.num_replicas_in_sync for g in grads],
-                   self.variables, ctx)
+                   self.variables, ctx, self._hold, here)
     if "losses_after" in self.method.needs:
       # Unconditional: the all-reduce can't sit in a cond; a skipped step's
       # state is rolled back just below.
