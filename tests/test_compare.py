@@ -4,7 +4,9 @@ import json
 import os
 
 import numpy as np
+import pytest
 
+from tfmtl.errors import UserError
 from tools import compare
 
 
@@ -105,3 +107,31 @@ def test_runs_of_one_method_with_different_settings_are_separate_rows(tmp_path):
   assert [(name, seeds) for name, _, seeds in rows] == [
       ("net + prf", [0, 1]),
       ("net + prf (variance=mean, gate_ema=0.9)", [0])]
+
+
+def test_paired_table_is_each_row_minus_the_reference_on_the_same_seed(
+    tmp_path):
+  dirs = []
+  for method, values in (("atg", (0.30, 0.20, 0.50)),
+                         ("prf", (0.25, 0.26, 0.40)),
+                         ("cosine", (0.10, None, None))):
+    for seed, v in enumerate(values):
+      if v is not None:
+        dirs.append(_write(tmp_path, f"{method}{seed}", ["rot", "flow"],
+                           {"rot": {"abs_rel": v}, "flow": {"miou": 0.5}},
+                           seed, method=method))
+  reports = [compare.load(d, "test") for d in dirs]
+  names, rows = compare.paired(reports, "net + atg")
+  assert names == ["rot ARD (%)", "flow mIoU (%)"]
+  by_name = {n: (cells, seeds) for n, cells, seeds in rows}
+  assert set(by_name) == {"net + prf", "net + cosine"}
+  # prf − atg: −5, +6, −10 percentage points: mean −3, 2 of 3 lower.
+  m, sd, lower, n = by_name["net + prf"][0]["rot ARD (%)"]
+  np.testing.assert_allclose([m, sd], [-3.0, np.std([-5.0, 6.0, -10.0])])
+  assert (lower, n) == (2, 3)
+  assert by_name["net + cosine"][0]["rot ARD (%)"][2:] == (1, 1)
+  assert by_name["net + cosine"][1] == [0]
+  text = compare.paired_markdown(names, rows, "net + atg")
+  assert "| net + prf | -3 ± 6.7 (2/3 lower) |" in text
+  with pytest.raises(UserError, match="not a row"):
+    compare.paired(reports, "net + pcgrad")

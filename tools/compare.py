@@ -6,7 +6,10 @@ r"""Results table of several evaluated runs, as Markdown and a PNG chart.
 
 Each workdir must hold `results_<split>.json` (written by eval.py). Runs
 trained on one task are the single-task baselines; every multi-task row gets
-Δm% against them. Runs that differ only in seed are grouped into one row
+Δm% against them. --paired="ROW" adds a table of every other row minus
+that row on the same seed (mean ± std of the differences, and on how many
+seeds the row was lower): the sharper comparison when seeds share data and
+initial weights. Runs that differ only in seed are grouped into one row
 reporting mean ± standard deviation over seeds; runs of one method with
 different method_kwargs (config.json) are separate rows, named by the
 settings that differ, e.g. "pose_flow + prf (variance=mean, ...)".
@@ -29,6 +32,9 @@ from tfmtl.metrics import delta_m  # noqa: E402
 _SPLIT = flags.DEFINE_string("split", "test", "Split the runs were evaluated on.")
 _OUT = flags.DEFINE_string("out", None, "Write the Markdown table here.")
 _PNG = flags.DEFINE_string("png", None, "Write a bar chart here.")
+_PAIRED = flags.DEFINE_string(
+    "paired", None, "A row name (e.g. \"pose_flow + atg\"): also print every "
+    "other row minus it on the same seed.")
 
 # Shown as percent in tables: fractions in the results files.
 PERCENT = {"miou", "pixel_accuracy", "abs_rel", "accuracy"}
@@ -106,6 +112,35 @@ def varying_settings(reports) -> dict:
   return out
 
 
+def groups(reports):
+  """OrderedDict row name -> its runs (seeds of one setting pooled)."""
+  out = collections.OrderedDict()
+  varying = varying_settings(reports)
+  for r in reports:
+    out.setdefault(
+        row_name(r, varying.get((r["model"], r["method"]), ())), []).append(r)
+  return out
+
+
+def headline_columns(reports):
+  """[(task, metric, column name)] of every run's headline metrics."""
+  columns = []
+  for r in reports:
+    for task, values in r["headline"].items():
+      for metric in values:
+        col = f"{task} {LABELS.get(metric, metric)}"
+        if (task, metric, col) not in columns:
+          columns.append((task, metric, col))
+  return columns
+
+
+def _value(report, task, metric):
+  v = report["headline"].get(task, {}).get(metric)
+  if v is None or not np.isfinite(v):
+    return None
+  return v * (100.0 if metric in PERCENT else 1.0)
+
+
 def table(reports):
   """(columns, rows): rows are (name, {column: (mean, std)}, seeds)."""
   # Single-task baselines: each headline metric (the one the run's config
@@ -118,28 +153,15 @@ def table(reports):
           pooled[task][metric].append(v)
   single = {t: {m: float(np.mean(v)) for m, v in ms.items()}
             for t, ms in pooled.items()}
-  groups = collections.OrderedDict()
-  varying = varying_settings(reports)
-  for r in reports:
-    groups.setdefault(
-        row_name(r, varying.get((r["model"], r["method"]), ())), []).append(r)
-  columns = []
-  for r in reports:
-    for task, values in r["headline"].items():
-      for metric in values:
-        col = f"{task} {LABELS.get(metric, metric)}"
-        if (task, metric, col) not in columns:
-          columns.append((task, metric, col))
+  columns = headline_columns(reports)
   rows = []
-  for name, runs in groups.items():
+  for name, runs in groups(reports).items():
     cells = {}
     for task, metric, col in columns:
-      vals = [r["headline"][task][metric] for r in runs
-              if metric in r["headline"].get(task, {})]
-      vals = [v for v in vals if v is not None and np.isfinite(v)]
+      vals = [v for v in (_value(r, task, metric) for r in runs)
+              if v is not None]
       if vals:
-        scale = 100.0 if metric in PERCENT else 1.0
-        cells[col] = (np.mean(vals) * scale, np.std(vals) * scale)
+        cells[col] = (np.mean(vals), np.std(vals))
     cells["GMACs"] = (np.mean([r["gmacs"] for r in runs]), 0.0)
     if single and len(runs[0]["tasks"]) > 1:
       dm = [delta_m(r["metrics"], {
@@ -152,6 +174,54 @@ def table(reports):
   names = [c for _, _, c in columns if any(c in cells for _, cells, _ in rows)]
   names += ["GMACs"] + (["Δm%"] if single else [])
   return names, rows
+
+
+def paired(reports, reference):
+  """Each row minus the `reference` row on the same seed, per headline
+  column: (columns, rows), rows (name, {column: (mean, std, lower, n)},
+  seeds) with `lower` the seeds where the row's value is below the
+  reference's. Seeds the reference lacks are left out."""
+  by_row = groups(reports)
+  if reference not in by_row:
+    raise UserError(f"--paired={reference!r} is not a row; rows are "
+                    f"{list(by_row)}")
+  ref = {r["seed"]: r for r in by_row[reference]}
+  columns = headline_columns(reports)
+  rows = []
+  for name, runs in by_row.items():
+    if name == reference or len(runs[0]["tasks"]) == 1:
+      continue
+    cells, seeds = {}, set()
+    for task, metric, col in columns:
+      diffs = []
+      for r in runs:
+        if r["seed"] in ref:
+          a, b = _value(r, task, metric), _value(ref[r["seed"]], task, metric)
+          if a is not None and b is not None:
+            diffs.append(a - b)
+            seeds.add(r["seed"])
+      if diffs:
+        cells[col] = (np.mean(diffs), np.std(diffs),
+                      int(np.sum(np.array(diffs) < 0)), len(diffs))
+    rows.append((name, cells, sorted(seeds)))
+  names = [c for _, _, c in columns if any(c in cells for _, cells, _ in rows)]
+  return names, rows
+
+
+def paired_markdown(names, rows, reference) -> str:
+  lines = [f"| run − {reference} (same seed) | " + " | ".join(names) +
+           " | seeds |", "|---|" + "---|" * (len(names) + 1)]
+  for name, cells, seeds in rows:
+    out = []
+    for c in names:
+      if c not in cells:
+        out.append("")
+      else:
+        m, sd, lower, n = cells[c]
+        out.append(f"{m:+.3g} ± {sd:.2g} ({lower}/{n} lower)")
+    lines.append(f"| {name} | " + " | ".join(out) +
+                 f" | {','.join(map(str, seeds))} |")
+  return "\n".join(lines)
 
 
 def markdown(names, rows) -> str:
@@ -206,10 +276,13 @@ def main(argv):
       raise UserError("give the workdirs of evaluated runs to compare")
     reports = [load(w, _SPLIT.value) for w in workdirs]
     names, rows = table(reports)
+    text = markdown(names, rows)
+    if _PAIRED.value:
+      text += "\n\n" + paired_markdown(*paired(reports, _PAIRED.value),
+                                       _PAIRED.value)
   except UserError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
-  text = markdown(names, rows)
   print(text)
   if _OUT.value:
     with open(_OUT.value, "w") as f:
