@@ -208,37 +208,23 @@ def paired(reports, reference):
   return names, rows
 
 
-def paired_markdown(names, rows, reference) -> str:
-  lines = [f"| run − {reference} (same seed) | " + " | ".join(names) +
-           " | seeds |", "|---|" + "---|" * (len(names) + 1)]
-  for name, cells, seeds in rows:
-    out = []
-    for c in names:
-      if c not in cells:
-        out.append("")
-      else:
-        m, sd, lower, n = cells[c]
-        out.append(f"{m:+.3g} ± {sd:.2g} ({lower}/{n} lower)")
-    lines.append(f"| {name} | " + " | ".join(out) +
-                 f" | {','.join(map(str, seeds))} |")
-  return "\n".join(lines)
-
-
-def markdown(names, rows) -> str:
-  lines = ["| run | " + " | ".join(names) + " | seeds |",
+def markdown(names, rows, first="run", cell=None) -> str:
+  """A Markdown table of `rows` (name, {column: value}, seeds); `cell`
+  formats a value (default: mean ± std, the mean alone for one seed)."""
+  lines = [f"| {first} | " + " | ".join(names) + " | seeds |",
            "|---|" + "---|" * (len(names) + 1)]
   for name, cells, seeds in rows:
-    out = []
-    for c in names:
-      if c not in cells:
-        out.append("")
-      else:
-        m, s = cells[c]
-        out.append(f"{m:.3g}" if len(seeds) == 1 or s == 0 else
-                   f"{m:.3g} ± {s:.2g}")
+    fmt = cell or (lambda v, one=len(seeds) == 1: (
+        f"{v[0]:.3g}" if one or v[1] == 0 else f"{v[0]:.3g} ± {v[1]:.2g}"))
+    out = [fmt(cells[c]) if c in cells else "" for c in names]
     lines.append(f"| {name} | " + " | ".join(out) +
                  f" | {','.join(map(str, seeds))} |")
   return "\n".join(lines)
+
+
+def paired_markdown(names, rows, reference) -> str:
+  return markdown(names, rows, f"run − {reference} (same seed)",
+                  lambda v: f"{v[0]:+.3g} ± {v[1]:.2g} ({v[2]}/{v[3]} lower)")
 
 
 def chart(names, rows, path):
