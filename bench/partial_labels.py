@@ -9,7 +9,11 @@ batches `(x, y)`; batches with sample weights, every task labelled; the same
 with one task absent (all its weights 0). With weights, gradient-level
 methods trace their rule once per possible number of present tasks
 (aggregation/absent.py), so the first call costs more; a step then runs
-one branch. Reports the first call (trace + one step) and the fastest of
+one branch; with a task absent the step also holds that task's head and
+its optimizer slots where they were (engine/apply.py, `AbsentHold`: a copy
+and a select of the heads' variables and Adam's two moments, every weighted
+step). The optimizer is Adam (`--optimizer sgd` for plain SGD, which has no
+slots). Reports the first call (trace + one step) and the fastest of
 `--rounds` rounds of `--steps` steps, as ratios to the plain step of the
 same method, all measured in one run (round-robin), so they are comparable
 on a loaded machine; absolute times are not.
@@ -59,7 +63,10 @@ def main():
   parser.add_argument("--batch", type=int, default=64)
   parser.add_argument("--methods", default="fixed,pcgrad,mgda,cagrad,upgrad,"
                       "nash_mtl,imtl")
+  parser.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
   args = parser.parse_args()
+  optimizer = {"adam": lambda: keras.optimizers.Adam(1e-3),
+               "sgd": lambda: keras.optimizers.SGD(1e-3)}[args.optimizer]
   for title, names, make_model, x, y in _problems(args.batch):
     batches = _batches(tf.constant(x), {k: tf.constant(v) for k, v in
                                         y.items()}, names)
@@ -67,13 +74,13 @@ def main():
     warm = make_model()  # the first build of a process is slower
     warm(x[:2])
     make_train_step(warm, [Task(n, _mse) for n in names], methods.get(
-        "fixed"), keras.optimizers.SGD(1e-3))(batches["plain"])
+        "fixed"), optimizer())(batches["plain"])
     for m in args.methods.split(","):
       for kind, batch in batches.items():
         model = make_model()
         model(x[:2])
         step = make_train_step(model, [Task(n, _mse) for n in names],
-                               methods.get(m), keras.optimizers.SGD(1e-3))
+                               methods.get(m), optimizer())
         t = time.perf_counter()
         step(batch)
         first[m, kind] = time.perf_counter() - t
