@@ -52,7 +52,11 @@ def test_rows_average_seeds_per_layer_and_step(tmp_path):
   # (steps >= 30): 3.5 and 5.5 -> 4.5 ± 1.
   assert "| net + prf | beta | conv_1 | 3.5 ± 1 | 4.5 ± 1 | 2 |" in text
   assert "| net + prf (variance=mean) | beta | conv_2 | 0.02 | 0.02 | 1 |" in text
-  gate_curves.picture(curves, str(tmp_path / "beta.png"))
+  hlines = gate_curves.parse_hlines(["beta=0.1:ATG", "beta=2"])
+  assert hlines == {"beta": [(0.1, "ATG"), (2.0, "")]}
+  with pytest.raises(UserError, match="TAG=VALUE"):
+    gate_curves.parse_hlines(["beta"])
+  gate_curves.picture(curves, str(tmp_path / "beta.png"), hlines)
   assert os.path.getsize(tmp_path / "beta.png") > 1000
 
 

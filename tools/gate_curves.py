@@ -2,7 +2,8 @@ r"""A method's per-layer gate over training, from the runs' TensorBoard logs.
 
   python tools/gate_curves.py runs/results_vo/vo_prf_s{0,1,2,3,4} \
       runs/results_vo/vo_prf_gate_s{0,1,2,3,4} --tags=beta,agree,scale \
-      --layers=shared_conv --png=docs/vo_beta.png
+      --layers=shared_conv --hline='beta=0.1:ATG (w_flow)' \
+      --png=docs/vo_beta.png
 
 Reads `<tag>/<layer>` scalars (PRF logs `beta/`, `agree/`, `scale/` per
 shared layer; the cosine gates log `gate/`, `cos/`) from each workdir's
@@ -11,7 +12,8 @@ shared layer; the cosine gates log `gate/`, `cos/`) from each workdir's
 config.json); seeds of one row are averaged step by step. Prints a Markdown
 table — per row, tag and layer, the mean over training and over its last
 third, mean ± std over seeds — and with --png draws one panel per (row,
-tag): a line per layer, coloured from the first shared layer to the last.
+tag): a line per layer, coloured from the first shared layer to the last,
+with --hline reference lines (e.g. ATG's fixed auxiliary weight).
 """
 
 import collections
@@ -30,6 +32,9 @@ from tfmtl.errors import UserError  # noqa: E402
 _TAGS = flags.DEFINE_list("tags", ["beta"], "Log prefixes to read.")
 _LAYERS = flags.DEFINE_string(
     "layers", "", "Regex on layer names: only matching layers (default all).")
+_HLINES = flags.DEFINE_multi_string(
+    "hline", [], "TAG=VALUE[:LABEL]: a dashed reference line on that tag's "
+    "panels, e.g. --hline='beta=0.1:ATG (w_aux)'.")
 # --png (the curves) and --out (the table) are tools/compare.py's flags.
 
 
@@ -119,7 +124,21 @@ def table(curves) -> str:
   return "\n".join(lines)
 
 
-def picture(curves, path):
+def parse_hlines(items):
+  """{tag: [(value, label)]} of --hline items."""
+  out = collections.defaultdict(list)
+  for item in items:
+    tag, _, rest = item.partition("=")
+    value, _, label = rest.partition(":")
+    try:
+      out[tag].append((float(value), label))
+    except ValueError:
+      raise UserError(f"--hline={item!r}: expected TAG=VALUE[:LABEL], e.g. "
+                      "beta=0.1:ATG") from None
+  return out
+
+
+def picture(curves, path, hlines=None):
   from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=g-import-not-at-top
   from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
   from matplotlib import colormaps  # pylint: disable=g-import-not-at-top
@@ -134,6 +153,8 @@ def picture(curves, path):
       for k, (layer, (steps, values)) in enumerate(by_layer.items()):
         ax.plot(steps, values.mean(axis=0), lw=1,
                 color=cmap(k / max(1, len(by_layer) - 1)), label=layer)
+      for value, label in (hlines or {}).get(tag, []):
+        ax.axhline(value, color="k", ls="--", lw=0.8, label=label or None)
       if by_layer and min(v.min() for _, v in by_layer.values()) > 0:
         ax.set_yscale("log")
       ax.set_title(f"{name}: {tag}", fontsize=8)
@@ -151,6 +172,7 @@ def main(argv):
     if not workdirs:
       raise UserError("give the workdirs of the runs whose gates to draw")
     curves = gather(workdirs, _TAGS.value, _LAYERS.value)
+    hlines = parse_hlines(_HLINES.value)
   except UserError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
@@ -160,7 +182,7 @@ def main(argv):
     with open(compare._OUT.value, "w") as f:
       f.write(text + "\n")
   if compare._PNG.value:
-    picture(curves, compare._PNG.value)
+    picture(curves, compare._PNG.value, hlines)
 
 
 if __name__ == "__main__":
