@@ -18,7 +18,9 @@ Run:
 `arg` is a comma-separated list: `scenes` trains on procedural drives in the
 KITTI layout (generated once, cached); `runlocal` shrinks the run to CPU
 size on them (64×160 frames, width 0.25, batch 8, 30 steps); `coupled` uses
-the seed's coupled per-sample statistics instead of the independent ones.
+the seed's coupled per-sample statistics instead of the independent ones;
+`main_only` trains trans and rot alone (no flow task: the baseline that
+tells whether the auxiliary task helps at all; the flow head is left out).
 TensorBoard shows `beta/<layer>` (mean β per shared layer) next to the task
 losses.
 """
@@ -26,14 +28,20 @@ losses.
 import ml_collections
 
 from configs import common
+from tfmtl.errors import UserError
 
 # The 9 shared conv kernels of pose_flow (paths like
 # "pose_flow_net/shared_conv_3/kernel"); biases and BatchNorm are unclipped.
 SHARED_KERNELS = r"shared_conv_\d+/kernel$"
+ARGS = ("scenes", "runlocal", "coupled", "main_only")
 
 
 def get_config(arg: str = "", method: str = "prf"):
   args = common.parse_args(arg)
+  unknown = sorted(set(args) - set(ARGS))
+  if unknown:
+    raise UserError(f"configs/vo_{method}.py: unknown argument(s) {unknown}; "
+                    f"known: {', '.join(ARGS)} (comma-separated)")
   c = common.base_config()
   c.data = ml_collections.ConfigDict(dict(
       name="kitti_odometry",
@@ -63,6 +71,9 @@ def get_config(arg: str = "", method: str = "prf"):
         name="scenes_vo", kwargs=dict(num=1100, height=128, width=320,
                                       flow_range="train")))
     c.steps = 3000
+  if "main_only" in args:
+    del c.tasks["flow"]
+    c.method = "fixed"
   if "runlocal" in args:
     c.data.kwargs = dict(num=132, height=64, width=160, flow_range="train")
     c.model.kwargs.width = 0.25

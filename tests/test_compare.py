@@ -135,3 +135,14 @@ def test_paired_table_is_each_row_minus_the_reference_on_the_same_seed(
   assert "| net + prf | -3 ± 6.7 (2/3 lower) |" in text
   with pytest.raises(UserError, match="not a row"):
     compare.paired(reports, "net + pcgrad")
+
+
+def test_a_multi_task_row_with_fewer_tasks_names_them(tmp_path):
+  # The main tasks alone (no auxiliary task) beside runs with it.
+  dirs = [_write(tmp_path, "all", ["rot", "trans", "flow"],
+                 {t: {"abs_rel": 0.1} for t in ("rot", "trans", "flow")}, 0),
+          _write(tmp_path, "main", ["trans", "rot"],
+                 {t: {"abs_rel": 0.1} for t in ("rot", "trans")}, 0)]
+  _, rows = compare.table([compare.load(d, "test") for d in dirs])
+  assert [n for n, _, _ in rows] == ["net + fixed",
+                                     "net + fixed (only trans, rot)"]

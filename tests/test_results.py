@@ -4,6 +4,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 from absl import flags
 from absl.testing import flagsaver
 
@@ -86,3 +87,21 @@ def test_table_only_trains_nothing_and_leaves_missing_runs_out(tmp_path,
   text = capsys.readouterr().out
   assert "| mpnn + fixed |" in text and "pcgrad" not in text
   assert not os.path.exists(tmp_path / "pcgrad_s0")
+
+
+def test_vo_rows_are_main_only_atg_prf_and_the_gated_variant():
+  with flagsaver.flagsaver(what="vo", seeds=["2"], steps=9, methods=None):
+    todo = results.runs()
+  assert [n for n, _, _ in todo] == ["vo_main_only_s2", "vo_atg_s2",
+                                     "vo_prf_s2", "vo_prf_gate_s2"]
+  by_name = {n: (config, extra) for n, config, extra in todo}
+  assert by_name["vo_main_only_s2"][0] == "configs/vo_prf.py:scenes,main_only"
+  gate = by_name["vo_prf_gate_s2"][1]
+  assert "--config.method_kwargs.prf.variance=mean" in gate
+  assert "--config.method_kwargs.prf.batch_size=8" in gate
+  assert "--config.batch_size=8" in gate and "--config.steps=9" in gate
+  c = results.load_config(*by_name["vo_main_only_s2"])
+  assert sorted(c.tasks) == ["rot", "trans"] and c.method == "fixed"
+  with flagsaver.flagsaver(what="vo", seeds=["0"], methods=["pcgrad"]):
+    with pytest.raises(Exception, match="--what=vo runs"):
+      results.runs()

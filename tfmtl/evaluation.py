@@ -198,7 +198,9 @@ def in_pixels(source, labels, outputs):
   """(labels, outputs) with flow in pixels, for pictures: sources that
   normalise flow labels (`flow_to_pixels`) are mapped back."""
   to_pixels = getattr(source, "flow_to_pixels", None)
-  if to_pixels is None or "flow" not in labels:
+  # A run without the flow task (its labels still in the data) has no
+  # flow output to map.
+  if to_pixels is None or "flow" not in labels or "flow" not in outputs:
     return labels, outputs
   labels, outputs = dict(labels), dict(outputs)
   labels["flow"] = to_pixels(labels["flow"])

@@ -81,16 +81,20 @@ def labels_note(workdir) -> str:
   return ", ".join(parts)
 
 
-def row_name(report, varying=()):
-  """"model + method", its settings among `varying` (the method kwargs
-  that differ between runs of the table with this model and method) and
-  its label cut in brackets."""
-  if len(report["tasks"]) == 1:
-    name = f"single-task {report['tasks'][0]}"
+def row_name(report, varying=(), all_tasks=()):
+  """"model + method", in brackets: its tasks if they are fewer than the
+  table's multi-task runs train (`all_tasks`), its settings among
+  `varying` (the method kwargs that differ between runs of the table with
+  this model and method) and its label cut."""
+  tasks = report["tasks"]
+  if len(tasks) == 1:
+    name = f"single-task {tasks[0]}"
   else:
     name = f"{report['model']} + {report['method']}"
   settings = report.get("settings") or {}
-  notes = [f"{k}={settings[k]}" for k in varying if k in settings]
+  notes = ([f"only {', '.join(tasks)}"]
+           if len(tasks) > 1 and set(all_tasks) - set(tasks) else [])
+  notes += [f"{k}={settings[k]}" for k in varying if k in settings]
   notes += [report["labels"]] if report.get("labels") else []
   return f"{name} ({', '.join(notes)})" if notes else name
 
@@ -116,9 +120,10 @@ def groups(reports):
   """OrderedDict row name -> its runs (seeds of one setting pooled)."""
   out = collections.OrderedDict()
   varying = varying_settings(reports)
+  all_tasks = {t for r in reports if len(r["tasks"]) > 1 for t in r["tasks"]}
   for r in reports:
-    out.setdefault(
-        row_name(r, varying.get((r["model"], r["method"]), ())), []).append(r)
+    out.setdefault(row_name(r, varying.get((r["model"], r["method"]), ()),
+                            all_tasks), []).append(r)
   return out
 
 

@@ -29,8 +29,9 @@ initialiser seed follows the run's seed. Runs in this process by default
 (--in_process): TensorFlow's start-up and eval.py's second one are paid
 once, not per run.
 vo: the pose + flow network on procedural drives (configs/vo_prf.py:scenes,
-shrunk to 64×160, width 0.5, batch 8): ATG, PRF as published and
-`prf_gate` (PRF with variance="mean", granularity="layer", gate_ema=0.9).
+shrunk to 64×160, width 0.5, batch 8): trans + rot alone (`main_only`),
+ATG, PRF as published and `prf_gate` (PRF with variance="mean",
+granularity="layer", gate_ema=0.9).
 Each run is `train.py` then `eval.py` in a subprocess; finished runs
 (results file present) are not repeated, so the script can be resumed.
 """
@@ -82,11 +83,13 @@ TABLES = {
     "multi_mnist": ("configs/multi_mnist.py", "", ("left", "right")),
     "qm9": ("configs/qm9.py", "reduced", QM9_TASKS),
 }
-# The VO rows: config and its flags. prf_gate is PRF with the statistics
+# The VO rows: config and its flags. main_only has no flow task (does the
+# auxiliary task help at all?); prf_gate is PRF with the statistics
 # that won the controlled auxiliary benchmark (RESULTS.md, "Auxiliary
 # tasks"): the batch-mean gradient's variance v/B (B = the batch of 8),
 # compared per shared layer, the gate smoothed over steps.
 VO_METHODS = {
+    "main_only": ("configs/vo_prf.py:scenes,main_only", []),
     "atg": ("configs/vo_atg.py:scenes", []),
     "prf": ("configs/vo_prf.py:scenes", []),
     "prf_gate": ("configs/vo_prf.py:scenes", [
