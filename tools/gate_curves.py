@@ -20,6 +20,7 @@ import collections
 import os
 import re
 import sys
+import textwrap
 
 import numpy as np
 from absl import app, flags
@@ -155,14 +156,18 @@ def picture(curves, path, hlines=None):
                 color=cmap(k / max(1, len(by_layer) - 1)), label=layer)
       for value, label in (hlines or {}).get(tag, []):
         ax.axhline(value, color="k", ls="--", lw=0.8, label=label or None)
-      if by_layer and min(v.min() for _, v in by_layer.values()) > 0:
+      low = min((v.min() for _, v in by_layer.values()), default=0.0)
+      high = max((v.max() for _, v in by_layer.values()), default=0.0)
+      if low > 0 and high > 10 * low:  # gates span decades
         ax.set_yscale("log")
-      ax.set_title(f"{name}: {tag}", fontsize=8)
+      ax.set_title(textwrap.fill(f"{name}: {tag}", 48), fontsize=7)
       ax.set_xlabel("step", fontsize=7)
       ax.tick_params(labelsize=7)
-      if by_layer and i == 0 and j == len(tags) - 1:
-        ax.legend(fontsize=5, ncol=2)
-  fig.tight_layout()
+      if i == 0 and j == 0:
+        fig.legend(*ax.get_legend_handles_labels(), loc="lower center",
+                   ncol=min(10, len(by_layer) + 1), fontsize=6,
+                   frameon=False)
+  fig.tight_layout(rect=(0, 0.04, 1, 1))
   fig.savefig(path, dpi=90)
 
 
