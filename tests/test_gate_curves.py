@@ -35,9 +35,11 @@ def test_rows_average_seeds_per_layer_and_step(tmp_path):
       _run(tmp_path, "p0", plain, {"beta/conv_1": lambda i: 1.0 + i,
                                    "beta/conv_2": lambda i: 2.0,
                                    "agree/conv_1": lambda i: 0.5}),
+      # One more logged step than p0: cut to the steps both logged.
       _run(tmp_path, "p1", plain, {"beta/conv_1": lambda i: 3.0 + i,
                                    "beta/conv_2": lambda i: 4.0,
-                                   "agree/conv_1": lambda i: 0.5}),
+                                   "agree/conv_1": lambda i: 0.5},
+           steps=(10, 20, 30, 40, 50)),
       _run(tmp_path, "g0", gate, {"beta/conv_1": lambda i: 0.01,
                                   "beta/conv_2": lambda i: 0.02}),
   ]

@@ -50,7 +50,8 @@ def load(workdir, split):
               settings=method_settings(workdir, report.get("method", "")))
 
 
-def _config(workdir) -> dict:
+def run_config(workdir) -> dict:
+  """The run's config.json as a dict ({} if missing or unreadable)."""
   try:
     with open(os.path.join(workdir, "config.json")) as f:
       return json.load(f)
@@ -61,7 +62,7 @@ def _config(workdir) -> dict:
 def method_settings(workdir, method) -> dict:
   """The run's method_kwargs of its method (both parts of a composition
   "a+b", keys prefixed "a." / "b."), from its config.json; {} if none."""
-  kwargs = _config(workdir).get("method_kwargs") or {}
+  kwargs = run_config(workdir).get("method_kwargs") or {}
   parts = str(method).split("+")
   out = {}
   for part in parts:
@@ -73,7 +74,7 @@ def method_settings(workdir, method) -> dict:
 def labels_note(workdir) -> str:
   """How the run's train labels were cut (label_fraction, drop_unlabelled
   in its config.json), e.g. "depth 25%, labelled images only"; "" if not."""
-  kwargs = _config(workdir).get("data", {}).get("kwargs", {}) or {}
+  kwargs = run_config(workdir).get("data", {}).get("kwargs", {}) or {}
   parts = [f"{t} {100 * float(v):.0f}%"
            for t, v in sorted((kwargs.get("label_fraction") or {}).items())]
   if parts and kwargs.get("drop_unlabelled"):

@@ -66,7 +66,7 @@ def read_scalars(workdir, tags, layers=""):
 
 def run_info(workdir):
   """A report-like dict of what names a run's row (compare.row_name)."""
-  config = compare._config(workdir)  # pylint: disable=protected-access
+  config = compare.run_config(workdir)
   if not config:
     raise UserError(f"{workdir}: no config.json; give workdirs of train.py "
                     "runs (it is written with the first checkpoint)")
@@ -99,9 +99,9 @@ def gather(workdirs, tags, layers=""):
       for layer in layer_names:
         common = set.intersection(*(set(r[tag][layer][0]) for r in runs))
         steps = np.array(sorted(common), dtype=np.int64)
-        values = np.stack([
-            np.array([dict(zip(*r[tag][layer]))[s] for s in steps])
-            for r in runs])
+        # Each run's values at the shared steps (steps are sorted).
+        values = np.stack([r[tag][layer][1][np.isin(r[tag][layer][0], steps)]
+                           for r in runs])
         out[name][tag][layer] = (steps, values)
     if not out[name]:
       raise UserError(f"{name}: no {'/'.join(tags)} logs in its runs (does "
