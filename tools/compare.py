@@ -172,7 +172,7 @@ def table(reports):
     if single and len(runs[0]["tasks"]) > 1:
       dm = [delta_m(r["metrics"], {
           t: v for t, v in single.items() if t in r["metrics"]},
-                    higher_is_better=evaluation.LOWER_IS_BETTER)
+                    higher_is_better=evaluation.HIGHER_IS_BETTER)
             for r in runs]
       cells["Δm%"] = (np.mean(dm), np.std(dm))
     rows.append((name, cells, sorted({r["seed"] for r in runs})))

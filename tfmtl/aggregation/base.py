@@ -45,11 +45,13 @@ from typing import Dict, FrozenSet, Optional, Sequence
 
 import tensorflow as tf
 
+
 from tfmtl.aggregation import absent
 from tfmtl.weighting.base import state  # noqa: F401  (re-exported for methods)
+from tfmtl.options import Configurable
 
 
-class Aggregator(tf.Module):
+class Aggregator(Configurable, tf.Module):
   """Base class of gradient aggregators."""
 
   needs: FrozenSet[str] = frozenset()
@@ -89,3 +91,8 @@ class Aggregator(tf.Module):
 
   def logs(self) -> Dict[str, tf.Tensor]:
     return {}
+
+  def setup(self) -> str:
+    """After build: how the method reads these tasks, for start-up lines
+    ("" if nothing to say)."""
+    return ""

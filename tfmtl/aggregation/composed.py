@@ -79,6 +79,10 @@ class Composed(Aggregator):
   def logs(self):
     return {**self.weighting.logs(), **self.aggregator.logs()}
 
+  def setup(self):
+    return "; ".join(filter(None, (self.weighting.setup(),
+                                   self.aggregator.setup())))
+
 
 def split_name(name: str):
   """("uncertainty", "pcgrad") from "uncertainty+pcgrad", else None."""

@@ -5,6 +5,7 @@ import tensorflow as tf
 from tfmtl.aggregation import present as present_mod
 from tfmtl.aggregation.base import Aggregator, state
 from tfmtl.aggregation.solvers import project_simplex
+from tfmtl.options import at_least
 
 
 class MoDo(Aggregator):
@@ -43,6 +44,8 @@ class MoDo(Aggregator):
   handles_absent = True  # see the docstring's absent tasks
 
   batches_per_step = 3
+
+  limits = {"gamma": at_least(0.0), "rho": at_least(0.0)}
 
   def __init__(self, gamma: float = 1e-3, rho: float = 0.1, name="modo"):
     super().__init__(name=name)

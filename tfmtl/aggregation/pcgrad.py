@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfmtl.aggregation import solvers
+from tfmtl.options import at_least
 
 
 class PCGrad(solvers.GramianWeighted):
@@ -41,6 +42,8 @@ class PCGrad(solvers.GramianWeighted):
     seed: seed of the random orders.
     max_orders: cap on (T−1)! for the averaged form.
   """
+
+  limits = {"max_orders": at_least(1)}
 
   def __init__(self, randomised: bool = False, seed: int = 0,
                max_orders: int = 720, name="pcgrad"):

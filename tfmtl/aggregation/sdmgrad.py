@@ -6,6 +6,7 @@ import tensorflow as tf
 from tfmtl.aggregation import present as present_mod
 from tfmtl.aggregation.base import Aggregator, state
 from tfmtl.aggregation.solvers import project_simplex
+from tfmtl.options import at_least
 
 
 class SDMGrad(Aggregator):
@@ -52,6 +53,8 @@ class SDMGrad(Aggregator):
   handles_absent = True  # see the docstring's absent tasks
 
   batches_per_step = 3
+
+  limits = {"lamda": at_least(0.0), "niter": at_least(1)}
 
   def __init__(self, lamda: float = 0.3, niter: int = 20, name="sdmgrad"):
     super().__init__(name=name)

@@ -34,6 +34,7 @@ from typing import Dict, Optional, Sequence
 import keras
 import tensorflow as tf
 
+from tfmtl import contract
 from tfmtl.aggregation.base import Aggregator
 from tfmtl.aggregation.composed import Composed
 from tfmtl.engine import apply, gradients
@@ -237,6 +238,7 @@ class TrainStep:
     with tf.GradientTape(persistent=persistent) as tape:
       outputs, representation = forward(self.split, inputs,
                                         self.on_representation)
+      contract.check_shapes(self.tasks, outputs, labels)
       shares = loss_shares(self.tasks, labels, outputs, global_b,
                            example_weights, counts)
       losses = ctx.all_reduce(SUM, tf.stop_gradient(tf.stack(shares)))
@@ -320,6 +322,7 @@ class TrainStep:
                 else tf.logical_and(here, present(counts)))
       with tf.GradientTape(persistent=True) as tape:
         outputs, _ = forward(self.split, inputs, False)
+        contract.check_shapes(self.tasks, outputs, labels)
         shares = loss_shares(self.tasks, labels, outputs, global_b,
                              example_weights, counts)
         target = shares if scale is None else [x * scale for x in shares]

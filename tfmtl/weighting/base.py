@@ -35,11 +35,13 @@ Its docstring says what it does.
 from typing import Dict, FrozenSet, Optional, Sequence
 
 import tensorflow as tf
+from tfmtl.options import Configurable
+
 
 NEEDS = ("grad_norms", "kpis", "losses_after")
 
 
-class Weighting(tf.Module):
+class Weighting(Configurable, tf.Module):
   """Base class. `needs` lists extra statistics `update` wants:
 
   - "grad_norms": ‖∇_W L_t‖ for each task t on the model's last shared layer W
@@ -71,6 +73,12 @@ class Weighting(tf.Module):
 
   def logs(self) -> Dict[str, tf.Tensor]:
     return {}
+
+  def setup(self) -> str:
+    """After build: how the method reads these tasks, where its rule
+    depends on them (uncertainty's forms), for start-up lines; "" if
+    nothing to say."""
+    return ""
 
 
 def state(value, name, dtype=tf.float32, trainable=False):
