@@ -24,12 +24,23 @@ def readme_snippet():
   return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
-def test_readme_bring_your_own_model_runs_as_written():
+def test_readme_bring_your_own_model_runs_as_written(tmp_path, monkeypatch,
+                                                     capsys):
+  monkeypatch.chdir(tmp_path)  # it writes runs/readme/
   scope = {}
   exec(compile(readme_snippet(), "README.md", "exec"), scope)  # pylint: disable=exec-used
   history = scope["history"].history
   assert len(history["loss"]) == 3 and history["loss"][-1] < history["loss"][0]
-  assert sorted(scope["predictions"]) == ["a", "b"]
+  assert "kind_accuracy" in history
+  assert sorted(scope["predictions"]) == ["big", "kind", "size"]
+  np.testing.assert_allclose(
+      scope["predictions"]["kind"],
+      scope["model"].predict(scope["xs"][:4], verbose=0)["kind"], atol=1e-6)
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  served = tf.saved_model.load("runs/readme/export").signatures["serve"](
+      features=tf.constant(scope["xs"][:4]))
+  assert sorted(served) == ["big", "kind", "size"]
+  assert "pcgrad: Projecting conflicting gradients" in capsys.readouterr().out
 
 
 def test_open_overrides_create_and_type_keys():

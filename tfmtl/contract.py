@@ -105,14 +105,16 @@ def check_weights(tasks, weights) -> None:
           "one weight per example, [B] (or [B, 1])")
 
 
-def label_problem(task, output_shape: Sequence, label_shape: Sequence
-                  ) -> Optional[str]:
+def label_problem(task, output_shape: Sequence, label_shape: Sequence,
+                  batch: bool = True) -> Optional[str]:
   """Why a label of `label_shape` can't train `task`'s output of
-  `output_shape` (None if it can, or if the loss is the user's own)."""
+  `output_shape` (None if it can, or if the loss is the user's own);
+  `batch=False` leaves the batch axes out (an output of a probe batch)."""
   if output_shape is None or label_shape is None:
     return None
   out, lab = list(output_shape), list(label_shape)
-  if out and lab and None not in (out[0], lab[0]) and out[0] != lab[0]:
+  if batch and out and lab and None not in (out[0], lab[0]) and \
+      out[0] != lab[0]:
     return f"{lab[0]} labels for a batch of {out[0]} outputs"
   family = task.family
   if family is None or len(out) < 1:
@@ -138,12 +140,13 @@ def label_problem(task, output_shape: Sequence, label_shape: Sequence
   return None
 
 
-def check_shapes(tasks, outputs, labels, weights=None) -> None:
+def check_shapes(tasks, outputs, labels, weights=None,
+                 batch: bool = True) -> None:
   """Each task's label fits its output (see `label_problem`) and its
   weights are one per example."""
   for t in tasks:
     out, lab = _shape(outputs[t.name]), _shape(labels[t.name])
-    problem = label_problem(t, out, lab)
+    problem = label_problem(t, out, lab, batch)
     if problem:
       raise UserError(f"task {t.name!r}: labels {show(lab)} for an output "
                       f"{show(out)}: {problem}")

@@ -169,7 +169,12 @@ def options_of(cls) -> List[Option]:
 
 
 class _Bad(Exception):
-  pass
+  """What a value should have been; `matched`: its type was right and only
+  the limit failed (the message to give, over a union's other branches)."""
+
+  def __init__(self, expected, matched=False):
+    super().__init__(expected)
+    self.matched = matched
 
 
 def _check_value(value, t, limit):
@@ -187,15 +192,21 @@ def _check_value(value, t, limit):
         continue
       try:
         return _check_value(value, a, limit)
-      except _Bad:
-        pass
-    raise _Bad(_type_name(t))
+      except _Bad as e:
+        if e.matched:
+          tail = " or None" if type(None) in args else ""
+          raise _Bad(f"{e}{tail}", matched=True) from None
+    raise _Bad(_type_name(t) + (f" ({limit})" if limit is not None else ""))
   if origin is not None and getattr(origin, "__name__", "") in (
       "Sequence", "list", "tuple"):
     if isinstance(value, (str, bytes)) or not isinstance(
         value, (list, tuple)):
       raise _Bad(_type_name(t))
-    return [_check_value(v, args[0] if args else Any, limit) for v in value]
+    try:
+      return [_check_value(v, args[0] if args else Any, limit)
+              for v in value]
+    except _Bad as e:
+      raise _Bad(f"a sequence of {e}", matched=True) from None
   if t is bool:
     if not isinstance(value, bool):
       raise _Bad("bool (True or False)")
@@ -214,7 +225,7 @@ def _check_value(value, t, limit):
     if not isinstance(value, str):
       raise _Bad("str")
   if limit is not None and not limit.allows(value):
-    raise _Bad(f"{_type_name(t)} {limit}")
+    raise _Bad(f"{_type_name(t)} {limit}", matched=True)
   return value
 
 

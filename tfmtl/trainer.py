@@ -272,6 +272,8 @@ class Trainer(keras.Model):
       if vspec is not None:
         self._check_data(vspec, "validation_data", extra_ok=False)
     _refuse_empty(x)
+    if isinstance(x, tf.data.Dataset):
+      kwargs.setdefault("shuffle", False)  # Keras would warn it is ignored
     callbacks = list(kwargs.pop("callbacks", None) or [])
     if kwargs.get("verbose", "auto") != 0 and not any(
         isinstance(c, keras.callbacks.ProgbarLogger) for c in callbacks):
@@ -301,8 +303,10 @@ class Trainer(keras.Model):
       contract.check_labels(self.tasks, spec[1], extra_ok=extra_ok)
       weights = contract.per_task_weights(
           self.tasks, spec[2] if len(spec) > 2 else None)
+      # Outputs of a one-example probe: their batch axis says nothing.
       outputs = self.network(_zeros(spec[0]), training=False)
-      contract.check_shapes(self.tasks, outputs, spec[1], weights)
+      contract.check_shapes(self.tasks, outputs, spec[1], weights,
+                            batch=False)
     except UserError as e:
       raise UserError(f"{what}: {e}") from None
 
@@ -453,22 +457,42 @@ class Trainer(keras.Model):
       saved = json.loads(bytes(np.asarray(store["tfmtl_signature"])))
       changes = _changes(saved, self._signature())
       if changes:
-        raise UserError("these weights were saved by a Trainer with another "
-                        f"{'; '.join(changes)}: use a new backup or checkpoint "
-                        "path, or the same setup")
+        raise UserError(_refusal(changes))
     super().load_own_variables(
         {k: store[k] for k in keys if k != "tfmtl_signature"})
 
   def load_weights(self, filepath, *args, **kwargs):
-    try:
-      return super().load_weights(filepath, *args, **kwargs)
-    except UserError as e:
-      raise UserError(f"{filepath}: {e}") from None
+    saved = _saved_signature(str(filepath))
+    if saved is not None:
+      changes = _changes(saved, self._signature())
+      if changes:
+        raise UserError(f"{filepath}: {_refusal(changes)}")
+    return super().load_weights(filepath, *args, **kwargs)
 
   def get_config(self):
     raise NotImplementedError(
         "a Trainer is not saved whole: trainer.save('model.keras') saves "
         "its network, save_weights / BackupAndRestore its training state")
+
+
+def _saved_signature(path):
+  """The signature a `.weights.h5` file was saved with (None: none, or not
+  such a file)."""
+  if not path.endswith(".h5"):
+    return None
+  import h5py  # pylint: disable=g-import-not-at-top  (Keras' own dependency)
+  try:
+    with h5py.File(path, "r") as f:
+      raw = f.get("vars/tfmtl_signature")
+      return None if raw is None else json.loads(bytes(np.asarray(raw)))
+  except (OSError, ValueError):
+    return None  # Keras' own load says what is wrong with the file
+
+
+def _refusal(changes):
+  return ("these weights were saved by a Trainer with another "
+          f"{'; another '.join(changes)}: use a new backup or checkpoint "
+          "path, or the same setup")
 
 
 def _changes(saved, now):
