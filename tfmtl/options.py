@@ -147,8 +147,19 @@ def _arg_docs(cls) -> Dict[str, str]:
   return out
 
 
+def shared_of(cls) -> Dict[str, Option]:
+  """{name: Option} a class takes besides its constructor's own
+  (`shared_options` along its bases; a subclass may drop one by mapping
+  its name to None)."""
+  out = {}
+  for klass in reversed(cls.__mro__):
+    out.update(klass.__dict__.get("shared_options", {}) or {})
+  return {k: v for k, v in out.items() if v is not None}
+
+
 def options_of(cls) -> List[Option]:
-  """The options of a method class, from its constructor and `limits`."""
+  """The options of a method class, from its constructor and `limits`
+  (the shared ones last)."""
   init = getattr(cls.__init__, "__wrapped__", cls.__init__)
   try:
     sig = inspect.signature(init)
@@ -165,7 +176,7 @@ def options_of(cls) -> List[Option]:
     out.append(Option(name, hints.get(name, p.annotation),
                       None if p.default is p.empty else p.default,
                       limits.get(name), docs.get(name, "")))
-  return out
+  return out + list(shared_of(cls).values())
 
 
 class _Bad(Exception):
@@ -236,6 +247,8 @@ def check(cls, method: str, args, kwargs):
   sig = inspect.signature(init)
   takes_any = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
   known = {o.name: o for o in options_of(cls)}
+  shared = shared_of(cls)
+  given_shared = {k: kwargs.pop(k) for k in list(kwargs) if k in shared}
   unknown = [k for k in kwargs if k not in sig.parameters]
   if unknown and not takes_any:
     near = difflib.get_close_matches(unknown[0], list(known), n=1)
@@ -249,15 +262,17 @@ def check(cls, method: str, args, kwargs):
     raise UserError(f"{method}: {e}") from None
   values = {}
   for name, option in known.items():
-    given = name in bound.arguments
-    value = bound.arguments[name] if given else option.default
+    arguments = given_shared if name in shared else bound.arguments
+    given = name in arguments
+    value = arguments[name] if given else option.default
     if given:
       try:
         value = _check_value(value, option.type, option.limit)
       except _Bad as e:
         raise UserError(f"{method}: {name} = {value!r} must be {e} "
                         f"(default {option.default!r})") from None
-      bound.arguments[name] = value
+      if name not in shared:
+        bound.arguments[name] = value
     values[name] = value
   return values, bound
 
@@ -272,9 +287,12 @@ def label(cls, kwargs) -> str:
 
 class Configurable:
   """Checks a subclass's constructor arguments (see module docstring) and
-  keeps them in `self.options`."""
+  keeps them in `self.options`. A class with `resolve_needs(options)` gets
+  `needs` set from it before `__init__` runs, and its declared contract
+  sealed after (tfmtl/method_base.py)."""
 
   limits: Dict[str, Any] = {}
+  shared_options: Dict[str, Option] = {}
 
   def __init_subclass__(cls, **kwargs):
     super().__init_subclass__(**kwargs)
@@ -284,11 +302,16 @@ class Configurable:
 
     @functools.wraps(init)
     def checked(self, *args, **kw):
-      if type(self).__init__ is checked:  # the class being built, once
+      outermost = type(self).__init__ is checked  # the class being built
+      if outermost:
         values, bound = check(cls, label(cls, kw), args, kw)
         # Not tracked: options are settings, not state to checkpoint.
         object.__setattr__(self, "options", values)
+        if hasattr(self, "resolve_needs"):
+          object.__setattr__(self, "needs", self.resolve_needs(values))
         args = bound.args[1:]
         kw = bound.kwargs
       init(self, *args, **kw)
+      if outermost:
+        object.__setattr__(self, "_contract_sealed", True)
     cls.__init__ = checked

@@ -49,11 +49,12 @@ class MGDA(solvers.GramianWeighted):
 
   limits = {"normalization": one_of(*NORMALIZATIONS)}
 
+  needs_when = {"losses": lambda options: options.get("normalization") in
+                ("loss", "loss+")}
+
   def __init__(self, normalization: str = "none", name="mgda"):
     super().__init__(name=name)
     self.normalization = normalization
-    if normalization in ("loss", "loss+"):
-      self.needs = frozenset({"losses"})
 
   def task_combination(self, G, J, losses=None, **extra):
     if self.normalization == "none":

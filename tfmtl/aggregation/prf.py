@@ -171,7 +171,7 @@ class PRF(AuxiliaryAggregator):
       raise UserError(f"prf: main_task={main!r} is not a task with role "
                       f"'main'; main tasks: {mains}")
     self.main = self.task_names.index(main)
-    self.variance_tasks = [main] + [self.task_names[i] for i in self.aux]
+    self._variance_tasks = [main] + [self.task_names[i] for i in self.aux]
     if shared_variables:
       num_params = sum(s for _, s in self.segments)
     self._beta_means = self.log_state("beta_means")
@@ -193,6 +193,10 @@ class PRF(AuxiliaryAggregator):
       self._gate_calls = state(0, "gate_calls", dtype=tf.int64)
       self._gate_seen = state(tf.zeros([len(self.aux)], tf.int64),
                               "gate_seen", dtype=tf.int64)
+
+  def variance_tasks(self):
+    """The main task and the auxiliary ones: only their variance is read."""
+    return self._variance_tasks
 
   def variance_due(self) -> Optional[tf.Tensor]:
     """Whether the next call reads a fresh variance (None: every call).
