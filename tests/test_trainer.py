@@ -18,7 +18,7 @@ import tfmtl
 from tfmtl import methods
 from tfmtl.errors import UserError
 from tfmtl.trainer import make_tasks
-from tfmtl.train_step import make_train_step
+from tfmtl.engine import make_train_step
 
 BATCH, STEPS = 8, 6
 

@@ -22,7 +22,7 @@ from tfmtl import evaluation, kinds as kinds_lib, methods, models
 from tfmtl import tasks as tasks_lib
 from tfmtl.aggregation.composed import split_name
 from tfmtl.errors import UserError
-from tfmtl.train_step import TrainStep, make_train_step
+from tfmtl.engine import TrainStep, make_train_step
 
 OPTIMIZERS = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD,
               "adamw": keras.optimizers.AdamW}
@@ -42,7 +42,6 @@ def setting(config, key):
 def preflight(config) -> None:
   """Cheap checks before any device or file is touched."""
   from tfmtl import distribute  # pylint: disable=g-import-not-at-top
-  from tfmtl.train_step import xla_problem  # pylint: disable=g-import-not-at-top
   config_check.check(config)
   _check_method_kwargs(config)
   if config.strategy not in distribute.STRATEGIES:
@@ -53,10 +52,11 @@ def preflight(config) -> None:
         f"mixed_precision {setting(config, 'mixed_precision')!r} is not one "
         f"of {', '.join(repr(p) for p in PRECISIONS)}")
   if config.strategy == "tpu" or config.jit_compile:
-    problem = xla_problem(methods.factory(config.method))
-    if problem:
+    ok, reason = methods.xla_support(config.method)
+    if not ok:
       where = "on TPU" if config.strategy == "tpu" else "with jit_compile"
-      raise UserError(f"{problem}; it can't run {where}")
+      raise UserError(f"method {config.method} can't be compiled with XLA: "
+                      f"{reason or 'no reason given'}; it can't run {where}")
 
 
 def _check_method_kwargs(config) -> None:

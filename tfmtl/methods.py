@@ -5,8 +5,10 @@
 """
 
 import dataclasses
+import difflib
 import functools
 import inspect
+from typing import Callable, Tuple
 
 from tfmtl import aggregation, registry, weighting
 from tfmtl.aggregation.composed import Composed, split_name
@@ -17,23 +19,78 @@ def names():
   return sorted(weighting.WEIGHTINGS.names() + aggregation.AGGREGATORS.names())
 
 
-def factory(name):
-  """The class (factory) of method `name`, unbuilt (`module:Class` too)."""
+@dataclasses.dataclass(frozen=True)
+class Resolved:
+  """What a method name names.
+
+  Attributes:
+    family: "weighting", "aggregation", "composition" or "user" (a
+      `module:function` factory or class of the user's).
+    factory: builds the method from keyword arguments.
+    parts: a composition's (weighting, aggregation) names.
+  """
+  family: str
+  factory: Callable
+  parts: Tuple[str, ...] = ()
+
+
+def resolve(name: str) -> Resolved:
+  """The one place a method name is read: `NAME` (a registered method),
+  `package.module:function` (user code) or `WEIGHTING+AGGREGATION` (a
+  composition, tfmtl/aggregation/composed.py)."""
+  if not isinstance(name, str) or not name:
+    raise UserError(f"method {name!r}: name a method ({', '.join(names())})")
   if ":" in name:
-    return registry.import_object(name, "method")
+    return Resolved("user", registry.import_object(name, "method"))
   parts = split_name(name)
   if parts:
-    w, a = weighting.WEIGHTINGS.factory(parts[0]), \
-        aggregation.AGGREGATORS.factory(parts[1])
-    made = functools.partial(get, name)
-    made.xla_ok = getattr(w, "xla_ok", True) and getattr(a, "xla_ok", True)
-    made.xla_reason = (getattr(w, "xla_reason", "") or
-                       getattr(a, "xla_reason", ""))
-    return made
-  for family in (weighting.WEIGHTINGS, aggregation.AGGREGATORS):
-    if name in family:
-      return family.factory(name)
-  raise UserError(f"unknown method {name!r}; known: {', '.join(names())}")
+    w, a = parts
+    if w not in weighting.WEIGHTINGS:
+      raise UserError(f"{w!r} in {name!r} is not a weighting method; "
+                      f"known: {', '.join(weighting.WEIGHTINGS.names())}")
+    if a not in aggregation.AGGREGATORS:
+      raise UserError(f"{a!r} in {name!r} is not an aggregation method; "
+                      f"known: {', '.join(aggregation.AGGREGATORS.names())}")
+    return Resolved("composition", functools.partial(_compose, name, w, a),
+                    (w, a))
+  for family, table in (("weighting", weighting.WEIGHTINGS),
+                        ("aggregation", aggregation.AGGREGATORS)):
+    if name in table:
+      return Resolved(family, table.factory(name))
+  near = difflib.get_close_matches(name, names(), n=1)
+  raise UserError(f"unknown method {name!r}; "
+                  + (f"did you mean {near[0]!r}? " if near else "")
+                  + f"known: {', '.join(names())}")
+
+
+def _compose(name, w, a, weighting_kwargs=None, aggregator_kwargs=None,
+             **unknown):
+  if unknown:
+    raise UserError(f"method {name!r} takes weighting_kwargs and "
+                    f"aggregator_kwargs, not {sorted(unknown)}")
+  return Composed(weighting.get(w, **dict(weighting_kwargs or {})),
+                  aggregation.get(a, **dict(aggregator_kwargs or {})),
+                  name=name.replace("+", "_"))
+
+
+def factory(name):
+  """The factory of method `name`, unbuilt: its class, the user's factory,
+  or a composition's builder."""
+  return resolve(name).factory
+
+
+def xla_support(name) -> Tuple[bool, str]:
+  """(whether method `name` compiles with XLA, why not), without building
+  it: the classes' declared `xla_ok` / `xla_reason` (a user's factory
+  function that declares nothing is taken as compiling)."""
+  r = resolve(name)
+  classes = ([weighting.WEIGHTINGS.factory(r.parts[0]),
+              aggregation.AGGREGATORS.factory(r.parts[1])]
+             if r.family == "composition" else [r.factory])
+  ok = all(getattr(c, "xla_ok", True) for c in classes)
+  reason = next((getattr(c, "xla_reason", "") for c in classes
+                 if not getattr(c, "xla_ok", True)), "")
+  return ok, reason
 
 
 def get(name, **kwargs):
@@ -41,39 +98,19 @@ def get(name, **kwargs):
 
   A composition takes `weighting_kwargs` and `aggregator_kwargs`.
   """
-  parts = split_name(name) if ":" not in name else None
-  if parts:
-    unknown = set(kwargs) - {"weighting_kwargs", "aggregator_kwargs"}
-    if unknown:
-      raise UserError(f"method {name!r} takes weighting_kwargs and "
-                      f"aggregator_kwargs, not {sorted(unknown)}")
-    if parts[0] not in weighting.WEIGHTINGS:
-      raise UserError(f"{parts[0]!r} in {name!r} is not a weighting method; "
-                      f"known: {', '.join(weighting.WEIGHTINGS.names())}")
-    if parts[1] not in aggregation.AGGREGATORS:
-      raise UserError(f"{parts[1]!r} in {name!r} is not an aggregation "
-                      "method; known: "
-                      f"{', '.join(aggregation.AGGREGATORS.names())}")
-    return Composed(
-        weighting.get(parts[0], **dict(kwargs.get("weighting_kwargs") or {})),
-        aggregation.get(parts[1],
-                        **dict(kwargs.get("aggregator_kwargs") or {})),
-        name=name.replace("+", "_"))
-  if ":" in name:
-    try:
-      method = factory(name)(**kwargs)
-    except TypeError as e:
-      raise UserError(f"method {name!r}: {e}") from None
-    if not isinstance(method, (weighting.Weighting,
-                               aggregation.Aggregator)):
-      raise UserError(f"method {name!r} is neither a tfmtl.weighting."
-                      "Weighting nor a tfmtl.aggregation.Aggregator")
-    return method
-  if name in weighting.WEIGHTINGS:
-    return weighting.get(name, **kwargs)
-  if name in aggregation.AGGREGATORS:
-    return aggregation.get(name, **kwargs)
-  raise UserError(f"unknown method {name!r}; known: {', '.join(names())}")
+  r = resolve(name)
+  if r.family == "aggregation":
+    return aggregation.get(name, **kwargs)  # rep_grad's own message
+  if r.family != "user":
+    return r.factory(**kwargs)
+  try:
+    method = r.factory(**kwargs)
+  except TypeError as e:
+    raise UserError(f"method {name!r}: {e}") from None
+  if not isinstance(method, (weighting.Weighting, aggregation.Aggregator)):
+    raise UserError(f"method {name!r} is neither a tfmtl.weighting."
+                    "Weighting nor a tfmtl.aggregation.Aggregator")
+  return method
 
 
 # ------------------------------------------------------------ describe
@@ -246,7 +283,7 @@ def describe(name: str) -> MethodInfo:
     level = "representation"
   else:
     level = "gradient"
-  if getattr(method, "batches_per_step", 1) > 1:
+  if method.batches_per_step > 1:
     level += f", {method.batches_per_step} batches"
   opts = options_lib.options_of(cls) if isinstance(cls, type) else []
   if isinstance(method, aggregation.GramianWeighted) and \

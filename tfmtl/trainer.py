@@ -231,7 +231,7 @@ class Trainer(keras.Model):
       self._build_engine()
 
   def _build_engine(self):
-    if getattr(self.method, "batches_per_step", 1) > 1:
+    if self.method.batches_per_step > 1:
       raise UserError(
           f"{type(self.method).__name__} reads several independent batches "
           "per step, and Keras' fit gives one: train it with train.py or "

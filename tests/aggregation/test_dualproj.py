@@ -1,30 +1,10 @@
-"""DualProj: exact value, TorchJD's golden values, dual-cone properties."""
+"""DualProj: dual-cone properties (exact and golden values: test_values.py)."""
 
 import numpy as np
 import tensorflow as tf
 
 from tfmtl.aggregation.dualproj import DualProj
 from tfmtl.tasks import Task
-
-J_BASE = tf.constant([[-4.0, 1.0, 1.0], [6.0, 1.0, 1.0]])
-
-
-def test_exact_and_torchjd_values():
-  # By hand: G = [[18, −22], [−22, 38]], p = (½, ½): Gp = (−2, 8), so the
-  # first bound is released: v = (22·½/18, ½) = (11/18, ½).
-  w = np.array([11 / 18, 0.5])
-  np.testing.assert_allclose(DualProj()(J_BASE), w @ J_BASE.numpy(),
-                             atol=1e-5)
-  # Source: TorchJD tests/unit/aggregation/test_values.py, DualProj() on
-  # J_base and DualProjWeighting() on G_base, atol 1e-4. TorchJD solves on
-  # G/trace(G) + 1e-4·I: reg_eps=1e-4 is that convention.
-  agg = DualProj(reg_eps=1e-4)
-  np.testing.assert_allclose(agg(J_BASE), [0.5563, 1.1109, 1.1109],
-                             atol=1e-4)
-  G = tf.matmul(J_BASE, J_BASE, transpose_b=True)
-  np.testing.assert_allclose(agg.task_combination(G, J_BASE),
-                             [0.6109, 0.5000], atol=1e-4)
-
 
 def test_projection_properties():
   rng = np.random.default_rng(0)

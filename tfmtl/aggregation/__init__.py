@@ -68,25 +68,23 @@ AGGREGATORS = Registry("aggregation method", {
 })
 
 
-def get(name, rep_grad: bool = False, **kwargs) -> Aggregator:
+def get(name, **kwargs) -> Aggregator:
   """Builds the aggregator `name`; unknown names list the known ones.
 
   `rep_grad=True` runs a Gramian-based method (`GramianWeighted`) at the
   representation level (see its docstring); other methods have no such
   form and refuse it.
   """
-  if rep_grad:
-    factory = AGGREGATORS.factory(name)
-    if not (isinstance(factory, type) and issubclass(factory,
-                                                     GramianWeighted)):
-      gramian_based = sorted(
-          n for n in AGGREGATORS.names()
-          if isinstance(AGGREGATORS.factory(n), type) and
-          issubclass(AGGREGATORS.factory(n), GramianWeighted) and
-          "rep_grad" in options.shared_of(AGGREGATORS.factory(n)))
+  factory = AGGREGATORS.factory(name)
+  gramian = "rep_grad" in options.shared_of(factory) if isinstance(
+      factory, type) else False
+  if "rep_grad" in kwargs and not gramian:
+    if kwargs.pop("rep_grad") is not False:
+      on = sorted(n for n in AGGREGATORS.names()
+                  if isinstance(AGGREGATORS.factory(n), type) and
+                  "rep_grad" in options.shared_of(AGGREGATORS.factory(n)))
       raise UserError(
           f"method {name!r} has no representation-level form (rep_grad): "
           "its rule isn't a function of the Gramian; those that have one: "
-          f"{', '.join(gramian_based)}")
-    kwargs["rep_grad"] = True
+          f"{', '.join(on)}")
   return AGGREGATORS.get(name, **kwargs)
