@@ -143,22 +143,32 @@ def test_prf_step_mirrored_equals_single_device(mirrored):
   multi_model, multi = make_step(mirrored)
   dist = iter(mirrored.experimental_distribute_dataset(
       tf.data.Dataset.from_tensors((x, y)).repeat()))
+  start = [v.numpy() for v in single_model.trainable_variables]
   for i in range(2):
     logs_1 = single((x, y))
     logs_2 = multi(next(dist))
     assert any(k.startswith("beta/shared_conv_") for k in logs_1)
     for k in logs_1:
-      # β = exp(log-ratio) multiplies the rounding of the variances (summed
-      # in a different order across replicas) by (g_m − g_a)²/v_m, so the
-      # combined gradient agrees to 1e-4; the losses to 1e-5.
-      rtol = 1e-5 if k.startswith("loss/") else 1e-4
+      # Two replicas sum the losses, J and the variances in another order
+      # than one device (float32: ~1e-7 relative a sum), and β = exp(log-
+      # ratio) multiplies that rounding by (g_m − g_a)²/v_m, the second
+      # step's losses carry the first update's. Measured (oneDNN on and
+      # off, 2 steps): losses 6e-6 relative, the rest 3e-5, β and scale of
+      # size < 1e-2 6e-8 absolute; checked at 10× each.
+      rtol = 6e-5 if k.startswith("loss/") or k == "total_loss" else 3e-4
       np.testing.assert_allclose(logs_2[k], logs_1[k], rtol=rtol, atol=1e-6,
                                  err_msg=k)
     if i == 0:  # later steps drift chaotically (the flow loss clips)
-      for a, b in zip(multi_model.trainable_variables,
-                      single_model.trainable_variables):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5,
-                                   atol=1e-6, err_msg=a.path)
+      # The first update, against the largest one (0.17, BatchNorm γ):
+      # measured 1.4e-5 of it; checked at 2e-4. Relative to each
+      # variable's own update it can't be: some get ~1e-8 from gradients
+      # that cancel, which the rounding dominates.
+      moved = [b.numpy() - s for b, s in
+               zip(single_model.trainable_variables, start)]
+      largest = max(np.abs(m).max() for m in moved)
+      for a, m, s in zip(multi_model.trainable_variables, moved, start):
+        np.testing.assert_allclose(a.numpy() - s, m, rtol=0,
+                                   atol=2e-4 * largest, err_msg=a.path)
   assert len(single._clip_values) - single._clip_values.count(None) == 9
 
 
