@@ -70,3 +70,46 @@ def task_names_for(name, kwargs=None, names=("a", "b")):
   need = methods.get(name, **(kwargs or {})).min_tasks
   extra = max(0, need - len(names))
   return list(names) + [chr(ord("c") + i) for i in range(extra)]
+
+
+def assert_on_grid(decoded, value, step, slack=1e-9, rtol=0.0):
+  """`decoded` is `value` rounded to the nearest multiple of `step`, exactly.
+
+  The check of a quantising writer and its reader: no tolerance on the
+  read side, so no maximum error that creeps up to half a step. Where
+  `value` lies within `slack` steps of a midpoint either neighbour is
+  accepted: exact ties (any rounding rule), and the writer's own float32
+  round-off before it rounds (its caller says how large, with 10× margin).
+  `rtol`: how far from a grid point a decoded value may be, relative, for
+  a step that is no power of 2 (k/65535 decoded in float32: 2⁻²⁴ relative
+  per operation).
+  """
+  k = np.asarray(decoded, np.float64) / step
+  np.testing.assert_allclose(k, np.round(k), rtol=rtol, atol=0)  # on the grid
+  k = np.round(k)
+  x = np.asarray(value, np.float64) / step
+  lo, hi = np.floor(x + 0.5 - slack), np.floor(x + 0.5 + slack)
+  bad = (k < lo) | (k > hi)
+  assert not bad.any(), (
+      f"{bad.sum()} of {bad.size} values off the nearest grid point: "
+      f"decoded {np.asarray(decoded)[bad][:3]}, value {np.asarray(value)[bad][:3]}")
+
+
+# KITTI's 16-bit flow PNG stores round(64·u + 2¹⁵): in float32 the sum, in
+# [2¹⁵, 2¹⁶), is rounded to 2⁻⁹ before it is rounded to an integer, so a
+# value within 2⁻⁹ ≈ 0.002 steps of a midpoint may go either way; 0.02 is
+# that with 10× margin.
+FLOW_PNG_SLACK = 0.02
+# A confidence k/65535 decoded in float32 (a cast and a division, each
+# ≤ 2⁻²⁴ relative): 2e-6 is ≥ 10× that.
+CONFIDENCE_RTOL = 2e-6
+
+
+def assert_rounds_to(actual, printed, decimals):
+  """`actual` rounds to `printed`, a published value given to `decimals`
+  places: the most a rounded golden value says (within half a unit of its
+  last place), without a tolerance that the rounding itself uses up. The
+  caller notes how far `actual` is from a rounding midpoint compared with
+  its float32 error."""
+  np.testing.assert_array_equal(
+      np.round(np.asarray(actual, np.float64), decimals), printed)

@@ -100,8 +100,11 @@ def test_coupled_dynamic_batch_matches_static(batch):
 
   static = per_sample.gradient_moments(model, x, y, rot_loss, shared,
                                        mode="coupled")
-  assert_rel_close(dynamic(x, y)[1], static[1], 1e-5)
-  assert_rel_close(dynamic(x, y)[0], static[0], 1e-5)
+  # The same Welford sums of per-example gradients; the traced while-loop
+  # and the unrolled loop may pick other conv algorithms and summation
+  # orders (measured 1.3e-6 of the largest entry): checked at 3e-5.
+  assert_rel_close(dynamic(x, y)[1], static[1], 3e-5)
+  assert_rel_close(dynamic(x, y)[0], static[0], 3e-5)
 
 
 def test_independent_equals_per_example_reference(batch):

@@ -1,10 +1,11 @@
-"""DualProj: dual-cone properties (exact and golden values: test_values.py)."""
+"""DualProj: dual-cone properties."""
 
 import numpy as np
 import tensorflow as tf
 
 from tfmtl.aggregation.dualproj import DualProj
 from tfmtl.tasks import Task
+
 
 def test_projection_properties():
   rng = np.random.default_rng(0)

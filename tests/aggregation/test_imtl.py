@@ -42,7 +42,7 @@ def test_one_step_matches_libmtl():
     alpha, want = _libmtl_imtl_g(J)
     agg = IMTL()
     agg.build([Task(f"t{i}", None) for i in range(t)])
-    got = agg(tf.constant(J, tf.float32)).numpy()
+    got = agg(tf.constant(J, tf.float64)).numpy()
     np.testing.assert_allclose(agg.alpha.numpy(), alpha, rtol=1e-5,
                                atol=1e-5)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

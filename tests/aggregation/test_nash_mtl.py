@@ -49,7 +49,7 @@ def _bargaining_float64(G):
   return alpha
 
 
-def _libmtl_nash_mtl(J, max_norm):
+def _libmtl_nash_mtl(J, max_norm, ridge=0.0):
   """numpy transcription of LibMTL/weighting/Nash_MTL.py (one weight update,
   update_weights_every = 1): GTG = J Jᵀ / N, N = ‖J Jᵀ‖_F; α solves
   GTG α = 1/α — LibMTL approximates it by ≤ 20 cvxpy/ECOS concave-convex
@@ -58,7 +58,9 @@ def _libmtl_nash_mtl(J, max_norm):
   torch's clip_grad_norm_ (factor max_norm / (‖d‖ + 1e-6) when below 1)."""
   G = J @ J.T
   n = np.linalg.norm(G)
-  d = _bargaining_float64(G / n) @ J
+  # `ridge`: solvers.nash_weights' ridge on the cosine matrix (C + rI is
+  # G + r·diag G), to compare with ours exactly.
+  d = _bargaining_float64((G + ridge * np.diag(np.diag(G))) / n) @ J
   if max_norm > 0:
     d = d * min(1.0, max_norm / (np.linalg.norm(d) + 1e-6))
   return d, n
@@ -77,19 +79,22 @@ def test_one_step_matches_libmtl():
   not clip and returns a shorter d than ours (same direction): a real
   difference in scale, checked as such at the end.
   """
+  # In float64 and with our solver's ridge 1e-6 in the transcription too
+  # (it moves d by ~1e-6), what is left is the same on every machine: where
+  # 20 damped Newton steps stop, ≤ 1.2e-7 relative here; checked at 2e-6.
   rng = np.random.default_rng(2)
   for t in (2, 3, 4):
     J = rng.normal(size=(t, 7)) * rng.uniform(0.5, 3.0, (t, 1))
-    want, n = _libmtl_nash_mtl(J, 0.0)
-    got = NashMTL(max_norm=0.0)(tf.constant(J, tf.float32)).numpy()
-    np.testing.assert_allclose(np.sqrt(n) * got, want, rtol=1e-5, atol=1e-5)
-    want, _ = _libmtl_nash_mtl(J, 1.0)
-    got = NashMTL(max_norm=1.0)(tf.constant(J, tf.float32)).numpy()
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    want, n = _libmtl_nash_mtl(J, 0.0, ridge=1e-6)
+    got = NashMTL(max_norm=0.0)(tf.constant(J, tf.float64)).numpy()
+    np.testing.assert_allclose(np.sqrt(n) * got, want, rtol=2e-6, atol=2e-6)
+    want, _ = _libmtl_nash_mtl(J, 1.0, ridge=1e-6)
+    got = NashMTL(max_norm=1.0)(tf.constant(J, tf.float64)).numpy()
+    np.testing.assert_allclose(got, want, rtol=2e-6, atol=2e-6)
   # Small gradients: LibMTL's ‖d‖ = √(T‖G‖_F) < 1 is not clipped; ours is.
   J = 0.05 * rng.normal(size=(3, 7))
   want, n = _libmtl_nash_mtl(J, 1.0)
-  got = NashMTL(max_norm=1.0)(tf.constant(J, tf.float32)).numpy()
+  got = NashMTL(max_norm=1.0)(tf.constant(J, tf.float64)).numpy()
   np.testing.assert_allclose(np.linalg.norm(want), np.sqrt(3 * n), rtol=1e-5)
   assert np.linalg.norm(want) < 0.5
   np.testing.assert_allclose(np.linalg.norm(got), 1.0, rtol=1e-5)

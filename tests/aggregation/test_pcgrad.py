@@ -1,4 +1,4 @@
-"""PCGrad: the paper's no-conflict property (golden values: test_values.py)."""
+"""PCGrad: the paper's no-conflict property."""
 
 import itertools
 
@@ -6,6 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfmtl.aggregation.pcgrad import PCGrad
+
 
 def test_no_conflict_with_any_task_two_tasks():
   # Yu et al. 2020 §3: after surgery of two conflicting gradients the sum

@@ -10,6 +10,8 @@ from tfmtl.data import cityscapes
 from tfmtl.data.cityscapes import CityscapesSource, to_train_ids
 from tfmtl.errors import UserError
 
+from tests.helpers import CONFIDENCE_RTOL, FLOW_PNG_SLACK, assert_on_grid
+
 H, W = 16, 32
 BASELINE, FX = 0.2, 2000.0
 
@@ -97,8 +99,13 @@ def test_source_reads_layout(tmp_path, flow_ext):
   assert np.all(y["depth"][0, 0, :2] == 0)  # p = 0 and p = 1 masked
   np.testing.assert_allclose(y["depth"][0, 0, 2], 400.0)
   np.testing.assert_array_equal(y["motion"][0], ex["motion"])
-  # The 16-bit PNG keeps 1/64 px and 1/65535 of confidence.
-  np.testing.assert_allclose(x["flow"][0], ex["flow"], atol=1 / 128 + 1e-4)
+  if flow_ext == ".npy":
+    np.testing.assert_array_equal(x["flow"][0], ex["flow"])
+  else:  # the 16-bit PNG keeps 1/64 px and 1/65535 of confidence
+    assert_on_grid(x["flow"][0, ..., :2], ex["flow"][..., :2], 1 / 64,
+                   FLOW_PNG_SLACK)
+    assert_on_grid(x["flow"][0, ..., 2], ex["flow"][..., 2], 1 / 65535,
+                   FLOW_PNG_SLACK, rtol=CONFIDENCE_RTOL)
 
 
 def test_resize_and_augment_keep_static_shapes(tmp_path):

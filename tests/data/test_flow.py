@@ -49,17 +49,25 @@ def test_close_to_exact_flow_on_a_generated_pair():
 
 def test_png_round_trip_numpy_and_tensorflow(tmp_path):
   rng = np.random.default_rng(0)
-  fc = np.concatenate([rng.uniform(-30, 30, (8, 12, 2)),
-                       rng.uniform(0, 1, (8, 12, 1))], -1).astype(np.float32)
+  # Values ≥ 0.1 steps from a rounding midpoint (float32 moves them by
+  # ≤ 0.002 steps in the encoder): each must come back as its grid point,
+  # bit for bit.
+  steps = np.concatenate([rng.integers(-30 * 64, 30 * 64, (8, 12, 2)),
+                          rng.integers(0, 65536, (8, 12, 1))], -1)
+  offset = rng.uniform(-0.4, 0.4, steps.shape)
+  scale = np.array([64.0, 64.0, 65535.0])
+  fc = ((steps + offset) / scale).astype(np.float32)
+  fc[..., 2] = np.clip(fc[..., 2], 0, 1)
   path = str(tmp_path / "a_flow.png")
   flow.write_flow_confidence(path, fc)
   back = flow.read_flow_confidence(path)
-  np.testing.assert_allclose(back[..., :2], fc[..., :2], atol=0.5 / 64)
-  np.testing.assert_allclose(back[..., 2], fc[..., 2], atol=0.5 / 65535)
+  np.testing.assert_array_equal(back[..., :2],
+                                steps[..., :2].astype(np.float32) / 64)
+  np.testing.assert_array_equal(
+      back[..., 2], np.float32(steps[..., 2]) / np.float32(65535))
   # tf.data readers decode the same PNG natively (RGB order, 16 bit).
   raw = tf.io.decode_png(tf.io.read_file(path), dtype=tf.uint16).numpy()
-  np.testing.assert_allclose(flow.decode_flow_confidence(raw), back,
-                             atol=1e-6)
+  np.testing.assert_array_equal(flow.decode_flow_confidence(raw), back)
 
 
 def test_cli_fills_both_layouts(tmp_path):

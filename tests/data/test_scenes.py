@@ -10,6 +10,8 @@ import pytest
 
 from tfmtl.data import flow_io, scenes
 
+from tests.helpers import FLOW_PNG_SLACK, assert_on_grid
+
 H, W = 48, 96
 VALID_IDS = set(scenes.LABEL_IDS.values())
 
@@ -233,15 +235,17 @@ def test_cityscapes_layout_and_depth_from_disparity_png(written):
     cam = json.load(f)
   valid = p > 0
   np.testing.assert_array_equal(valid, s["depth"] > 0)
-  d = (p[valid].astype(float) - 1) / 256  # DESIGN.md §5.
-  np.testing.assert_allclose(d, s["disparity"][valid], atol=0.5 / 256 + 1e-6)
+  # p = round(256·d) + 1 exactly (256·d is exact in float32), so the
+  # decoding of DESIGN.md §5 gives d on the 1/256 grid.
+  d = (p[valid].astype(float) - 1) / 256
+  assert_on_grid(d, s["disparity"][valid], 1 / 256)
   depth = cam["extrinsic"]["baseline"] * cam["intrinsic"]["fx"] / d
   near = s["depth"][valid] < 20
   np.testing.assert_allclose(depth[near], s["depth"][valid][near], rtol=0.02)
   flow, fvalid = flow_io.read_flow(os.path.join(root, "gtFine", base +
                                                 "_gtFine_flow.png"))
   np.testing.assert_array_equal(fvalid, s["flow_valid"])
-  np.testing.assert_allclose(flow[fvalid], s["flow"][fvalid], atol=0.5 / 64 + 1e-4)
+  assert_on_grid(flow[fvalid], s["flow"][fvalid], 1 / 64, FLOW_PNG_SLACK)
   assert os.path.exists(os.path.join(
       root, "leftImg8bit_flow_farneback_confidence", base + "_flow.png"))
   assert os.path.exists(os.path.join(root, "gtFine", "val", "synth00",
@@ -267,8 +271,8 @@ def test_kitti_poses_match_the_generators_motion(written):
   np.testing.assert_array_equal(img, frames[1]["image"])
   flow, valid = flow_io.read_flow(os.path.join(root, "flow", "00",
                                                "000000.png"))
-  np.testing.assert_allclose(flow[valid], frames[0]["flow"][valid],
-                             atol=0.5 / 64 + 1e-4)
+  assert_on_grid(flow[valid], frames[0]["flow"][valid], 1 / 64,
+                 FLOW_PNG_SLACK)
   calib = open(os.path.join(root, "sequences", "00", "calib.txt")).read()
   p2 = [l for l in calib.splitlines() if l.startswith("P2:")][0]
   assert len(p2.split()) == 13

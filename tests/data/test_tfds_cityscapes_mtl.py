@@ -8,6 +8,8 @@ tfds = pytest.importorskip("tensorflow_datasets")
 from tfmtl.data import cityscapes  # noqa: E402
 from tfmtl.data import tfds_cityscapes_mtl  # noqa: E402,F401
 from tests.data.test_cityscapes import BASELINE, FX, write_tiny  # noqa: E402
+from tests.helpers import (CONFIDENCE_RTOL, FLOW_PNG_SLACK,  # noqa: E402
+                           assert_on_grid)
 
 
 def test_builds_and_keeps_16_bit_disparity(tmp_path):
@@ -33,4 +35,6 @@ def test_builds_and_keeps_16_bit_disparity(tmp_path):
   np.testing.assert_allclose(ex["camera"]["baseline"], BASELINE, rtol=1e-6)
   np.testing.assert_allclose(ex["camera"]["fx"], FX, rtol=1e-6)
   flow = cityscapes.decode_flow_png(ex["flow"])
-  np.testing.assert_allclose(flow, want["flow"], atol=1 / 128 + 1e-4)
+  assert_on_grid(flow[..., :2], want["flow"][..., :2], 1 / 64, FLOW_PNG_SLACK)
+  assert_on_grid(flow[..., 2], want["flow"][..., 2], 1 / 65535,
+                 FLOW_PNG_SLACK, rtol=CONFIDENCE_RTOL)

@@ -31,7 +31,8 @@ def test_seed_001_table_sign():
          "motion": {"miou": 0.8052}}
   want = 100 * (-(0.96 / 11.35) - 4.39 / 86.71 - 6.08 / 86.6) / 3
   got = delta_m(mtl, single)
-  assert got == pytest.approx(want) and got == pytest.approx(-6.847, abs=1e-3)
+  assert got == pytest.approx(want, rel=1e-12)
+  assert round(got, 3) == -6.847  # as printed (−6.8473…)
   # Equal results give 0; a better MTL gives a positive value.
   assert delta_m(single, single) == 0.0
   better = {"depth": {"abs_rel": 0.1}, "semantic": {"miou": 0.9},

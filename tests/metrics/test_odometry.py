@@ -40,8 +40,8 @@ def test_scale_error_gives_its_percentage():
   # |t(E)| = 0.01 * (d(last) - d(first)), divided by the nominal length.
   want = np.mean([0.01 * (l - f) / length for f, l, length in segments(n, 1)])
   assert t_err == pytest.approx(100 * want, rel=1e-6)
-  # segments overshoot L by < 1 m: 1.004 %
-  assert t_err == pytest.approx(1.0, rel=0.01)
+  # segments overshoot L by < 1 m: 1.004 % (0.4 % over 1 %; checked at 5 %)
+  assert t_err == pytest.approx(1.0, rel=0.05)
   assert r_err == pytest.approx(0.0, abs=1e-6)
 
 
@@ -53,7 +53,8 @@ def test_constant_rotational_drift():
   _, r_err = odometry.kitti_errors(gt, pred)
   want = np.mean([yaw * (l - f) / length for f, l, length in segments(n, 1)])
   assert r_err == pytest.approx(math.degrees(want) * 100, rel=1e-6)
-  assert r_err == pytest.approx(math.degrees(yaw) * 100, rel=0.01)
+  # ≈ the yaw per 100 m (0.44 % over it, as the segments overshoot); 5 %
+  assert r_err == pytest.approx(math.degrees(yaw) * 100, rel=0.05)
 
 
 def test_accepts_rows_and_pools_sequences():

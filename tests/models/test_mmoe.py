@@ -42,7 +42,8 @@ def test_gates_are_per_example_distributions_and_mix_the_experts():
   for t in ("a", "b"):
     w = weights[t].numpy()
     assert w.shape == (4, 3) and np.all(w > 0)
-    np.testing.assert_allclose(w.sum(1), 1.0, rtol=1e-6)
+    # a float32 softmax over 3 experts: ≤ 3 roundings (1.8e-7)
+    np.testing.assert_allclose(w.sum(1), 1.0, rtol=2e-6)
   assert not np.allclose(weights["a"].numpy(), weights["b"].numpy())
   # Task a's output is its tower on Σ_e g_e(x) f_e(x).
   f = np.stack([e(x).numpy() for e in model.experts], axis=1)

@@ -13,11 +13,11 @@ def build(method, num_tasks):
 
 def losses_of(theta, num_tasks):
   """Positive task losses of a parameter vector theta [6], of quite
-  different sizes: L_t = (a_t·θ − b_t)² + c_t."""
+  different sizes: L_t = (a_t·θ − b_t)² + c_t (in theta's dtype)."""
   rng = np.random.default_rng(num_tasks)
-  a = tf.constant(rng.normal(size=(num_tasks, 6)), tf.float32)
-  b = tf.constant(rng.normal(size=num_tasks) * 3.0, tf.float32)
-  c = tf.constant(10.0 ** np.arange(-1, num_tasks - 1), tf.float32)
+  a = tf.constant(rng.normal(size=(num_tasks, 6)), theta.dtype)
+  b = tf.constant(rng.normal(size=num_tasks) * 3.0, theta.dtype)
+  c = tf.constant(10.0 ** np.arange(-1, num_tasks - 1), theta.dtype)
   return tf.square(tf.linalg.matvec(a, theta) - b) + c
 
 
@@ -35,16 +35,16 @@ def weighted_and_true_gradients(method, scalarise, num_tasks, step=0):
 
 
 def gradients_with_an_absent_task(method, scalarise, num_tasks, absent,
-                                  step=0):
+                                  step=0, dtype=tf.float32):
   """As `weighted_and_true_gradients` with task `absent` absent: its loss
   is 0 (as the step gives it) and the method hears `present`; S is
   `scalarise` of the present tasks' losses only. Also returns w."""
   mask = np.ones(num_tasks, bool)
   mask[absent] = False
   present = tf.constant(mask)
-  theta = tf.Variable(np.random.default_rng(1).normal(size=6), dtype=tf.float32)
+  theta = tf.Variable(np.random.default_rng(1).normal(size=6), dtype=dtype)
   with tf.GradientTape(persistent=True) as tape:
-    losses = losses_of(theta, num_tasks) * mask.astype(np.float32)
+    losses = losses_of(theta, num_tasks) * tf.constant(mask, dtype)
     w = method(tf.stop_gradient(losses), tf.constant(step), present=present)
     weighted = tf.reduce_sum(w * losses)
     true = scalarise(tf.boolean_mask(losses, mask))

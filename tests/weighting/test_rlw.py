@@ -18,7 +18,9 @@ def test_weights_sum_to_t_and_are_seeded():
   fn = tf.function(rlw.__call__)
   np.testing.assert_allclose(fn(losses, tf.constant(5)), draws[5], rtol=1e-6)
   assert np.std(draws[:, 0]) > 0.1  # random across steps
-  np.testing.assert_allclose(draws.mean(0), 1.0, atol=0.15)  # exchangeable
+  # Exchangeable: no task favoured. The mean of 200 draws of w_t (std
+  # ~0.7) scatters by ~0.05 (0.03 here); checked at 0.35.
+  np.testing.assert_allclose(draws.mean(0), 1.0, atol=0.35)
 
 
 def _libmtl_rlw(draw):
@@ -33,9 +35,13 @@ def test_distribution_and_normalisation_match_libmtl():
   stateless one), so what is compared is the rule given the draw and the
   draw's distribution:
   - given our λ (stateless_normal keyed on (seed, step), seed-matched here),
-    w = T · LibMTL's softmax(λ): our convention is Σw = T, LibMTL's 1;
-  - λ is standard normal like torch.randn: c = log w − mean(log w) =
-    λ − mean(λ) has mean 0 and variance 1 − 1/T over many steps.
+    w = T · LibMTL's softmax(λ) at every step: our convention is Σw = T,
+    LibMTL's 1 (float32 softmax of the same draw: ~3e-7 relative;
+    checked at 1e-5);
+  - λ is standard normal like torch.randn, so c = log w − mean(log w) =
+    λ − mean(λ) has mean 0 over many steps. (Its variance, 1 − 1/T, is
+    that of TF's own normal once every step's draw is checked; a sample
+    variance of 2000 steps scatters by 3%, too close to any tolerance.)
   """
   t, seed = 3, 7
   rlw = RLW(seed=seed)
@@ -44,14 +50,14 @@ def test_distribution_and_normalisation_match_libmtl():
   cs = []
   for step in range(2000):
     got = rlw(losses, tf.constant(step)).numpy()
-    if step < 5:
-      draw = tf.random.stateless_normal(
-          [t], tf.constant([seed, step], tf.int64)).numpy()
-      np.testing.assert_allclose(got, t * _libmtl_rlw(draw), rtol=1e-5)
+    draw = tf.random.stateless_normal(
+        [t], tf.constant([seed, step], tf.int64)).numpy()
+    np.testing.assert_allclose(got, t * _libmtl_rlw(draw), rtol=1e-5)
     cs.append(np.log(got) - np.log(got).mean())
   cs = np.array(cs)
-  np.testing.assert_allclose(cs.mean(0), 0.0, atol=0.06)
-  np.testing.assert_allclose(cs.var(0), 1 - 1 / t, rtol=0.1)
+  # The mean of 2000 draws of λ_t − mean(λ) (variance 2/3) scatters by
+  # 0.018 (0.015 here); checked at 0.15.
+  np.testing.assert_allclose(cs.mean(0), 0.0, atol=0.15)
 
 
 def test_absent_task_softmax_over_the_present_draws():

@@ -49,7 +49,8 @@ def merge_simplex(old, sub, s, p):
 def project_present(v, p):
   """Euclidean projection of v's present entries onto the simplex over the
   present tasks; 0 on absent ones."""
-  out = project_simplex(tf.where(p > 0.0, v, tf.fill(tf.shape(v), _FAR)))
+  far = tf.fill(tf.shape(v), tf.constant(_FAR, v.dtype))
+  out = project_simplex(tf.where(p > 0.0, v, far))
   return out * p
 
 
