@@ -15,7 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def test_an_unknown_need_is_refused_when_the_class_is_defined():
   with pytest.raises(UserError, match=r"Typo: unknown need 'lossses'; it may "
-                     r"need: loss_weights, losses, representation, step, "
+                     r"need: gramian, loss_weights, losses, representation, step, "
                      "variance"):
     class Typo(aggregation.Aggregator):  # pylint: disable=unused-variable
       needs = frozenset({"lossses"})
@@ -30,6 +30,7 @@ def test_needs_come_from_the_class_and_its_options_once():
   assert methods.get("pcgrad", randomised=True).needs == {Need.STEP}
   assert methods.get("mgda", normalization="loss+").needs == {Need.LOSSES}
   assert methods.get("upgrad", rep_grad=True).needs == {Need.REPRESENTATION}
+  assert methods.get("upgrad", gramian_mode=True).needs == {Need.GRAMIAN}
   # needs_when of a base (rep_grad) and of the class (randomised) both count.
   assert methods.get("pcgrad", randomised=True, rep_grad=True).needs == {
       Need.STEP, Need.REPRESENTATION}

@@ -59,6 +59,8 @@ class Need(enum.StrEnum):
   REPRESENTATION = "representation"  # the Gramian of the gradients w.r.t.
   #                                    the shared representation, not J
   LOSS_WEIGHTS = "loss_weights"  # a composition's weighting's weights [T]
+  GRAMIAN = "gramian"          # the Gramian J Jᵀ formed block by block,
+  #                              never J whole (gradients.gramian_level)
   # Weightings (loss level):
   GRAD_NORMS = "grad_norms"    # ‖∇_W L_t‖ on the watched shared layer W
   KPIS = "kpis"                # per-task KPIs in [0, 1] (Task.kpi)
@@ -66,7 +68,8 @@ class Need(enum.StrEnum):
 
 
 GRADIENT_NEEDS = frozenset({Need.VARIANCE, Need.LOSSES, Need.STEP,
-                            Need.REPRESENTATION, Need.LOSS_WEIGHTS})
+                            Need.REPRESENTATION, Need.LOSS_WEIGHTS,
+                            Need.GRAMIAN})
 LOSS_NEEDS = frozenset({Need.GRAD_NORMS, Need.KPIS, Need.LOSSES_AFTER})
 
 
@@ -113,9 +116,9 @@ class Method(Configurable, tf.Module):
     if "needs" in cls.__dict__:
       cls.needs = as_needs(cls.__dict__["needs"], allowed, cls.__name__)
     if "needs_when" in cls.__dict__:
-      cls.needs_when = dict(zip(
-          as_needs(cls.__dict__["needs_when"], allowed, cls.__name__),
-          cls.__dict__["needs_when"].values()))
+      cls.needs_when = {
+          next(iter(as_needs([need], allowed, cls.__name__))): rule
+          for need, rule in cls.__dict__["needs_when"].items()}
 
   def resolve_needs(self, options: dict) -> FrozenSet[Need]:
     """The one rule (module docstring): the class's needs and those its

@@ -27,8 +27,9 @@ class AlignedMTLUB(AlignedMTL):
   """
 
   needs = frozenset({"representation"})
-  # Always at the representation level: no rep_grad option.
-  shared_options = {"rep_grad": None}
+  # Always at the representation level: no rep_grad or Gramian mode.
+  shared_options = {"rep_grad": None, "gramian_mode": None,
+                    "gramian_block_mib": None}
 
   def __init__(self, name="aligned_mtl_ub"):
     super().__init__(name=name)

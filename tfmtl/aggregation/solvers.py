@@ -33,7 +33,7 @@ import tensorflow as tf
 
 from tfmtl.aggregation import absent
 from tfmtl.aggregation.base import Aggregator, state
-from tfmtl.options import Option
+from tfmtl.options import Option, above
 
 MAX_EXACT_TASKS = 10
 _RIDGE = 1e-6
@@ -232,6 +232,11 @@ class GramianWeighted(Aggregator):
   (absent.py); a subclass with per-task state overrides
   `weights_from_gramian`.
 
+  `gramian_mode=True` (a shared option) never holds J: the step forms the
+  Gramian block by block (tfmtl/engine/gradients.py `gramian_level`), the
+  method solves on it, and one backward pass of Σ_t w_t L_t gives the
+  shared update (equal to the J path to float32 round-off).
+
   Every such method takes `rep_grad=True` (a shared option): the step then
   weighs by the Gramian of the gradients w.r.t. the shared representation
   and makes one backward pass of Σ_t w_t ∇_Z L_t through the shared layers
@@ -242,13 +247,28 @@ class GramianWeighted(Aggregator):
   """
 
   handles_absent = True
-  shared_options = {"rep_grad": Option(
-      "rep_grad", bool, False, None,
-      "weigh by the Gramian of the gradients w.r.t. the shared "
-      "representation and make one backward pass through the shared layers "
-      "(LibMTL's rep_grad; needs a model whose heads read one shared "
-      "representation)")}
-  needs_when = {"representation": lambda options: options.get("rep_grad")}
+  shared_options = {
+      "rep_grad": Option(
+          "rep_grad", bool, False, None,
+          "weigh by the Gramian of the gradients w.r.t. the shared "
+          "representation and make one backward pass through the shared "
+          "layers (LibMTL's rep_grad; needs a model whose heads read one "
+          "shared representation)"),
+      "gramian_mode": Option(
+          "gramian_mode", bool, False, None,
+          "form G = J Jᵀ block by block (a few shared variables at a time, "
+          "`gramian_block_mib` of gradients each) without ever holding J, "
+          "solve for w on it, then make one backward pass of Σ_t w_t L_t: "
+          "the same update as the J path (to float32 round-off) for about "
+          "one block of memory instead of T copies of the gradient, at the "
+          "price of T backward passes per block"),
+      "gramian_block_mib": Option(
+          "gramian_block_mib", float, 256.0, above(0.0),
+          "gramian_mode: MiB of task gradients (T × the block's variables) "
+          "formed at a time; a variable larger than that is a block alone"),
+  }
+  needs_when = {"representation": lambda options: options.get("rep_grad"),
+                "gramian": lambda options: options.get("gramian_mode")}
 
   def build(self, tasks, num_params=None, shared_variables=None):
     super().build(tasks, num_params, shared_variables)

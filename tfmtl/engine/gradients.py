@@ -75,11 +75,45 @@ def finite_or_zero(x):
 
 
 def _bad_rows(rows, own):
-  """[T] bool: task t's row or own gradients are not finite."""
+  """[T] bool: task t's row or own gradients are not finite.
+
+  A row is judged by its sum (finite iff every entry is, unless the entries
+  are finite but their sum overflows: a gradient that large is reported as
+  bad too), so no [T, n] mask is formed beside J.
+  """
+  row_ok = tf.math.is_finite(tf.reduce_sum(rows, axis=1))
   return tf.logical_not(tf.stack([
-      tf.logical_and(tf.reduce_all(tf.math.is_finite(rows[i])),
-                     all_finite(own[i]) if own[i] else True)
+      tf.logical_and(row_ok[i], all_finite(own[i]) if own[i] else True)
       for i in range(len(own))]))
+
+
+def finite_rows(J):
+  """J with non-finite entries set to 0 (`finite_or_zero`), without a copy
+  of J when every entry is finite (the usual case): the where runs only in
+  the branch that needs it."""
+  return tf.cond(tf.math.is_finite(tf.reduce_sum(J)), lambda: J,
+                 lambda: finite_or_zero(J))
+
+
+def rows_in_place(make_row, num_rows: int, num_cols: int, dtype=tf.float32,
+                  in_place: bool = True):
+  """[num_rows, num_cols] built row by row in one buffer: row t =
+  `make_row(t)` ([num_cols]) is computed only after row t − 1 is written
+  into the buffer, so one row's temporaries (a task's gradients, their
+  flattening) are alive at a time beside the buffer, and the rows are
+  never stacked into a second copy (bench/memory.py measures it).
+
+  XLA has no in-place row update (`in_place=False` under jit_compile): the
+  rows are stacked there, and XLA plans the buffers itself.
+  """
+  if not in_place:
+    return tf.stack([make_row(t) for t in range(num_rows)])
+  buf = tf.raw_ops.Empty(shape=[num_rows, num_cols], dtype=dtype, init=False)
+  for t in range(num_rows):
+    with tf.control_dependencies([buf] if t else []):
+      row = make_row(t)
+    buf = tf.raw_ops.InplaceUpdate(x=buf, i=[t], v=row[None])
+  return buf
 
 
 def loss_level(tape, target, shares, method, variables: Variables,
@@ -112,18 +146,23 @@ def kpis(tasks, labels, outputs, local_b, global_b, ctx):
   return ctx.all_reduce(SUM, local * local_b) / global_b
 
 
-def stacked_jacobian(tape, shares, variables: Variables, ctx, scale):
+def stacked_jacobian(tape, shares, variables: Variables, ctx, scale,
+                     in_place: bool = True):
   """(J [T, n], own gradients per task, bad_grad [T]), global and unscaled.
 
   Row t of J is ∇_θs of task t's share; own[t] its own variables' gradient.
+  J is written row by row into one buffer (`rows_in_place`): the step holds
+  one copy of it, not the per-task gradients, their rows and their stack.
   """
-  rows, own = [], []
-  shared = variables.shared
-  for i, vs in enumerate(variables.tasks):
-    g = tape.gradient(shares[i], shared + vs)
-    rows.append(flatten(g[:len(shared)], shared))
-    own.append(zeros_for_none(g[len(shared):], vs))
-  jacobian, own = ctx.all_reduce(SUM, (tf.stack(rows), own))
+  shared, own = variables.shared, []
+  n = sum(size(v) for v in shared)
+
+  def row(i):
+    g = tape.gradient(shares[i], shared + variables.tasks[i])
+    own.append(zeros_for_none(g[len(shared):], variables.tasks[i]))
+    return flatten(g[:len(shared)], shared)
+  jacobian = rows_in_place(row, len(variables.tasks), n, in_place=in_place)
+  jacobian, own = ctx.all_reduce(SUM, (jacobian, own))
   if scale is not None:
     jacobian = jacobian / scale
     own = [[x / scale for x in g] for g in own]
@@ -145,7 +184,7 @@ def multi_batch_level(method, variables: Variables, jacobians, owns,
   """Methods that read several independent batches' Jacobians (MoDo,
   SDMGrad): `method(J_last, jacobians=[K, T, n])`; task variables get the
   configured weight times their gradient averaged over the K batches."""
-  stacked = finite_or_zero(tf.stack(jacobians))
+  stacked = finite_or_zero(tf.stack(jacobians))  # K small batches: copies
   combined = method.apply(stacked[-1], dataclasses.replace(
       inputs, jacobians=stacked))
   weights = method.weights_for(stacked[-1])
@@ -158,15 +197,89 @@ def multi_batch_level(method, variables: Variables, jacobians, owns,
 
 
 def jacobian_level(tape, shares, method, variables: Variables,
-                   inputs: StepInputs, ctx, scale):
+                   inputs: StepInputs, ctx, scale, in_place: bool = True):
   """J, then the aggregator with what it declared (`inputs`)."""
   jacobian, own, bad_grad = stacked_jacobian(tape, shares, variables, ctx,
-                                             scale)
+                                             scale, in_place)
   # A method's solver must not see NaN (an iterative one could spin); the
   # step is skipped anyway when anything here is non-finite.
-  jacobian = finite_or_zero(jacobian)
+  jacobian = finite_rows(jacobian)
   combined = method.apply(jacobian, inputs)
   grads, weights = _with_own(method, combined, own, variables, jacobian)
+  return grads, weights, bad_grad
+
+
+def blocks(shared, num_tasks: int, block_bytes: float):
+  """The shared variables in blocks of at most `block_bytes` of task
+  gradients (T × 4 bytes × their size; a larger variable is a block of its
+  own), from the output side down: the first blocks' backward passes stop
+  early."""
+  out, current, used = [], [], 0.0
+  for v in reversed(shared):
+    cost = num_tasks * 4.0 * size(v)
+    if current and used + cost > block_bytes:
+      out.append(current)
+      current, used = [], 0.0
+    current.append(v)
+    used += cost
+  if current:
+    out.append(current)
+  return [list(reversed(b)) for b in out]
+
+
+def gramian_level(tape, shares, method, variables: Variables,
+                  inputs: StepInputs, ctx, scale, block_bytes: float,
+                  in_place: bool = True):
+  """G = J Jᵀ without J: for each block of shared variables (`blocks`), its
+  T task gradients J_b [T, n_b] are formed (in place), all-reduced and
+  consumed into G += J_b J_bᵀ before the next block's are; then the method's
+  weights w from G, and one backward pass of Σ_t w_t L_t for the shared
+  update (Σ_t w_t g_t = Jᵀw). Task variables get their configured weight
+  times their own gradient, from the first block's passes. Peak memory:
+  one block, not T gradients; cost: T backward passes per block (each down
+  to its block only) and one more. Equal to `jacobian_level` with the same
+  method to float32 round-off (G and Jᵀw summed in another order).
+  """
+  num_tasks = len(variables.tasks)
+  gram = tf.zeros([num_tasks, num_tasks])
+  own = [None] * num_tasks
+  bad = tf.constant(False)
+  for k, block in enumerate(blocks(variables.shared, num_tasks,
+                                   block_bytes)):
+
+    def row(i, block=block, first=(k == 0)):
+      heads = variables.tasks[i] if first else []
+      g = tape.gradient(shares[i], block + heads)
+      if first:
+        own[i] = zeros_for_none(g[len(block):], heads)
+      return flatten(g[:len(block)], block)
+    # The next block's passes wait for G to have this one: one block alive.
+    with tf.control_dependencies([gram]):
+      local = rows_in_place(row, num_tasks, sum(size(v) for v in block),
+                            in_place=in_place)
+    part = ctx.all_reduce(SUM, local)
+    if scale is not None:
+      part = part / scale
+    bad = tf.logical_or(bad, tf.logical_not(tf.math.is_finite(
+        tf.reduce_sum(part))))
+    gram = gram + tf.matmul(part, part, transpose_b=True)
+  own = ctx.all_reduce(SUM, own)
+  if scale is not None:
+    own = [[x / scale for x in g] for g in own]
+  bad_grad = tf.logical_or(_bad_rows(gram, own), bad)
+  alpha = method.weights_from_gramian(finite_or_zero(gram),
+                                      **inputs.kwargs())
+  combined = tape.gradient(
+      shares, variables.shared,
+      output_gradients=[tf.cast(tf.stop_gradient(alpha[i]), s.dtype)
+                        for i, s in enumerate(shares)])
+  combined = ctx.all_reduce(SUM, zeros_for_none(combined, variables.shared))
+  if scale is not None:
+    combined = [g / scale for g in combined]
+  weights = method.weights_for(gram)
+  grads = list(combined)
+  for i, g in enumerate(own):
+    grads += [weights[i] * x for x in g]
   return grads, weights, bad_grad
 
 

@@ -105,7 +105,14 @@ def _kind(method) -> str:
 
 
 def _check_method(method):
-  """What the step can hand a method that reads several batches."""
+  """Combinations of needs the step can't serve."""
+  if {Need.GRAMIAN, Need.REPRESENTATION} <= method.needs:
+    raise UserError(f"{type(method).__name__}: gramian_mode and rep_grad "
+                    "are two ways to avoid J; choose one")
+  if isinstance(method, Composed) and Need.GRAMIAN in method.needs:
+    raise UserError(f"{method.name}: an aggregation in gramian_mode can't "
+                    "be composed with a weighting; use it alone, or compose "
+                    "without gramian_mode")
   if method.batches_per_step > 1 and (
       Need.REPRESENTATION in method.needs or method.needs - {Need.STEP}):
     raise UserError(f"{type(method).__name__} reads several batches per "
@@ -146,6 +153,9 @@ class TrainStep:
     self.strategy = strategy or tf.distribute.get_strategy()
     self.clip_global_norm = clip_global_norm
     self.per_sample_mode = per_sample_mode
+    # XLA has no in-place row update: J is stacked there (gradients.py).
+    self.in_place = not (jit_compile or isinstance(
+        self.strategy, tf.distribute.TPUStrategy))
     self.kind = _kind(method)
     self.on_representation = Need.REPRESENTATION in method.needs
     self.batches_per_step = int(method.batches_per_step)
@@ -386,9 +396,14 @@ class TrainStep:
       grads, weights, bad_grad = gradients.representation_level(
           tape, target, representation, method, self.parts, inputs, ctx,
           scale)
+    elif Need.GRAMIAN in method.needs:
+      grads, weights, bad_grad = gradients.gramian_level(
+          tape, target, method, self.parts, inputs, ctx, scale,
+          method.options["gramian_block_mib"] * 2.0 ** 20, self.in_place)
     else:
       grads, weights, bad_grad = gradients.jacobian_level(
-          tape, target, method, self.parts, inputs, ctx, scale)
+          tape, target, method, self.parts, inputs, ctx, scale,
+          self.in_place)
     if weighting is not None:  # a composition's weighting learns and moves
       kpis = (gradients.kpis(self.tasks, b.labels, outputs, b.local_b,
                              b.global_b, ctx)
@@ -420,8 +435,8 @@ class TrainStep:
         target = shares if scale is None else [x * scale for x in shares]
       all_losses.append(ctx.all_reduce(SUM, tf.stop_gradient(
           tf.stack(shares))))
-      jacobian, own, bad = gradients.stacked_jacobian(tape, target,
-                                                      self.parts, ctx, scale)
+      jacobian, own, bad = gradients.stacked_jacobian(
+          tape, target, self.parts, ctx, scale, self.in_place)
       del tape
       jacobians.append(jacobian)
       owns.append(own)
