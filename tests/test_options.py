@@ -84,7 +84,8 @@ def test_graddrop_leak_must_be_a_sequence_in_range():
 def test_valid_values_are_kept_and_coerced():
   m = methods.get("cagrad", c=1, iters=3.0)
   assert m.options == {"c": 1.0, "rescale": 0, "norm_eps": 1e-6, "iters": 3,
-                       "rep_grad": False}
+                       "rep_grad": False, "gramian_mode": False,
+                       "gramian_block_mib": 256.0}
   assert isinstance(m.options["iters"], int) and m.iters == 3
   assert methods.get("gradnorm", alpha=0).options["alpha"] == 0.0
   with pytest.raises(UserError, match="gradnorm: alpha = -1 must be"):

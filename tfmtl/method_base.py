@@ -22,6 +22,9 @@ fixed and assigning one raises):
   min_tasks        the fewest tasks its rule works with
   batches_per_step K > 1: the step draws K independent batches (MoDo)
   xla_ok, xla_reason  whether the step may be compiled with XLA, and why not
+  needs_finite_j   the step zeroes J's non-finite entries before the method
+                   sees it (a copy of J); a method that guards itself (the
+                   Gramian-based ones clean their T×T Gramian) sets False
   variance_tasks() names of the tasks whose per-sample variance it reads
                    (None: all), with Need.VARIANCE, after build
   variance_due()   a bool tensor: compute the variance this step (None:
@@ -92,7 +95,8 @@ def as_needs(values: Iterable, allowed: FrozenSet[Need],
 
 # The declared attributes an instance may not assign.
 CONTRACT = ("needs", "needs_when", "shared_options", "handles_absent",
-            "min_tasks", "batches_per_step", "xla_ok", "xla_reason")
+            "min_tasks", "batches_per_step", "xla_ok", "xla_reason",
+            "needs_finite_j")
 
 
 class Method(Configurable, tf.Module):
@@ -107,6 +111,7 @@ class Method(Configurable, tf.Module):
   batches_per_step: int = 1
   xla_ok: bool = True
   xla_reason: str = ""
+  needs_finite_j: bool = True
   # The checked constructor arguments (Configurable sets them per instance).
   options: dict = {}
 

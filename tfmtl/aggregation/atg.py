@@ -20,6 +20,10 @@ from tfmtl.aggregation.base import Aggregator
 class ATG(Aggregator):
   """Main tasks w_t g_t plus auxiliary tasks w_aux g_aux on shared layers."""
 
+  # Jᵀw, no solver: a non-finite J makes a non-finite update (the step is
+  # skipped), so the step need not copy J to clean it.
+  needs_finite_j = False
+
   def __init__(self, name="atg"):
     super().__init__(name=name)
 

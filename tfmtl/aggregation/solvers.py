@@ -40,6 +40,11 @@ _RIDGE = 1e-6
 _TINY = 1e-20
 
 
+def finite(x):
+  """x with non-finite entries 0 (a solver must not see NaN)."""
+  return tf.where(tf.math.is_finite(x), x, tf.zeros_like(x))
+
+
 def gramian(J):
   """G = J Jᵀ, [T, T]."""
   return tf.matmul(J, J, transpose_b=True)
@@ -247,6 +252,9 @@ class GramianWeighted(Aggregator):
   """
 
   handles_absent = True
+  # A non-finite J reaches only the T×T Gramian, cleaned here; the update
+  # Jᵀw is then non-finite and the step skipped. The step need not copy J.
+  needs_finite_j = False
   shared_options = {
       "rep_grad": Option(
           "rep_grad", bool, False, None,
@@ -290,7 +298,8 @@ class GramianWeighted(Aggregator):
     return w
 
   def __call__(self, J, present=None, **extra):
-    w = self.weights_from_gramian(gramian(J), J, present=present, **extra)
+    w = self.weights_from_gramian(finite(gramian(J)), J, present=present,
+                                  **extra)
     return tf.linalg.matvec(J, w, transpose_a=True)
 
   def logs(self):

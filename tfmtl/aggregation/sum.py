@@ -17,6 +17,10 @@ class Sum(Aggregator):
     Learning 28, 1997.
   """
 
+  # Jᵀw, no solver: a non-finite J makes a non-finite update (the step is
+  # skipped), so the step need not copy J to clean it.
+  needs_finite_j = False
+
   def __init__(self, name="sum"):
     super().__init__(name=name)
 

@@ -87,14 +87,6 @@ def _bad_rows(rows, own):
       for i in range(len(own))]))
 
 
-def finite_rows(J):
-  """J with non-finite entries set to 0 (`finite_or_zero`), without a copy
-  of J when every entry is finite (the usual case): the where runs only in
-  the branch that needs it."""
-  return tf.cond(tf.math.is_finite(tf.reduce_sum(J)), lambda: J,
-                 lambda: finite_or_zero(J))
-
-
 def rows_in_place(make_row, num_rows: int, num_cols: int, dtype=tf.float32,
                   in_place: bool = True):
   """[num_rows, num_cols] built row by row in one buffer: row t =
@@ -201,9 +193,11 @@ def jacobian_level(tape, shares, method, variables: Variables,
   """J, then the aggregator with what it declared (`inputs`)."""
   jacobian, own, bad_grad = stacked_jacobian(tape, shares, variables, ctx,
                                              scale, in_place)
-  # A method's solver must not see NaN (an iterative one could spin); the
-  # step is skipped anyway when anything here is non-finite.
-  jacobian = finite_rows(jacobian)
+  # A method's solver must not see NaN; the step is skipped anyway when
+  # anything here is non-finite. Methods that guard themselves are spared
+  # the copy of J (needs_finite_j).
+  if method.needs_finite_j:
+    jacobian = finite_or_zero(jacobian)
   combined = method.apply(jacobian, inputs)
   grads, weights = _with_own(method, combined, own, variables, jacobian)
   return grads, weights, bad_grad
