@@ -12,6 +12,7 @@ import sys
 import traceback
 
 from tfmtl import experiment
+from tfmtl.errors import UserCodeError
 
 
 def parse_flags(argv):
@@ -52,3 +53,13 @@ def _config_frame(error, path):
   frames = [f for f in traceback.extract_tb(error.__traceback__)
             if os.path.abspath(f.filename) == path]
   return frames[-1] if frames else None
+
+
+def report(error) -> None:
+  """Prints a UserError the way every entry point does: `error: <line>` on
+  stderr; for a UserCodeError (a user's own function raised) the user's
+  traceback comes first, the line after it says which function it was."""
+  if isinstance(error, UserCodeError):
+    traceback.print_exception(type(error.error), error.error,
+                              error.error.__traceback__)
+  print(f"error: {error}", file=sys.stderr, flush=True)

@@ -48,7 +48,16 @@ def _first_batch(ds, what: str):
   for batch in ds.take(1):
     return batch
   raise UserError(f"{what} has no examples: check the data (a data "
-                  "function's split, a filter that keeps nothing)")
+                  "function's split, a filter that keeps nothing) or "
+                  "evaluate another split (config.eval_split, eval.py "
+                  "--split)")
+
+
+def _split_of(split: str, names=None) -> str:
+  """"split 'test'", or "split 'test' of the source of task(s) [...]" for
+  one source of per-task datasets."""
+  return f"split {split!r}" + (f" of the source of task(s) {list(names)}"
+                               if names is not None else "")
 
 
 def _is_int(label) -> bool:
@@ -151,7 +160,8 @@ def picture_batches(source, split: str, num: int):
            else [(source, None)])
   out = []
   for part, names in parts:
-    x, y = next(iter(part.dataset(split, num, drop_remainder=False)))[:2]
+    x, y = _first_batch(part.dataset(split, num, drop_remainder=False),
+                        _split_of(split, names))[:2]
     if names is not None:
       y = {k: v for k, v in y.items() if k in names}
     out.append((part, x, y))
