@@ -291,8 +291,7 @@ def _check_faults(logs, step: int, skips: int, tasks, limit: int,
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  cli.unexpected(argv)
   logging.set_verbosity(logging.WARNING)
   try:
     config = experiment.load_config(_CONFIG)

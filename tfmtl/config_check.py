@@ -50,6 +50,8 @@ _STRINGS = ("method", "strategy", "tpu_address", "eval_split",
             "mixed_precision", "per_sample_mode")
 # Seeds Keras takes (keras.utils.set_random_seed).
 _MAX_SEED = 2 ** 32 - 1
+# The optimizer's own clipping (see DESIGN.md on per-replica clipping).
+_OPTIMIZER_CLIPS = ("clipnorm", "clipvalue", "global_clipnorm")
 # A learning rate above this is possible but almost surely a typo.
 LARGE_LR = 1.0
 
@@ -155,6 +157,13 @@ def _optimizer(config) -> None:
   elif lr is not None and not callable(lr):
     raise UserError(f"config.optimizer.learning_rate = {lr!r} must be a "
                     "number or a keras LearningRateSchedule")
+  clips = sorted(k for k in spec if k in _OPTIMIZER_CLIPS)
+  if clips:
+    raise UserError(
+        f"config.optimizer.{clips[0]}: clip with config.clip_global_norm / "
+        "config.clip_by_value instead (Keras' optimizer clips each "
+        "replica's gradients before they are summed, and before the "
+        "method)")
   takes = _arguments(experiment.OPTIMIZERS[name])
   unknown = sorted(k for k in spec if k not in takes)
   if unknown:

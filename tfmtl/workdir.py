@@ -18,7 +18,9 @@ compares its config with it:
   - everything else but the run-control keys (`FREE_KEYS`: steps, logging,
     checkpointing, strategy, evaluation ...) must be equal too unless
     `--allow_config_change` is given; an allowed change is printed and
-    appended to `<workdir>/config_changes.jsonl`.
+    appended to `<workdir>/config_changes.jsonl` with the next checkpoint;
+  - of `method_kwargs`, only the sections of the run's method count (both
+    parts' of a composition `A+B`): settings of other methods may change.
 """
 
 import datetime
@@ -293,7 +295,7 @@ def check_resume(workdir: str, config, allow_change: bool = False
   saved = load(workdir)
   if saved is None:
     return {}
-  diffs = differences(saved, as_dict(config))
+  diffs = differences(*_used(saved, as_dict(config)))
   identity = {k: v for k, v in diffs.items() if top(k) in IDENTITY_KEYS}
   if identity:
     keys = sorted({top(k) for k in identity})
@@ -309,6 +311,29 @@ def check_resume(workdir: str, config, allow_change: bool = False
         "--allow_config_change to continue with the change (recorded in "
         f"{CHANGES_FILE})")
   return changed
+
+
+def method_sections(method: str) -> Tuple[str, ...]:
+  """The `method_kwargs` sections a method reads: its own, or both parts'
+  of a composition "WEIGHTING+AGGREGATION" (`experiment.method_kwargs`)."""
+  if ":" not in method and "+" in method:
+    return tuple(method.split("+"))
+  return (method,)
+
+
+def _used(saved: dict, mine: dict) -> Tuple[dict, dict]:
+  """Both configs with only the `method_kwargs` sections of the method
+  they train: settings of methods the run does not use may change freely.
+  (A different method is refused as an identity change anyway.)"""
+  out = []
+  for c in (saved, mine):
+    kwargs = c.get("method_kwargs")
+    if isinstance(kwargs, dict):
+      keep = method_sections(str(c.get("method", "")))
+      c = dict(c, method_kwargs={k: v for k, v in kwargs.items()
+                                 if k in keep})
+    out.append(c)
+  return out[0], out[1]
 
 
 def record_changes(workdir: str, step: int, changes) -> None:
@@ -359,7 +384,7 @@ def check_eval(workdir: str, config, other_data: bool = False
   saved = load(workdir)
   if saved is None:
     return {}
-  diffs = differences(saved, as_dict(config))
+  diffs = differences(*_used(saved, as_dict(config)))
   allowed = set(FREE_KEYS) | ({"data"} if other_data else set())
   bad = {k: v for k, v in diffs.items() if top(k) not in allowed}
   if bad:
