@@ -55,6 +55,7 @@ CASES = [
     # key, value, what the one line says
     ("seed", -1, r"config.seed = -1 must be >= 0"),
     ("seed", 1.5, r"config.seed = 1.5 must be a whole number"),
+    ("seed", "a", r"config.seed = 'a' must be a whole number"),
     ("seed", 2 ** 32, r"config.seed = 4294967296 must be < 2\*\*32"),
     ("data.name", "", r"config.data.name = '': name a registered data"),
     ("data.kwargs", "n=5", r"config.data.kwargs = 'n=5' must be a dict"),
@@ -105,7 +106,8 @@ CASES = [
                                        r"0.0 must be a positive number"),
     ("per_sample_mode", "nope", r"config.per_sample_mode = 'nope' is not one "
                                 r"of independent, coupled"),
-    ("strategy", "nope", r"unknown strategy 'nope'; known: default"),
+    ("strategy", "nope", r"config.strategy: unknown strategy 'nope'; "
+                         r"known: default"),
     ("num_devices", -1, r"config.num_devices = -1 must be >= 0"),
     ("tpu_address", 3, r"config.tpu_address = 3 must be a string"),
     ("jit_compile", "yes", r"config.jit_compile = 'yes' must be True or "
@@ -115,7 +117,8 @@ CASES = [
     ("steps_per_loop", -3, r"config.steps_per_loop = -3 must be > 0"),
     ("deterministic", "no", r"config.deterministic = 'no' must be True or "
                             r"False"),
-    ("mixed_precision", "float8", r"mixed_precision 'float8' is not one of"),
+    ("mixed_precision", "float8", r"config.mixed_precision = 'float8' is not "
+                                  r"one of '', 'float32'"),
     ("max_nonfinite_skips", 0, r"config.max_nonfinite_skips = 0 must be > 0"),
     ("max_nonfinite_skips", -1, r"config.max_nonfinite_skips = -1 must be > "
                                 r"0"),

@@ -47,12 +47,12 @@ def preflight(config) -> None:
   methods.factory(config.method)  # a known method (or user code) by name
   _check_method_kwargs(config)
   if config.strategy not in distribute.STRATEGIES:
-    raise UserError(f"unknown strategy {config.strategy!r}; known: "
-                    f"{', '.join(distribute.STRATEGIES)}")
+    raise UserError(f"config.strategy: unknown strategy {config.strategy!r}; "
+                    f"known: {', '.join(distribute.STRATEGIES)}")
   if setting(config, "mixed_precision") not in PRECISIONS:
     raise UserError(
-        f"mixed_precision {setting(config, 'mixed_precision')!r} is not one "
-        f"of {', '.join(repr(p) for p in PRECISIONS)}")
+        f"config.mixed_precision = {setting(config, 'mixed_precision')!r} is "
+        f"not one of {', '.join(repr(p) for p in PRECISIONS)}")
   if config.strategy == "tpu" or config.jit_compile:
     problem = xla_problem(methods.factory(config.method))
     if problem:
@@ -164,13 +164,29 @@ def parse_flags(argv):
   try:
     return flags.FLAGS(rest)
   except flags.Error as e:
-    msg = " ".join(str(e).split())
+    msg = _plain_flag_error(" ".join(str(e).split()))
   except (AttributeError, KeyError) as e:
     msg = _unknown_key(_flat(e), rest)
   except (TypeError, ValueError) as e:
     msg = f"bad config override or config file: {_flat(e)}"
   print(f"error: {msg}", file=sys.stderr)
   sys.exit(2)
+
+
+# Python's and absl's texts for a value of the wrong type, in words.
+_TYPE_ERRORS = (
+    (r"invalid literal for int\(\) with base 10: (.*)$",
+     r"expected a whole number, got \1"),
+    (r"could not convert string to float: (.*)$", r"expected a number, got \1"),
+    (r"\('Non-boolean argument to boolean flag', (.*)\)$",
+     r"expected true or false, got \1"),
+)
+
+
+def _plain_flag_error(msg: str) -> str:
+  for pattern, words in _TYPE_ERRORS:
+    msg = re.sub(pattern, words, msg)
+  return msg
 
 
 def _flat(error) -> str:
