@@ -46,14 +46,14 @@ _SINGLE = flags.DEFINE_list(
 _OTHER_DATA = flags.DEFINE_bool(
     "other_data", False, "Allow --config to name other data than the run "
     "was trained on (results go to results_<split>_other_data.json).")
-_PICTURES = flags.DEFINE_integer("pictures", 4, "Examples to draw (0: none).")
+_PICTURES = flags.DEFINE_integer("pictures", 4, "Examples to draw (0: none).",
+                                 lower_bound=0)
 _FORMAT = flags.DEFINE_enum("format", "text", ["text", "json", "markdown"],
                             "How to print the results.")
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  cli.unexpected(argv)
   logging.set_verbosity(logging.WARNING)
   try:
     workdir = _WORKDIR.value
@@ -74,7 +74,7 @@ def main(argv):
         config, workdir, _SPLIT.value, _EXPORT_DIR.value, _SINGLE.value,
         _PICTURES.value, other_data=other if _OTHER_DATA.value else None)
   except UserError as e:
-    print(f"error: {e}", file=sys.stderr)
+    cli.report(e)
     sys.exit(2)
   print(evaluation.format_report(report, _FORMAT.value))
   if _EXPORT_DIR.value:

@@ -12,6 +12,8 @@ Rerun with the same --workdir to resume from its latest checkpoint.
   python train.py ... --strategy=tpu --tpu_address=grpc://10.0.0.2:8470
 """
 
+import dataclasses
+import math
 import os
 import signal
 import sys
@@ -27,11 +29,11 @@ from ml_collections import config_flags  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tfmtl import checkpoint, distribute, evaluation, experiment, pictures  # noqa: E402
-from tfmtl import cli, interrupt, summaries  # noqa: E402
+from tfmtl import cli, config_check, interrupt, summaries  # noqa: E402
 from tfmtl import workdir as workdir_lib  # noqa: E402
 from tfmtl import data as data_lib  # noqa: E402
 from tfmtl.data import pipeline  # noqa: E402
-from tfmtl.errors import UserError
+from tfmtl.errors import UserError, reason  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Python config file, e.g. configs/toy_two_task.py[:arg]",
@@ -62,48 +64,71 @@ def train(config, workdir: str, after_training: Optional[Callable] = None,
   `allow_config_change` lets a resumed run continue with changed training
   settings (optimizer, data, ...), recording the change in the workdir.
   A SIGINT / SIGTERM saves a checkpoint at the current step and ends the
-  process by that signal.
+  process by that signal. A run that fails before its first step (or has
+  no step to train) leaves the workdir as it found it (`workdir.Hold`).
   """
   experiment.preflight(config)
   checkpoint.check_workdir(workdir)
+  for line in config_check.warnings(config):
+    print(f"warning: {line}", file=sys.stderr, flush=True)
   # === Strategy ===
   strategy = distribute.make_strategy(
       config.strategy, config.num_devices,
       experiment.setting(config, "tpu_address"))
   chief = distribute.is_chief(strategy)
 
-  # === Data, model, method, step ===
+  # === Data, model, method, step; the eval split ===
   try:
     exp = experiment.build(config, strategy)
+    # Fixed eval batches drawn at every checkpoint (dense tasks only); an
+    # eval split that is unknown or empty fails here, before any write.
+    shown = evaluation.picture_batches(exp.source, config.eval_split, 4)
   except tf.errors.InvalidArgumentError as e:  # in the first batch's check
     _raise_decode_error(data_lib.get(config.data.name, **config.data.kwargs),
                         e)
   if chief:
     print(summaries.startup_line(config.method, exp.train_step, exp.kinds),
           flush=True)
-  # Only once the config is valid; only the chief writes the workdir.
-  lock = workdir_lib.Lock(workdir).acquire() if chief else None
   # Collective saves can't run on one worker alone: only a single-worker
   # run saves on a signal.
   multi_worker = getattr(strategy.extended, "_in_multi_worker_mode",
                          lambda: False)()
   stop = interrupt.Interrupts(enabled=not multi_worker)
+  # Only once the config is valid; only the chief writes the workdir.
   try:
-    with stop:
-      results = _run(config, workdir, exp, chief, stop, allow_config_change,
-                     after_training)
+    with workdir_lib.Hold(workdir, enabled=chief) as hold, stop:
+      results = _run(config, workdir, exp, hold, stop, allow_config_change,
+                     after_training, shown if chief else [])
   except tf.errors.InvalidArgumentError as e:
     _raise_decode_error(exp.source, e)
-  finally:
-    if lock:
-      lock.release()
   stop.reraise()
   return results
 
 
-def _run(config, workdir, exp, chief, stop, allow_config_change,
-         after_training):
-  # === Checkpoints: resume where the last run stopped ===
+@dataclasses.dataclass
+class _Resumed:
+  """Where a run continues: its input, checkpointer and counts."""
+  iterator: object
+  ckpt: checkpoint.Checkpointer
+  step: int  # attempted steps, skipped ones too
+  skips: int
+  changes: dict  # allowed config changes, recorded with the next save
+
+
+def _run(config, workdir, exp, hold, stop, allow_config_change,
+         after_training, shown):
+  """Resume, train to config.steps, evaluate: the run's three phases."""
+  resumed = _resume(config, workdir, exp, hold.enabled, allow_config_change)
+  step = _train_loop(config, workdir, exp, hold, stop, resumed, shown)
+  if step is None:  # stopped by a signal, its checkpoint saved
+    return {}
+  if after_training:
+    after_training(exp)
+  return _final_evaluation(config, exp, step, resumed.skips)
+
+
+def _resume(config, workdir, exp, chief, allow_config_change) -> _Resumed:
+  """The checkpoint of the last run, restored after checking its config."""
   # Non-chief workers save too (collectives) into a directory they delete.
   iterator = iter(exp.train_dataset())
   saveable = experiment.iterator_saveable(iterator)
@@ -124,42 +149,26 @@ def _run(config, workdir, exp, chief, stop, allow_config_change,
       counters=counters, **({"iterator": iterator} if saveable else {}))
   if ckpt.restore():
     print(f"resumed from {ckpt.restored}", flush=True)
-  step = int(counters.steps.numpy())  # attempted steps, skipped ones too
-  skips = int(counters.skips.numpy())
+  step = int(counters.steps.numpy())
   if changes and chief:
     print(f"warning: continuing from step {step} with changed training "
           f"settings: {workdir_lib.listing(changes)} (recorded in "
-          f"{workdir_lib.CHANGES_FILE})", file=sys.stderr, flush=True)
-    workdir_lib.record_changes(workdir, step, changes)
-    workdir_lib.save(workdir, config)
+          f"{workdir_lib.CHANGES_FILE} with the next checkpoint)",
+          file=sys.stderr, flush=True)
   if step and not saveable:  # replay to our place
     iterator = iter(exp.train_dataset(
         skip=step * exp.train_step.batches_per_step))
+  return _Resumed(iterator, ckpt, step, int(counters.skips.numpy()),
+                  changes if chief else {})
 
-  config_path = os.path.join(workdir, workdir_lib.CONFIG_FILE)
 
-  def save(step):
-    first_save = chief and not os.path.exists(config_path)
-    try:
-      if chief:  # the config of the checkpoints, written with them
-        workdir_lib.save(workdir, config)
-      ckpt.save(step)
-    except (OSError, tf.errors.OpError) as e:
-      if first_save and not checkpoint.on_disk(ckpt_dir):
-        os.remove(config_path)  # no checkpoint: no config either
-      first = (str(e).splitlines() or [""])[0][:200]
-      last = (f"the checkpoint of step {ckpt.latest_step} is intact"
-              if ckpt.latest_step else "no checkpoint was saved before")
-      raise UserError(f"could not save the checkpoint of step {step} in "
-                      f"{ckpt_dir} ({type(e).__name__}: {first}); {last}; "
-                      "free disk space or fix permissions, then rerun to "
-                      "resume") from None
+def _train_loop(config, workdir, exp, hold, stop, resumed, shown):
+  """Steps to config.steps, logging and saving at their boundaries.
 
-  # === Loop ===
-  writer = summaries.Writer(os.path.join(workdir, "train") if chief else None)
-  # Fixed eval batches drawn at every checkpoint (dense tasks only).
-  shown = (evaluation.picture_batches(exp.source, config.eval_split, 4)
-           if chief else [])
+  Returns the last step, or None when a signal stopped the run."""
+  step, skips, ckpt = resumed.step, resumed.skips, resumed.ckpt
+  writer = summaries.Writer(os.path.join(workdir, "train") if hold.enabled
+                            else None)  # opened at the first log
   progress = summaries.Progress(
       config.steps, start=step,
       method_logs=experiment.setting(config, "show_method_logs"))
@@ -167,43 +176,80 @@ def _run(config, workdir, exp, chief, stop, allow_config_change,
   while step < config.steps:
     # Run up to the next log/checkpoint boundary in one call, at most
     # steps_per_loop steps (host-side work happens only between calls).
-    n = min([config.steps - step, max(config.steps_per_loop, 1)] +
-            [b - step % b for b in boundaries if b])
-    logs = (exp.train_step.loop(iterator, n) if n > 1
-            else exp.train_step(exp.train_step.draw(iterator)))
+    n = min([config.steps - step, config.steps_per_loop] +
+            [b - step % b for b in boundaries])
+    logs = (exp.train_step.loop(resumed.iterator, n) if n > 1
+            else exp.train_step(exp.train_step.draw(resumed.iterator)))
+    hold.started = True  # from here on the workdir is the run's
     step += n
-    skips = _check_faults(logs, step, skips, exp.tasks,
-                          experiment.setting(config, "max_nonfinite_skips"),
-                          ckpt.latest_step)
+    skips = resumed.skips = _check_faults(
+        logs, step, skips, exp.tasks,
+        experiment.setting(config, "max_nonfinite_skips"), ckpt.latest_step)
     done = step >= config.steps
     if done or step % config.log_every == 0:
       values = summaries.to_floats(logs)
       progress(step, values)
       writer.scalars(step, values)
     if stop.signum is not None:
-      save(step)
+      _save(config, workdir, resumed, step)
       print(f"saved the checkpoint of step {step}; stopped by "
             f"{signal.Signals(stop.signum).name} (rerun to resume)",
             file=sys.stderr, flush=True)
-      return {}
+      return None
     if done or step % config.checkpoint_every == 0:
-      save(step)
+      _save(config, workdir, resumed, step)
       grids = {}
       for source, x, y in shown:
         grids.update(pictures.grids(x, *evaluation.in_pixels(
             source, y, exp.model(x, training=False)), 4))
       writer.images(step, grids)
+  return step
 
-  if after_training:
-    after_training(exp)
 
-  # === Evaluate ===
+def _save(config, workdir, resumed, step):
+  """Saves the checkpoint of `step` with its config (and the allowed config
+  changes since the resume); a failed save is one line."""
+  ckpt = resumed.ckpt
+  chief = ckpt.write_directory is None
+  config_path = os.path.join(workdir, workdir_lib.CONFIG_FILE)
+  first_save = chief and not os.path.exists(config_path)
+  try:
+    if chief:  # the config of the checkpoints, written with them
+      if resumed.changes:
+        workdir_lib.record_changes(workdir, resumed.step, resumed.changes)
+        resumed.changes = {}
+      workdir_lib.save(workdir, config)
+    ckpt.save(step)
+  except (OSError, tf.errors.OpError) as e:
+    if first_save and not checkpoint.on_disk(ckpt.directory) and \
+        os.path.exists(config_path):
+      os.remove(config_path)  # no checkpoint: no config either
+    last = (f"the checkpoint of step {ckpt.latest_step} is intact"
+            if ckpt.latest_step else "no checkpoint was saved before")
+    raise UserError(f"could not save the checkpoint of step {step} in "
+                    f"{ckpt.directory} ({type(e).__name__}: {reason(e)}); "
+                    f"{last}; free disk space or fix permissions, then rerun "
+                    "to resume") from None
+
+
+def _final_evaluation(config, exp, step, skips):
+  """The metrics of the trained model on config.eval_split, printed."""
   results = evaluation.evaluate_with_config(exp.model, exp.tasks,
                                             exp.source, config)
-  print(f"final {config.eval_split} metrics after {step} steps:")
+  trained = (f"after {step} steps" if step else
+             "of the initial model (steps = 0: nothing trained)")
+  print(f"final {config.eval_split} metrics {trained}:")
   for task, metrics in results.items():
     print(f"  {task}: " + ", ".join(f"{k}={v:.5g}" for k, v in
                                      metrics.items()))
+  bad = [f"{t}.{k}" for t, m in results.items() for k, v in m.items()
+         if not math.isfinite(v)]
+  if bad:
+    print(f"warning: final metrics are not finite ({', '.join(bad[:4])}"
+          + (f" and {len(bad) - 4} more" if len(bad) > 4 else "") +
+          f"; {skips} update(s) were skipped as non-finite): the model "
+          "diverged; lower the learning rate or set clip_global_norm",
+          file=sys.stderr, flush=True)
   return results
 
 
@@ -245,8 +291,7 @@ def _check_faults(logs, step: int, skips: int, tasks, limit: int,
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  cli.unexpected(argv)
   logging.set_verbosity(logging.WARNING)
   try:
     config = experiment.load_config(_CONFIG)
@@ -256,7 +301,7 @@ def main(argv):
     train(config, _WORKDIR.value,
           allow_config_change=_ALLOW_CHANGE.value)
   except UserError as e:
-    print(f"error: {e}", file=sys.stderr)
+    cli.report(e)
     sys.exit(2)
 
 

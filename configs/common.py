@@ -3,7 +3,12 @@
     c = common.base_config()
     c.data = ...; c.model = ...; c.tasks = ...
 
-Keys (all overridable with --config.KEY=VALUE):
+Keys (all overridable with --config.KEY=VALUE; checked before anything is
+built by tfmtl/config_check.py). New keys can come from the command line
+only under model.kwargs, data.kwargs, method_kwargs.METHOD, optimizer,
+tasks.TASK (a known task: `missing`, loss arguments) and eval_metrics, and
+as the optional eval_metrics / eval_depth_range; a new task is added in the
+config file.
   seed                 initialisation and data order
   data.name/kwargs     tfmtl.data source and its arguments
   model.name/kwargs    tfmtl.models model (task names come from `tasks`)
@@ -11,9 +16,13 @@ Keys (all overridable with --config.KEY=VALUE):
   method               any name in tfmtl.methods.names()
   method_kwargs        {method name: {kwargs}}: settings for several methods,
                        the chosen one is used
-  optimizer            {name: adam|sgd|adamw, learning_rate, ...}
-  batch_size           global batch, split over replicas
-  steps                train steps
+  optimizer            {name: adam|sgd|adamw, learning_rate, ...}: the other
+                       keys are the Keras optimizer's arguments (not its
+                       clipnorm / clipvalue: see clip_*)
+  batch_size           global batch, split over replicas; at most the
+                       train split
+  steps                train steps (0: train nothing, evaluate the initial
+                       or restored model, write nothing)
   epochs               train epochs instead of steps (0 = use steps); steps
                        become epochs × ⌊train examples / batch_size⌋
   clip_global_norm     0 = off
@@ -23,7 +32,7 @@ Keys (all overridable with --config.KEY=VALUE):
   num_devices          mirrored: 0 = all GPUs, or N logical CPUs
   tpu_address          tpu: resolver address
   jit_compile          compile the step with XLA
-  steps_per_loop       steps per tf.function call
+  steps_per_loop       steps per tf.function call (>= 1)
   deterministic        op determinism + seeded data order
   mixed_precision      "" | mixed_float16 | mixed_bfloat16
   max_nonfinite_skips  stop after this many non-finite steps in a row
@@ -35,7 +44,8 @@ Keys (all overridable with --config.KEY=VALUE):
                        loss and output say (tfmtl/kinds.py: classification,
                        segmentation, motion, binary, regression, depth,
                        normal, flow, loss); optional
-  eval_depth_range     (min, max) metres scored by depth tasks; optional
+  eval_depth_range     (min, max) metres scored by depth tasks, 0 <= min <
+                       max; optional
 """
 
 import ml_collections

@@ -45,7 +45,7 @@ def test_unknown_strategy_and_precision(tmp_path):
   _fails(tmp_path, _config(strategy="gpus"), "unknown strategy 'gpus'")
   c = _config()
   c.mixed_precision = "float8"
-  _fails(tmp_path, c, "mixed_precision 'float8'")
+  _fails(tmp_path, c, "config.mixed_precision = 'float8' is not one of")
 
 
 def test_dataset_directory_missing(tmp_path):

@@ -48,7 +48,16 @@ def _first_batch(ds, what: str):
   for batch in ds.take(1):
     return batch
   raise UserError(f"{what} has no examples: check the data (a data "
-                  "function's split, a filter that keeps nothing)")
+                  "function's split, a filter that keeps nothing) or "
+                  "evaluate another split (config.eval_split, eval.py "
+                  "--split)")
+
+
+def _split_of(split: str, names=None) -> str:
+  """"split 'test'", or "split 'test' of the source of task(s) [...]" for
+  one source of per-task datasets."""
+  return f"split {split!r}" + (f" of the source of task(s) {list(names)}"
+                               if names is not None else "")
 
 
 def _is_int(label) -> bool:
@@ -141,6 +150,12 @@ def evaluate(model, tasks, source, split: str, batch_size: int,
   return results
 
 
+def check_split(source, split: str) -> None:
+  """`split` of `source` (of each of its per-task sources) exists and has
+  an example: checked before training or evaluating, not after."""
+  picture_batches(source, split, 1)
+
+
 def picture_batches(source, split: str, num: int):
   """[(source, inputs, labels)]: the first `num` examples of `split`, drawn
   at every checkpoint. Per-task datasets give one batch per source with
@@ -151,7 +166,8 @@ def picture_batches(source, split: str, num: int):
            else [(source, None)])
   out = []
   for part, names in parts:
-    x, y = next(iter(part.dataset(split, num, drop_remainder=False)))[:2]
+    x, y = _first_batch(part.dataset(split, num, drop_remainder=False),
+                        _split_of(split, names))[:2]
     if names is not None:
       y = {k: v for k, v in y.items() if k in names}
     out.append((part, x, y))
@@ -327,12 +343,33 @@ def evaluate_run(config, workdir, split=None, export_dir=None,
 
   `other_data` ({key: (trained with, evaluated on)}, from `run_config`)
   marks an evaluation on data the run was not trained on: the report says
-  so and goes to `results_<split>_other_data.json`.
+  so and goes to `results_<split>_other_data.json`. Whatever can be checked
+  before the work (the baselines' results, the export directory, the
+  split) is, so a mistake writes nothing.
   """
-  # Imported here: they import much of the package, which imports this.
-  from tfmtl import checkpoint, distribute, experiment, models, pictures  # pylint: disable=g-import-not-at-top
   from tfmtl import export as export_lib  # pylint: disable=g-import-not-at-top
   split = split or config.eval_split
+  baselines = {}
+  for wd in single_task:  # read first: a missing one fails at once
+    baselines.update(load_results(wd, split)["metrics"])
+  if export_dir:
+    export_lib.check_target(export_dir)
+  exp, step = _restore(config, workdir)
+  check_split(exp.source, split)
+  metrics, first, odometry = _evaluate_split(exp, config, split)
+  report = _report(exp, config, split, metrics, step, other_data,
+                   baselines if single_task else None)
+  _write(report, workdir, split, first, odometry, num_pictures,
+         other_data is not None)
+  if export_dir:
+    export_lib.export_saved_model(exp.model, _input_spec(exp), export_dir)
+  return report
+
+
+def _restore(config, workdir):
+  """(experiment, step): the model of the newest readable checkpoint."""
+  # Imported here: they import much of the package, which imports this.
+  from tfmtl import checkpoint, distribute, experiment  # pylint: disable=g-import-not-at-top
   exp = experiment.build(config, distribute.make_strategy("default"),
                          with_step=False)
   ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"),
@@ -340,6 +377,11 @@ def evaluate_run(config, workdir, split=None, export_dir=None,
   if not ckpt.restore():  # falls back past damaged newest checkpoints
     raise UserError(f"no checkpoint in {workdir!r}: train first with "
                     f"train.py --workdir={workdir}")
+  return exp, ckpt.step
+
+
+def _evaluate_split(exp, config, split):
+  """(metrics, first batches for pictures, odometry collector or None)."""
   first = []
   odometry = (OdometryCollector(exp.source, split)
               if OdometryCollector.applies(exp.source, exp.tasks)
@@ -363,7 +405,18 @@ def evaluate_run(config, workdir, split=None, export_dir=None,
     raise better from None
   if odometry:
     metrics["odometry"] = odometry.results()
-  spec = exp.source.dataset("train", 1).element_spec[0]
+  return metrics, first, odometry
+
+
+def _input_spec(exp):
+  """The inputs' element spec of the train split (batch dim first)."""
+  return exp.source.dataset("train", 1).element_spec[0]
+
+
+def _report(exp, config, split, metrics, step, other_data, baselines):
+  """The results file's content: metrics, kinds, cost, Δm%."""
+  from tfmtl import models  # pylint: disable=g-import-not-at-top
+  spec = _input_spec(exp)
   shapes = ({k: v.shape[1:] for k, v in spec.items()}
             if isinstance(spec, dict) else tf.TensorSpec(spec.shape[1:]))
   cost = models.cost(exp.model, shapes)
@@ -377,17 +430,22 @@ def evaluate_run(config, workdir, split=None, export_dir=None,
       "task_gmacs": {k: v.gmacs for k, v in cost.tasks.items()},
       "method": config.method, "model": config.model.name,
       "tasks": [t.name for t in exp.tasks], "seed": config.seed,
-      "step": ckpt.step, "split": split,
+      "step": step, "split": split,
   }
   if other_data is not None:
     report["other_data"] = {k: [a, b] for k, (a, b) in other_data.items()}
-  if single_task:
-    base = {}
-    for wd in single_task:
-      base.update(load_results(wd, split)["metrics"])
-    report["delta_m"] = delta_m(metrics, base, kinds)
+  if baselines is not None:
+    report["delta_m"] = delta_m(metrics, baselines, kinds)
     # Which tasks it covers: a baseline set may leave some out.
-    report["delta_m_tasks"] = [t for t in report["tasks"] if t in base]
+    report["delta_m_tasks"] = [t for t in report["tasks"] if t in baselines]
+  return report
+
+
+def _write(report, workdir, split, first, odometry, num_pictures,
+           other_data: bool):
+  """Pictures (added to the report), then the results file."""
+  from tfmtl import pictures  # pylint: disable=g-import-not-at-top
+  from tfmtl import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   if num_pictures and first:
     directory = os.path.join(workdir, "pictures")
     report["pictures"] = [p for f in first for p in pictures.draw(
@@ -395,12 +453,8 @@ def evaluate_run(config, workdir, split=None, export_dir=None,
     if odometry:
       report["pictures"] += pictures.trajectories(
           directory, split, odometry.trajectories(), num_pictures)
-  from tfmtl import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
-  workdir_lib.atomic_write(results_path(workdir, split, other_data is not None),
+  workdir_lib.atomic_write(results_path(workdir, split, other_data),
                            json.dumps(report, indent=2, sort_keys=True))
-  if export_dir:
-    export_lib.export_saved_model(exp.model, spec, export_dir)
-  return report
 
 
 def format_report(report, fmt: str = "text") -> str:

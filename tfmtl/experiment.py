@@ -21,7 +21,7 @@ from tfmtl import data as data_lib
 from tfmtl import evaluation, kinds as kinds_lib, methods, models
 from tfmtl import tasks as tasks_lib
 from tfmtl.aggregation.composed import split_name
-from tfmtl.errors import UserError
+from tfmtl.errors import UserCodeError, UserError
 from tfmtl.engine import TrainStep, make_train_step
 
 OPTIMIZERS = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD,
@@ -43,14 +43,15 @@ def preflight(config) -> None:
   """Cheap checks before any device or file is touched."""
   from tfmtl import distribute  # pylint: disable=g-import-not-at-top
   config_check.check(config)
+  methods.factory(config.method)  # a known method (or user code) by name
   _check_method_kwargs(config)
   if config.strategy not in distribute.STRATEGIES:
-    raise UserError(f"unknown strategy {config.strategy!r}; known: "
-                    f"{', '.join(distribute.STRATEGIES)}")
+    raise UserError(f"config.strategy: unknown strategy {config.strategy!r}; "
+                    f"known: {', '.join(distribute.STRATEGIES)}")
   if setting(config, "mixed_precision") not in PRECISIONS:
     raise UserError(
-        f"mixed_precision {setting(config, 'mixed_precision')!r} is not one "
-        f"of {', '.join(repr(p) for p in PRECISIONS)}")
+        f"config.mixed_precision = {setting(config, 'mixed_precision')!r} is "
+        f"not one of {', '.join(repr(p) for p in PRECISIONS)}")
   if config.strategy == "tpu" or config.jit_compile:
     ok, reason = methods.xla_support(config.method)
     if not ok:
@@ -114,10 +115,20 @@ def iterator_saveable(iterator) -> bool:
 
 # Keys under which a config holds free-form keyword arguments: an override
 # may name a key the config file doesn't list yet (a method's kwargs when
-# the config lists no kwargs for it, a user model's own arguments).
+# the config lists no kwargs for it, a user model's own arguments, an
+# optimizer's arguments, a task's `missing` or loss arguments, the kind of
+# a task's metrics). A task itself is not open: tasks are added in the
+# config file (`apply_open_overrides` says so, naming the known ones).
 OPEN_KEYS = re.compile(
     r"^--config\.(method_kwargs\.[A-Za-z0-9_:.+-]+?|model\.kwargs|"
-    r"data\.kwargs)\.([A-Za-z_][A-Za-z0-9_]*)(=(.*))?$")
+    r"data\.kwargs|optimizer|tasks\.[A-Za-z0-9_]+|eval_metrics)"
+    r"\.([A-Za-z_][A-Za-z0-9_]*)(=(.*))?$")
+# Top-level keys a config may leave out, settable from the command line.
+OPTIONAL_KEYS = re.compile(r"^--config\.()(eval_depth_range|eval_metrics)"
+                           r"(=(.*))?$")
+# Where new keys can come from the command line (for error messages).
+OPEN_WHERE = ("model.kwargs, data.kwargs, method_kwargs.METHOD, optimizer, "
+              "tasks.TASK, eval_metrics")
 _LATE = []  # (dict path, key, text) of open-key overrides, set in order
 
 
@@ -128,14 +139,16 @@ def parse_flags(argv):
   (with a "did you mean" hint) and a bad config file as an exception of the
   file's own; a user should see neither as a traceback. Overrides of open
   keys (`--config.method_kwargs.NAME.KEY=V`, `--config.model.kwargs.KEY=V`,
-  `--config.data.kwargs.KEY=V`) are set after the config loads, whether or
-  not the config lists the key (`load_config`).
+  `--config.data.kwargs.KEY=V`, `--config.optimizer.KEY=V`,
+  `--config.tasks.TASK.KEY=V`, `--config.eval_metrics.TASK=KIND`) and of
+  the optional keys `eval_depth_range` / `eval_metrics` are set after the
+  config loads, whether or not the config lists the key (`load_config`).
   """
   from absl import flags  # pylint: disable=g-import-not-at-top
   _LATE.clear()
   rest, i = [], 0
   while i < len(argv):
-    match = OPEN_KEYS.match(argv[i]) if i else None
+    match = i and (OPEN_KEYS.match(argv[i]) or OPTIONAL_KEYS.match(argv[i]))
     if match and match.group(3) is None and i + 1 < len(argv):
       _LATE.append((match.group(1), match.group(2), argv[i + 1]))
       i += 2
@@ -151,13 +164,60 @@ def parse_flags(argv):
   try:
     return flags.FLAGS(rest)
   except flags.Error as e:
-    msg = " ".join(str(e).split())
-  except (AttributeError, KeyError, TypeError, ValueError) as e:
-    msg = " ".join(str(e).strip("'\"").replace("\\n", " ").split())
-    msg = msg.replace("\\'", "'").replace('\\"', '"')
-    msg = f"bad config override or config file: {msg}"
+    msg = _plain_flag_error(" ".join(str(e).split()))
+  except (AttributeError, KeyError) as e:
+    msg = _unknown_key(_flat(e), rest)
+  except (TypeError, ValueError) as e:
+    msg = f"bad config override or config file: {_flat(e)}"
   print(f"error: {msg}", file=sys.stderr)
   sys.exit(2)
+
+
+# Python's and absl's texts for a value of the wrong type, in words.
+_TYPE_ERRORS = (
+    (r"invalid literal for int\(\) with base 10: (.*)$",
+     r"expected a whole number, got \1"),
+    (r"could not convert string to float: (.*)$", r"expected a number, got \1"),
+    (r"\('Non-boolean argument to boolean flag', (.*)\)$",
+     r"expected true or false, got \1"),
+)
+
+
+def _plain_flag_error(msg: str) -> str:
+  for pattern, words in _TYPE_ERRORS:
+    msg = re.sub(pattern, words, msg)
+  return msg
+
+
+def _flat(error) -> str:
+  """An ml_collections error's text on one line, its quoting undone."""
+  msg = " ".join(str(error).strip("'\"").replace("\\n", " ").split())
+  return msg.replace("\\'", "'").replace('\\"', '"').strip("'\"")
+
+
+def _unknown_key(msg: str, argv) -> str:
+  """"--config.a.b: the config has no key 'a.b' ..." for ml_collections'
+  KeyError / AttributeError of an override naming a key the config lacks."""
+  key = re.split(r"['\"\s]", msg.strip("'\" "), maxsplit=1)[0]
+  hint = re.search(r"Did you mean .*\?", msg)
+  for arg in argv[1:]:
+    path = arg[len("--config."):].split("=", 1)[0] if arg.startswith(
+        "--config.") else ""
+    parts = path.split(".")
+    if key not in parts:
+      continue
+    where = ".".join(parts[:parts.index(key) + 1])
+    if parts[0] == "tasks" and len(parts) > 1 and parts[1] == key:
+      return (f"--config.{path}: config.tasks has no task {key!r}; a task "
+              f"is added in the config file (config.tasks.{key} = "
+              "dict(loss=..., weight=...)): --config.tasks is not an open "
+              "key (a known task's settings are: "
+              "--config.tasks.TASK.KEY=VALUE)")
+    return (f"--config.{path}: the config has no key {where!r}"
+            + (f" ({hint.group(0)})" if hint else "") + "; set new keys in "
+            f"the config file (only {OPEN_WHERE} take new keys from the "
+            "command line)")
+  return f"bad config override or config file: {msg}"
 
 
 def _parse_value(text: str, current):
@@ -186,18 +246,28 @@ def apply_open_overrides(config, overrides) -> None:
   """Sets `(path, key, text)` overrides, creating missing dicts and keys."""
   import ml_collections  # pylint: disable=g-import-not-at-top
   for path, key, text in overrides:
+    if path.startswith("tasks."):
+      task = path.split(".", 1)[1]
+      known = list(config.get("tasks") or {})
+      if task not in known:
+        raise UserError(
+            f"--config.{path}.{key}: config.tasks has no task {task!r} (its "
+            f"tasks: {', '.join(known) or 'none'}); a task is added in the "
+            f"config file (config.tasks.{task} = dict(loss=..., "
+            "weight=...)): --config.tasks is not an open key")
     with config.unlocked():
       node = config
       parts = (["method_kwargs", path.split(".", 1)[1]]
                if path.startswith("method_kwargs.") else path.split("."))
-      for part in parts:
+      for part in filter(None, parts):
         if part not in node or node[part] is None:
           node[part] = ml_collections.ConfigDict()
         node = node[part]
       try:
         value = _parse_value(text, node.get(key))
       except UserError as e:
-        raise UserError(f"--config.{path}.{key}: {e}") from None
+        raise UserError(f"--config.{'.'.join(filter(None, (path, key)))}: "
+                        f"{e}") from None
       if key in node and node.get(key) is not None and not isinstance(
           value, type(node.get(key))):
         del node[key]  # the type changes (e.g. int -> float): replace
@@ -246,12 +316,18 @@ def _kwargs_of(config, name, source):
 
 
 def make_optimizer(config):
+  """The optimizer of config.optimizer (checked by config_check)."""
   spec = dict(config.optimizer)
   name = spec.pop("name", "adam")
   if name not in OPTIMIZERS:
     raise UserError(f"unknown optimizer {name!r}; known: "
                     f"{', '.join(sorted(OPTIMIZERS))}")
-  return OPTIMIZERS[name](**spec)
+  try:
+    return OPTIMIZERS[name](**spec)
+  except (TypeError, ValueError) as e:  # a value Keras refuses
+    first = (str(e).strip().splitlines() or [""])[0]
+    raise UserError(f"config.optimizer: {name} refused its arguments "
+                    f"({type(e).__name__}: {first})") from None
 
 
 def build(config, strategy, with_step: bool = True) -> Experiment:
@@ -277,17 +353,24 @@ def build(config, strategy, with_step: bool = True) -> Experiment:
                     f"{config.data.name!r} (it has {source.task_names})")
   names = [t.name for t in tasks]
   first = _first_batch(source, config.data.name)
+  _check_batch_fits(config, source)
   sample, sample_labels = first[0], first[1]
+  name = config.model.name
   with strategy.scope():
-    made = models.get(config.model.name, task_names=names,
-                      **config.model.kwargs)
+    made = _built(f"model {name!r}", "config.model.kwargs", ":" in name,
+                  models.get, name, task_names=names, **config.model.kwargs)
     split = made if isinstance(made, models.TaskSplit) else None
     model = split.model if split else made
     if not isinstance(model, keras.Model):
-      raise UserError(f"model {config.model.name!r} returned "
+      raise UserError(f"model {name!r} returned "
                       f"{type(made).__name__}, not a keras.Model")
-    outputs = model(sample, training=False)  # builds the variables in scope
-    method = methods.get(config.method, **method_kwargs(config, source))
+    # Builds the variables in scope.
+    outputs = _built(f"model {name!r} (called on the first train batch)",
+                     "config.model.kwargs and that the data fits the model",
+                     ":" in name, model, sample, training=False)
+    method = _built(f"method {config.method!r}", "config.method_kwargs",
+                    ":" in config.method, methods.get, config.method,
+                    **method_kwargs(config, source))
     optimizer = make_optimizer(config)
   check_outputs(config, model, outputs, sample_labels)
   contract.check_shapes(tasks, outputs, sample_labels)
@@ -305,6 +388,57 @@ def build(config, strategy, with_step: bool = True) -> Experiment:
         jit_compile=config.jit_compile,
         input_spec=source.dataset("train", 1).element_spec[0])
   return exp
+
+
+def _built(what: str, where: str, user_code: bool, fn, *args, **kwargs):
+  """`fn(*args, **kwargs)`, building a piece of the run from the config.
+
+  A user's own code that raises (`module:function`) keeps its traceback
+  and is named (`UserCodeError`); a shipped factory refusing its arguments
+  (ValueError, TypeError) is one line pointing at `where`.
+  """
+  try:
+    return fn(*args, **kwargs)
+  except UserError:
+    raise
+  except Exception as e:  # pylint: disable=broad-except
+    if user_code:
+      raise UserCodeError(what, e) from e
+    if not isinstance(e, (TypeError, ValueError)):
+      raise
+    first = (str(e).strip().splitlines() or [""])[0]
+    raise UserError(f"{what} can't be built: {type(e).__name__}: {first}; "
+                    f"check {where}") from None
+
+
+def _check_batch_fits(config, source) -> None:
+  """A train batch holds each example once: batch_size is at most the
+  train split (of each source of per-task datasets), where its size is
+  known without reading it."""
+  parts = (source.task_sources() if hasattr(source, "task_sources")
+           else [(source, None)])
+  for part, names in parts:
+    n = _known_size(part)
+    if n is not None and n < config.batch_size:
+      of = f" (the source of task(s) {list(names)})" if names else ""
+      raise UserError(
+          f"config.batch_size = {config.batch_size} is larger than the {n} "
+          f"train examples of data source {config.data.name!r}{of}; lower "
+          "config.batch_size (a batch would hold examples twice)")
+
+
+def _known_size(source):
+  """Train examples of a source when known without reading the data (an
+  in-memory or file-listing source, a dataset of known cardinality)."""
+  if isinstance(source, data_lib.DatasetSource):
+    n = int(source._get("train").cardinality())  # pylint: disable=protected-access
+    return n if n >= 0 else None
+  if hasattr(source, "num_examples"):
+    try:
+      return int(source.num_examples("train"))
+    except (UserError, TypeError, ValueError):
+      return None
+  return None
 
 
 def _first_batch(source, name):

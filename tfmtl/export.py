@@ -8,7 +8,7 @@ from typing import Mapping
 import keras
 import tensorflow as tf
 
-from tfmtl.errors import UserError
+from tfmtl.errors import UserError, reason
 
 
 def input_signature(element_spec, name: str = "inputs") -> dict:
@@ -44,6 +44,13 @@ def model_input_spec(model):
       lambda t: tf.TensorSpec(t.shape, t.dtype, name=t.name), inputs)
 
 
+def check_target(path: str) -> None:
+  """An export never replaces anything: `path` must not exist yet."""
+  if os.path.exists(path):
+    raise UserError(f"export directory {path!r} already exists; remove it "
+                    "or choose another --export_dir")
+
+
 def export_saved_model(model: keras.Model, inputs_spec, path: str) -> str:
   """Writes `model` as a SavedModel at `path` with endpoint `serve`.
 
@@ -53,9 +60,7 @@ def export_saved_model(model: keras.Model, inputs_spec, path: str) -> str:
   SavedModel is written to a temporary sibling directory and renamed into
   place, so `path` never holds a half-written export.
   """
-  if os.path.exists(path):
-    raise UserError(f"export directory {path!r} already exists; remove it "
-                    "or choose another --export_dir")
+  check_target(path)
   parent = os.path.dirname(os.path.abspath(path))
   if isinstance(inputs_spec, (list, tuple)):
     # Several positional inputs: named by the model's inputs, in order.
@@ -86,10 +91,9 @@ def export_saved_model(model: keras.Model, inputs_spec, path: str) -> str:
     os.replace(tmp, path)
   except (OSError, tf.errors.OpError) as e:
     # Disk full, read-only or missing permissions: one line, no half export.
-    first = (str(e).splitlines() or [""])[0][:200]
     raise UserError(f"could not write the SavedModel to {path!r} "
-                    f"({type(e).__name__}: {first}); nothing was exported"
-                    ) from None
+                    f"({type(e).__name__}: {reason(e)}); nothing was "
+                    "exported") from None
   finally:
     if tmp and os.path.exists(tmp):
       shutil.rmtree(tmp, ignore_errors=True)

@@ -57,29 +57,54 @@ def _fmt(seconds: float) -> str:
 class Writer:
   """TensorBoard scalars for every entry of the logs (tasks, weights, ...).
 
-  On a non-chief worker it writes nothing.
+  The events file is opened at the first write, not before: a run that
+  fails before its first step leaves no `train/` folder. On a non-chief
+  worker (`logdir` None) it writes nothing. A write that fails (disk full)
+  is one line naming the folder.
   """
 
   def __init__(self, logdir: Optional[str]):
-    self._writer = tf.summary.create_file_writer(logdir) if logdir else None
+    self.logdir = logdir
+    self._writer = None
+
+  def _open(self):
+    if self._writer is None and self.logdir:
+      try:
+        self._writer = tf.summary.create_file_writer(self.logdir)
+      except (OSError, tf.errors.OpError) as e:
+        self._fail(e)
+    return self._writer
+
+  def _fail(self, error):
+    from tfmtl.errors import UserError, reason  # pylint: disable=g-import-not-at-top
+    raise UserError(f"cannot write the TensorBoard summaries to "
+                    f"{self.logdir} ({type(error).__name__}: "
+                    f"{reason(error)}); free disk space or fix permissions, "
+                    "then rerun to resume") from None
 
   def images(self, step: int, images: Mapping[str, "np.ndarray"]) -> None:
     """uint8 images (e.g. prediction grids) under `pictures/<name>`."""
-    if self._writer is None or not images:
+    if not images or self._open() is None:
       return
     from tfmtl import visualize  # pylint: disable=g-import-not-at-top
-    with self._writer.as_default(step=step):
-      for k, img in images.items():
-        visualize.image_summary(f"pictures/{k}", img, step)
-    self._writer.flush()
+    try:
+      with self._writer.as_default(step=step):
+        for k, img in images.items():
+          visualize.image_summary(f"pictures/{k}", img, step)
+      self._writer.flush()
+    except (OSError, tf.errors.OpError) as e:
+      self._fail(e)
 
   def scalars(self, step: int, logs: Mapping[str, float]) -> None:
-    if self._writer is None:
+    if self._open() is None:
       return
-    with self._writer.as_default(step=step):
-      for k, v in logs.items():
-        tf.summary.scalar(k, v)
-    self._writer.flush()
+    try:
+      with self._writer.as_default(step=step):
+        for k, v in logs.items():
+          tf.summary.scalar(k, v)
+      self._writer.flush()
+    except (OSError, tf.errors.OpError) as e:
+      self._fail(e)
 
 
 def startup_line(method_name: str, step, kinds=None) -> str:

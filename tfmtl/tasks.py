@@ -6,7 +6,7 @@ from typing import Callable, Mapping, Optional, Sequence
 import tensorflow as tf
 
 from tfmtl import losses as losses_lib
-from tfmtl.errors import UserError
+from tfmtl.errors import UserError, guard
 
 ROLES = ("main", "aux")
 
@@ -101,6 +101,8 @@ def from_config(tasks_config: Mapping[str, Mapping]) -> Sequence[Task]:
       raise UserError(f"config.tasks.{name}.loss: {e}") from None
     if spec:
       fn = _bind(fn, spec)
+    if ":" in loss_name:  # a user's loss: which one raised, if one does
+      fn = guard(fn, f"loss {loss_name!r} of task {name!r}")
     out.append(Task(name=name, loss=fn, weight=weight, role=role,
                     missing=missing, family=fam))
   if not out:

@@ -18,7 +18,9 @@ compares its config with it:
   - everything else but the run-control keys (`FREE_KEYS`: steps, logging,
     checkpointing, strategy, evaluation ...) must be equal too unless
     `--allow_config_change` is given; an allowed change is printed and
-    appended to `<workdir>/config_changes.jsonl`.
+    appended to `<workdir>/config_changes.jsonl` with the next checkpoint;
+  - of `method_kwargs`, only the sections of the run's method count (both
+    parts' of a composition `A+B`): settings of other methods may change.
 """
 
 import datetime
@@ -61,44 +63,58 @@ class Lock:
     self._fd = None
 
   def acquire(self) -> "Lock":
-    try:
-      os.makedirs(os.path.dirname(self.path), exist_ok=True)
-      fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as e:
-      raise UserError(f"cannot write to workdir "
-                      f"{os.path.dirname(self.path)!r}: {e.strerror}; give a "
-                      "writable --workdir") from None
-    try:
-      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as e:
-      if not isinstance(e, BlockingIOError):  # e.g. ENOLCK on some NFS
-        print(f"warning: cannot lock {self.path} ({e.strerror}); two runs "
-              "on this workdir would not be kept apart", file=sys.stderr,
-              flush=True)
-        self._fd = fd
-        return self
-      holder = _read(fd)
+    workdir = os.path.dirname(self.path)
+    for _ in range(10):
+      try:
+        os.makedirs(workdir, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+      except OSError as e:
+        raise UserError(f"cannot write to workdir {workdir!r}: "
+                        f"{e.strerror}; {_WRITABLE}") from None
+      try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+      except OSError as e:
+        if not isinstance(e, BlockingIOError):  # e.g. ENOLCK on some NFS
+          print(f"warning: cannot lock {self.path} ({e.strerror}); two runs "
+                "on this workdir would not be kept apart", file=sys.stderr,
+                flush=True)
+          self._fd = fd
+          return self
+        holder = _read(fd)
+        os.close(fd)
+        raise UserError(
+            f"workdir {workdir!r} is in use by a live run "
+            f"({describe(holder)}); wait for it, stop it, or use another "
+            "--workdir") from None
+      if _same_file(fd, self.path):
+        break
+      # The file was removed (a failed start taking back its workdir)
+      # between our open and our flock: lock the one at the path now.
       os.close(fd)
-      raise UserError(
-          f"workdir {os.path.dirname(self.path)!r} is in use by a live run "
-          f"({describe(holder)}); wait for it, stop it, or use another "
-          "--workdir") from None
+    else:
+      raise UserError(f"cannot lock {self.path}: it keeps being replaced")
     previous = _read(fd)
     if previous:  # Written by a run that died without releasing it.
       print(f"warning: taking over the lock of a run that is gone "
             f"({describe(previous)})", file=sys.stderr, flush=True)
     me = json.dumps(dict(host=socket.gethostname(), pid=os.getpid(),
                          started=_now()), sort_keys=True)
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, me.encode(), 0)
+    try:
+      os.ftruncate(fd, 0)
+      os.pwrite(fd, me.encode(), 0)
+    except OSError as e:  # disk full, quota
+      os.close(fd)
+      raise UserError(f"cannot write to workdir {workdir!r}: {e.strerror}; "
+                      f"{_WRITABLE}") from None
     self._fd = fd
     return self
 
   def release(self) -> None:
-    """Empties the lock file (kept, see below) and drops the lock.
+    """Empties the lock file (kept) and drops the lock.
 
-    The file itself stays: unlinking it would let a run that opened it just
-    before lock a file no one else can see.
+    The file stays: the next run takes it over. (`Hold` removes it when it
+    takes back a workdir a failed start made; a run that opened it just
+    before then finds the file gone after its flock and locks anew.)
     """
     if self._fd is None:
       return
@@ -114,6 +130,75 @@ class Lock:
 
   def __exit__(self, *exc):
     self.release()
+
+
+_WRITABLE = "free disk space or give a writable --workdir"
+
+
+def _same_file(fd, path: str) -> bool:
+  """The open file `fd` is still the one at `path` (not removed)."""
+  try:
+    a, b = os.fstat(fd), os.stat(path)
+  except OSError:
+    return False
+  return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+class Hold:
+  """A run's hold on its workdir: the lock, and what to take back if the
+  run ends before its first step.
+
+  A run that never trained a step leaves a new workdir as it found it --
+  absent -- and an existing one with only what it had: on leaving, unless
+  `started` was set, the hold removes the lock file if it made it, and the
+  workdir (and the parents `makedirs` made) if it made them and they are
+  empty. Nothing it did not make is touched, and nothing but the lock is
+  written before the first step (the TensorBoard writer opens at the first
+  log, config.json and config_changes.jsonl go with the first checkpoint).
+  With `enabled=False` (a non-chief worker) it does nothing.
+
+    with workdir.Hold(path) as hold:
+      ...first step...
+      hold.started = True
+  """
+
+  def __init__(self, workdir: str, enabled: bool = True):
+    self.workdir, self.enabled = workdir, enabled
+    self.started = False
+    self._lock = Lock(workdir)
+    self._new_dirs = []  # the workdir and its missing parents, deepest first
+    d = os.path.abspath(workdir)
+    while enabled and not os.path.exists(d):
+      self._new_dirs.append(d)
+      d = os.path.dirname(d)
+    self._new_lock = enabled and not os.path.exists(self._lock.path)
+
+  def __enter__(self) -> "Hold":
+    if self.enabled:
+      try:
+        self._lock.acquire()
+      except BaseException:
+        self._take_back()
+        raise
+    return self
+
+  def __exit__(self, *exc):
+    if self.enabled:
+      if not self.started:
+        self._take_back()
+      self._lock.release()
+
+  def _take_back(self) -> None:
+    if self._new_lock and os.path.exists(self._lock.path):
+      try:
+        os.remove(self._lock.path)
+      except OSError:
+        pass
+    for d in self._new_dirs:
+      try:
+        os.rmdir(d)  # only if empty
+      except OSError:
+        break
 
 
 def _read(fd) -> dict:
@@ -210,7 +295,7 @@ def check_resume(workdir: str, config, allow_change: bool = False
   saved = load(workdir)
   if saved is None:
     return {}
-  diffs = differences(saved, as_dict(config))
+  diffs = differences(*_used(saved, as_dict(config)))
   identity = {k: v for k, v in diffs.items() if top(k) in IDENTITY_KEYS}
   if identity:
     keys = sorted({top(k) for k in identity})
@@ -226,6 +311,29 @@ def check_resume(workdir: str, config, allow_change: bool = False
         "--allow_config_change to continue with the change (recorded in "
         f"{CHANGES_FILE})")
   return changed
+
+
+def method_sections(method: str) -> Tuple[str, ...]:
+  """The `method_kwargs` sections a method reads: its own, or both parts'
+  of a composition "WEIGHTING+AGGREGATION" (`experiment.method_kwargs`)."""
+  if ":" not in method and "+" in method:
+    return tuple(method.split("+"))
+  return (method,)
+
+
+def _used(saved: dict, mine: dict) -> Tuple[dict, dict]:
+  """Both configs with only the `method_kwargs` sections of the method
+  they train: settings of methods the run does not use may change freely.
+  (A different method is refused as an identity change anyway.)"""
+  out = []
+  for c in (saved, mine):
+    kwargs = c.get("method_kwargs")
+    if isinstance(kwargs, dict):
+      keep = method_sections(str(c.get("method", "")))
+      c = dict(c, method_kwargs={k: v for k, v in kwargs.items()
+                                 if k in keep})
+    out.append(c)
+  return out[0], out[1]
 
 
 def record_changes(workdir: str, step: int, changes) -> None:
@@ -276,7 +384,7 @@ def check_eval(workdir: str, config, other_data: bool = False
   saved = load(workdir)
   if saved is None:
     return {}
-  diffs = differences(saved, as_dict(config))
+  diffs = differences(*_used(saved, as_dict(config)))
   allowed = set(FREE_KEYS) | ({"data"} if other_data else set())
   bad = {k: v for k, v in diffs.items() if top(k) not in allowed}
   if bad:

@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tfmtl import quiet  # noqa: E402
 quiet.import_tensorflow()  # TensorFlow's start-up noise filtered out
 
-from tfmtl import evaluation  # noqa: E402
+from tfmtl import cli, evaluation  # noqa: E402
 from tfmtl.errors import UserError  # noqa: E402
 from tfmtl.metrics import delta_m  # noqa: E402
 
@@ -263,27 +263,41 @@ def chart(names, rows, path):
   fig.savefig(path, dpi=110)
 
 
+def write_outputs(text, out, png, draw):
+  """The table to --out and `draw(path)` to --png; a failed write is one
+  line (the folders were checked before the work)."""
+  try:
+    if out:
+      with open(out, "w") as f:
+        f.write(text + "\n")
+    if png:
+      draw(png)
+  except OSError as e:
+    raise UserError(f"cannot write {e.filename or out or png!r}: "
+                    f"{e.strerror or e}") from None
+
+
 def main(argv):
   workdirs = argv[1:]
   try:
     if not workdirs:
       raise UserError("give the workdirs of evaluated runs to compare")
+    cli.workdirs(workdirs)
+    cli.output_path("out", _OUT.value)
+    cli.output_path("png", _PNG.value)
     reports = [load(w, _SPLIT.value) for w in workdirs]
     names, rows = table(reports)
     text = markdown(names, rows)
     if _PAIRED.value:
       text += "\n\n" + paired_markdown(*paired(reports, _PAIRED.value),
                                        _PAIRED.value)
+    print(text)
+    write_outputs(text, _OUT.value, _PNG.value,
+                  lambda path: chart(names, rows, path))
   except UserError as e:
-    print(f"error: {e}", file=sys.stderr)
+    cli.report(e)
     sys.exit(2)
-  print(text)
-  if _OUT.value:
-    with open(_OUT.value, "w") as f:
-      f.write(text + "\n")
-  if _PNG.value:
-    chart(names, rows, _PNG.value)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

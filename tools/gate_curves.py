@@ -30,6 +30,7 @@ from tfmtl import quiet  # noqa: E402
 quiet.import_tensorflow()  # TensorFlow's start-up noise filtered out
 
 from tools import compare  # noqa: E402
+from tfmtl import cli  # noqa: E402
 from tfmtl.errors import UserError  # noqa: E402
 
 _TAGS = flags.DEFINE_list("tags", ["beta"], "Log prefixes to read.")
@@ -178,19 +179,27 @@ def main(argv):
   try:
     if not workdirs:
       raise UserError("give the workdirs of the runs whose gates to draw")
-    curves = gather(workdirs, _TAGS.value, _LAYERS.value)
+    cli.workdirs(workdirs, "train.py runs")
+    cli.output_path("out", compare._OUT.value)
+    cli.output_path("png", compare._PNG.value)
+    if not _TAGS.value:
+      raise UserError("--tags is empty: give the log prefixes to read, "
+                      "e.g. --tags=beta")
+    try:
+      re.compile(_LAYERS.value)
+    except re.error as e:
+      raise UserError(f"--layers={_LAYERS.value!r} is not a regular "
+                      f"expression ({e})") from None
     hlines = parse_hlines(_HLINES.value)
+    curves = gather(workdirs, _TAGS.value, _LAYERS.value)
+    text = table(curves)
+    print(text)
+    compare.write_outputs(text, compare._OUT.value, compare._PNG.value,
+                          lambda path: picture(curves, path, hlines))
   except UserError as e:
-    print(f"error: {e}", file=sys.stderr)
+    cli.report(e)
     sys.exit(2)
-  text = table(curves)
-  print(text)
-  if compare._OUT.value:
-    with open(compare._OUT.value, "w") as f:
-      f.write(text + "\n")
-  if compare._PNG.value:
-    picture(curves, compare._PNG.value, hlines)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -51,13 +51,16 @@ from tfmtl import quiet  # noqa: E402
 quiet.import_tensorflow()  # TensorFlow's start-up noise filtered out
 
 from tools import compare  # noqa: E402
+from tfmtl import cli, methods  # noqa: E402
+from tfmtl.errors import UserError  # noqa: E402
 from tfmtl.data.qm9 import TASKS as QM9_TASKS, UNITS as QM9_UNITS  # noqa: E402
 
 _WHAT = flags.DEFINE_enum("what", "dense",
                           ["dense", "vo", "multi_mnist", "partial", "qm9"],
                           "Which table.")
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1"], "Seeds of every row.")
-_STEPS = flags.DEFINE_integer("steps", 400, "Train steps of every run.")
+_STEPS = flags.DEFINE_integer("steps", 400, "Train steps of every run.",
+                              lower_bound=1)
 _OUT = flags.DEFINE_string("out_dir", "runs/results", "Workdirs go here.")
 _METHODS = flags.DEFINE_list(
     "methods", None, "Multi-task methods of the table (default: METHODS).")
@@ -133,8 +136,7 @@ def runs():
     else:
       for m in _METHODS.value or VO_METHODS:
         if m not in VO_METHODS:
-          raise app.UsageError(f"--what=vo runs {sorted(VO_METHODS)}, "
-                               f"not {m!r}")
+          raise UserError(f"--what=vo runs {sorted(VO_METHODS)}, not {m!r}")
         config, flags_ = VO_METHODS[m]
         out.append((f"vo_{m}_s{seed}", config, common + VO + flags_))
   return out
@@ -204,12 +206,43 @@ def run(cmd):
   proc = subprocess.run([sys.executable] + cmd, cwd=ROOT, text=True,
                         capture_output=True)
   if proc.returncode:
+    errors = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
+    if errors and "Traceback" not in proc.stderr:  # the run's own line
+      raise UserError(f"{' '.join(cmd[:1] + cmd[2:3])} failed: "
+                      f"{errors[-1][len('error: '):]}")
     sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr[-3000:]}")
   return time.time() - t
 
 
+def check_flags():
+  """What every run needs, checked before the first one trains."""
+  for seed in _SEEDS.value:
+    if not seed.isdigit():
+      raise UserError(f"--seeds: {seed!r} is not a seed (a whole number "
+                      ">= 0)")
+  for m in _METHODS.value or ():
+    if _WHAT.value != "vo":  # (vo's rows are checked by `runs`)
+      methods.factory(m)
+  cli.output_path("png", compare._PNG.value)
+  if not _TABLE_ONLY.value:
+    try:
+      os.makedirs(_OUT.value, exist_ok=True)
+    except OSError as e:
+      raise UserError(f"--out_dir={_OUT.value!r}: cannot create it "
+                      f"({e.strerror})") from None
+
+
 def main(argv):
   del argv
+  try:
+    check_flags()
+    _main()
+  except UserError as e:
+    cli.report(e)
+    sys.exit(2)
+
+
+def _main():
   workdirs = []
   todo = runs()
   for i, (name, config, extra) in enumerate(todo):
@@ -229,6 +262,9 @@ def main(argv):
       t += run(["eval.py", f"--config={config}", f"--workdir={wd}",
                 "--pictures=0"] + extra)
     print(f"[{i + 1}/{len(todo)}] {name}: {t:.0f} s", flush=True)
+  if not workdirs:
+    raise UserError(f"no finished runs in {_OUT.value!r} (none has "
+                    "results_test.json); run without --table_only first")
   reports = [compare.load(w, "test") for w in workdirs]
   if _WHAT.value == "qm9":
     names, rows = qm9_columns(*compare.table(qm9_reports(reports)))
@@ -240,4 +276,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tfmtl import quiet  # noqa: E402
 quiet.import_tensorflow()  # TensorFlow's start-up noise filtered out
 
-from tfmtl import toy2d  # noqa: E402
+from tfmtl import cli, methods, toy2d  # noqa: E402
 from tfmtl.errors import UserError  # noqa: E402
 
 _METHODS = flags.DEFINE_list(
@@ -108,6 +108,14 @@ def draw(results, path):
 def main(argv):
   del argv
   try:
+    if not _LR.value > 0:
+      raise UserError(f"--lr={_LR.value!r} must be > 0 (Adam's learning "
+                      "rate)")
+    if not _METHODS.value:
+      raise UserError("--methods is empty: give the methods to run")
+    cli.output_path("png", _PNG.value)
+    for name in _METHODS.value:  # every name known before the first runs
+      methods.factory(name)
     kwargs = parse_kwargs(_KWARGS.value)
     results = {}
     for name in _METHODS.value:
@@ -122,13 +130,17 @@ def main(argv):
       print(f"{label}: {time.perf_counter() - start:.1f} s, "
             f"{int(reached(ends).sum())}/5 reach the Pareto set; ends "
             + " ".join(f"({a:.2f}, {b:.2f})" for a, b in ends), flush=True)
+    if _PNG.value:
+      try:
+        draw(results, _PNG.value)
+      except OSError as e:
+        raise UserError(f"cannot write {_PNG.value!r}: {e.strerror or e}"
+                        ) from None
+      print("wrote", _PNG.value)
   except UserError as e:
-    print(f"error: {e}", file=sys.stderr)
+    cli.report(e)
     sys.exit(2)
-  if _PNG.value:
-    draw(results, _PNG.value)
-    print("wrote", _PNG.value)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

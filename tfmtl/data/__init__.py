@@ -4,7 +4,7 @@ from tfmtl.data import aux_toy, synthetic_vo, toy
 from tfmtl.data import cityscapes, cityscapes_npy, embedded, kitti_odometry
 from tfmtl.data import multi_mnist, multi_source, nyuv2_npy, qm9
 from tfmtl.data.source import DatasetSource
-from tfmtl.errors import UserError
+from tfmtl.errors import UserCodeError, UserError
 from tfmtl.registry import Registry
 
 SOURCES = Registry("data source", {
@@ -33,7 +33,19 @@ def get(name, **kwargs):
   `dataset(split, batch_size, ...)` and `task_names`) or {split: tf.data
   dataset of unbatched (inputs, {task: label})}.
   """
-  made = SOURCES.get(name, **kwargs)
+  try:
+    made = SOURCES.get(name, **kwargs)
+  except UserError:
+    raise
+  except Exception as e:  # pylint: disable=broad-except
+    if ":" in name:  # the user's traceback matters: kept, and named
+      raise UserCodeError(f"data function {name!r}", e) from e
+    if not isinstance(e, (TypeError, ValueError)):
+      raise
+    args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+    raise UserError(f"data source {name!r} can't be built with ({args}): "
+                    f"{type(e).__name__}: {str(e).splitlines()[0]}; check "
+                    "its arguments (config.data.kwargs)") from None
   if isinstance(made, dict):
     return DatasetSource(made)
   if not hasattr(made, "dataset"):

@@ -124,6 +124,7 @@ class MultiSource:
         owner[task] = name
     self.task_names = [t for tasks in self.tasks for t in tasks]
     self._specs = self._check_specs()
+    self._check_not_empty()
     if sizes:
       unknown = sorted(set(sizes) - set(self.names))
       if unknown:
@@ -159,6 +160,19 @@ class MultiSource:
             f"different inputs: {first} vs {_describe(spec)}; make them "
             "agree (same input keys, image size and dtype)")
     return labels
+
+  def _check_not_empty(self):
+    """Every source has a train example: an empty one would end a
+    concatenated input at once, and a sampled one when first drawn (a bare
+    StopIteration mid-training)."""
+    for name, source, tasks in zip(self.names, self.sources, self.tasks):
+      for _ in source.dataset("train", 1, drop_remainder=False).take(1):
+        break
+      else:
+        raise UserError(
+            f"multi_source: source {name!r} (tasks {tasks}) has no train "
+            "examples; check its data (an empty split, a filter that keeps "
+            "nothing) or leave it out")
 
   def _check_sampler(self):
     if np.any(self.sizes <= 0):

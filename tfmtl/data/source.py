@@ -60,7 +60,11 @@ class ArraySource:
               input_context: Optional[tf.distribute.InputContext] = None):
     x, y = self.arrays(split)
     if len(x) == 0:
-      raise UserError(f"split {split!r} is empty")
+      raise UserError(
+          f"split {split!r} of this in-memory source is empty (it has "
+          f"{len(self._inputs)} examples in all, split "
+          f"{', '.join(f'{k} {len(v)}' for k, v in self._index.items())}); "
+          "give the source more examples (e.g. config.data.kwargs.n)")
     # Indices, shuffled per epoch by a permutation drawn from (seed, epoch),
     # then whole batches gathered: an iterator checkpoint holds a position
     # and one permutation, not a shuffle buffer of examples (a toy run's
