@@ -22,6 +22,8 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from tfmtl import quiet  # noqa: E402
+quiet.import_tensorflow()  # TensorFlow's start-up noise filtered out
 
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402

@@ -18,6 +18,8 @@ import sys
 from typing import Callable, Optional
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from tfmtl import quiet  # noqa: E402
+quiet.import_tensorflow()  # TensorFlow's start-up noise filtered out
 
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
@@ -76,6 +78,9 @@ def train(config, workdir: str, after_training: Optional[Callable] = None,
   except tf.errors.InvalidArgumentError as e:  # in the first batch's check
     _raise_decode_error(data_lib.get(config.data.name, **config.data.kwargs),
                         e)
+  if chief:
+    print(summaries.startup_line(config.method, exp.train_step, exp.kinds),
+          flush=True)
   # Only once the config is valid; only the chief writes the workdir.
   lock = workdir_lib.Lock(workdir).acquire() if chief else None
   # Collective saves can't run on one worker alone: only a single-worker
@@ -155,7 +160,9 @@ def _run(config, workdir, exp, chief, stop, allow_config_change,
   # Fixed eval batches drawn at every checkpoint (dense tasks only).
   shown = (evaluation.picture_batches(exp.source, config.eval_split, 4)
            if chief else [])
-  progress = summaries.Progress(config.steps, start=step)
+  progress = summaries.Progress(
+      config.steps, start=step,
+      method_logs=experiment.setting(config, "show_method_logs"))
   boundaries = (config.log_every, config.checkpoint_every)
   while step < config.steps:
     # Run up to the next log/checkpoint boundary in one call, at most

@@ -39,7 +39,7 @@ import tensorflow as tf
 
 from tfmtl import data, methods, models
 from tfmtl.tasks import Task
-from tfmtl.train_step import make_train_step
+from tfmtl.engine import make_train_step
 
 # (label, registered method, kwargs, auxiliary weight or None for
 # --aux_weight); method None is main-only. "B" in kwargs is --batch.

@@ -86,7 +86,7 @@ def step_table(h, w, batch, steps):
       else:
         y[t] = tf.random.uniform([batch, h, w], 0, 2, tf.int32)
     tasks = [Task(t, losses.get(LOSS[t])) for t in tnames]
-    step = tfmtl.train_step.make_train_step(
+    step = tfmtl.engine.make_train_step(
         model, tasks, methods.get("fixed"), keras.optimizers.Adam(1e-4))
     step((x, y))["total_loss"].numpy()  # trace + warm-up
     t0 = time.perf_counter()
@@ -110,7 +110,7 @@ def main():
   p.add_argument("--batch", type=int, default=2)
   p.add_argument("--steps", type=int, default=3)
   a = p.parse_args()
-  import tfmtl.train_step  # noqa: F401  pylint: disable=g-import-not-at-top
+  import tfmtl.engine  # noqa: F401  pylint: disable=g-import-not-at-top
   if a.what == "params":
     params_table(a.height, a.width)
   else:

@@ -30,7 +30,7 @@ from tfmtl import losses, methods  # noqa: E402
 from tfmtl.data.qm9 import TASKS  # noqa: E402
 from tfmtl.models.mpnn import MPNN, edge_messages  # noqa: E402
 from tfmtl.tasks import Task  # noqa: E402
-from tfmtl.train_step import make_train_step  # noqa: E402
+from tfmtl.engine import make_train_step  # noqa: E402
 
 B, N, REAL = 32, 29, 18
 

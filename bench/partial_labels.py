@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from tfmtl import data, methods, models
 from tfmtl.tasks import Task
-from tfmtl.train_step import make_train_step
+from tfmtl.engine import make_train_step
 
 
 def _mse(y, p):

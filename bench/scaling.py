@@ -87,7 +87,7 @@ def child(a):
   import keras  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tfmtl import methods, models  # pylint: disable=g-import-not-at-top
-  from tfmtl.train_step import make_train_step  # pylint: disable=g-import-not-at-top
+  from tfmtl.engine import make_train_step  # pylint: disable=g-import-not-at-top
 
   keras.utils.set_random_seed(0)
   tasks = _tasks(a.model, a.method)

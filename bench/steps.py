@@ -30,7 +30,7 @@ import tensorflow as tf  # noqa: E402
 from tfmtl import aggregation, losses  # noqa: E402
 from tfmtl.models.pose_flow import PoseFlowNet  # noqa: E402
 from tfmtl.tasks import Task  # noqa: E402
-from tfmtl.train_step import make_train_step  # noqa: E402
+from tfmtl.engine import make_train_step  # noqa: E402
 
 
 def main():

@@ -27,7 +27,7 @@ import tensorflow as tf  # noqa: E402
 import tfmtl  # noqa: E402
 from tfmtl import methods  # noqa: E402
 from tfmtl.trainer import make_tasks  # noqa: E402
-from tfmtl.train_step import make_train_step  # noqa: E402
+from tfmtl.engine import make_train_step  # noqa: E402
 
 TASKS = {"y1": "mse", "y2": "mse"}
 

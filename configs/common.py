@@ -14,6 +14,8 @@ Keys (all overridable with --config.KEY=VALUE):
   optimizer            {name: adam|sgd|adamw, learning_rate, ...}
   batch_size           global batch, split over replicas
   steps                train steps
+  epochs               train epochs instead of steps (0 = use steps); steps
+                       become epochs × ⌊train examples / batch_size⌋
   clip_global_norm     0 = off
   clip_by_value        {regex on variable path: c} (after the method)
   per_sample_mode      independent | coupled (methods needing variances)
@@ -25,8 +27,15 @@ Keys (all overridable with --config.KEY=VALUE):
   deterministic        op determinism + seeded data order
   mixed_precision      "" | mixed_float16 | mixed_bfloat16
   max_nonfinite_skips  stop after this many non-finite steps in a row
+  show_method_logs     print task weights and method statistics in the
+                       progress line too (TensorBoard always has them)
   log_every, checkpoint_every, keep_checkpoints
   eval_split, eval_batch_size
+  eval_metrics         {task: kind}: score a task as another kind than its
+                       loss and output say (tfmtl/kinds.py: classification,
+                       segmentation, motion, binary, regression, depth,
+                       normal, flow, loss); optional
+  eval_depth_range     (min, max) metres scored by depth tasks; optional
 """
 
 import ml_collections
@@ -53,6 +62,7 @@ def base_config() -> ml_collections.ConfigDict:
                                                learning_rate=1e-3))
   c.batch_size = 16
   c.steps = 1000
+  c.epochs = 0
   c.clip_global_norm = 0.0
   c.clip_by_value = ml_collections.ConfigDict()
   c.per_sample_mode = "independent"
@@ -64,6 +74,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.deterministic = False
   c.mixed_precision = ""
   c.max_nonfinite_skips = 10
+  c.show_method_logs = False
   c.log_every = 100
   c.checkpoint_every = 500
   c.keep_checkpoints = 3

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from tfmtl import data, models
 from tfmtl import tasks as tasks_lib
-from tfmtl.train_step import make_train_step
+from tfmtl.engine import make_train_step
 
 
 def toy_setup(method, *, sigmas=None, seed=0, lr=1e-3, strategy=None,
@@ -61,6 +61,15 @@ def tiny_model(tasks="ab", inputs=3, hidden=4):
   return keras.Model(x, {t: keras.layers.Dense(1, kernel_initializer=(
       keras.initializers.GlorotUniform(seed=i + 1)))(h)
                          for i, t in enumerate(tasks)})
+
+
+def task_names_for(name, kwargs=None, names=("a", "b")):
+  """`names` extended to the fewest tasks method `name` works with (its
+  declared `min_tasks`: Krum needs T >= f + 3, TrimmedMean T >= 2k + 1)."""
+  from tfmtl import methods  # pylint: disable=g-import-not-at-top
+  need = methods.get(name, **(kwargs or {})).min_tasks
+  extra = max(0, need - len(names))
+  return list(names) + [chr(ord("c") + i) for i in range(extra)]
 
 
 def assert_on_grid(decoded, value, step, slack=1e-9, rtol=0.0):

@@ -105,7 +105,7 @@ def test_jit_compile_with_several_mirrored_replicas_is_refused(mirrored):
 
   from tfmtl.models.hard_sharing import HardSharingMLP
   from tfmtl.tasks import Task
-  from tfmtl.train_step import make_train_step
+  from tfmtl.engine import make_train_step
 
   def mse(y, p):
     return tf.reduce_mean(tf.square(y - p), -1)

@@ -37,3 +37,44 @@ def test_without_a_source_dwa_asks_for_its_epoch_length():
   from tfmtl import methods  # pylint: disable=g-import-not-at-top
   with pytest.raises(UserError, match="method_kwargs.dwa.steps_per_epoch"):
     methods.get("dwa", **experiment.method_kwargs(_config("dwa")))
+
+
+def test_a_method_kwargs_section_for_no_method_is_refused():
+  c = _config("cagrad")
+  with c.unlocked():
+    c.method_kwargs.cagard = {"c": 0.9}
+  with pytest.raises(UserError, match=r"config.method_kwargs.cagard: there is "
+                     r"no method 'cagard' \(did you mean 'cagrad'\?\)"):
+    experiment.preflight(c)
+
+
+def test_epochs_set_the_steps_from_the_train_split(capsys):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  c = _config("fixed")
+  with c.unlocked():
+    c.epochs = 3
+  exp = experiment.build(c, tf.distribute.get_strategy(), with_step=False)
+  # correlated_regression: 800 train examples (80% of 1000), batches of 100.
+  n = exp.source.num_examples("train")
+  assert c.steps == 3 * (n // c.batch_size)
+  assert f"epochs: 3 × {n // c.batch_size} steps" not in capsys.readouterr().out
+  with c.unlocked():
+    c.batch_size = n + 1
+  with pytest.raises(UserError, match="fewer than one batch"):
+    experiment.build(c, tf.distribute.get_strategy(), with_step=False)
+
+
+def test_a_batched_data_function_is_unbatched_and_counted():
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from tfmtl.data.source import DatasetSource  # pylint: disable=g-import-not-at-top
+  x = np.arange(10, dtype=np.float32)[:, None]
+  ds = tf.data.Dataset.from_tensor_slices((x, {"a": x[:, 0]}))
+  batched = DatasetSource({"train": ds.batch(4)})
+  plain = DatasetSource({"train": ds})
+  assert batched.num_examples("train") == plain.num_examples("train") == 10
+  got = next(iter(batched.dataset("train", 3)))
+  assert got[0].shape == (3, 1) and got[1]["a"].shape == (3,)
+  # A filtered dataset does not know its size: counted once.
+  assert DatasetSource({"train": ds.filter(
+      lambda a, b: a[0] > 4)}).num_examples("train") == 5

@@ -19,7 +19,7 @@ from tfmtl import methods
 from tfmtl.errors import UserError
 from tfmtl.models.hard_sharing import HardSharingMLP
 from tfmtl.tasks import Task
-from tfmtl.train_step import make_train_step
+from tfmtl.engine import make_train_step
 
 
 def _mse(y, p):

@@ -20,7 +20,9 @@ import keras
 from tfmtl import methods
 from tfmtl.aggregation.base import Aggregator
 from tfmtl.tasks import Task
-from tfmtl.train_step import make_train_step
+from tfmtl.engine import make_train_step
+
+from tests.helpers import task_names_for
 
 KWARGS = {
     "dwa": dict(steps_per_epoch=1),  # epochs of one step: DWA's rule kicks in
@@ -38,13 +40,11 @@ AUX = {"atg", "prf", "cosine", "cosine_weighted", "aux_project",
 STEPS = 3
 BATCH = 8
 NAMES = ["a", "b"]
-# Methods whose rule needs three tasks (Krum: T >= f + 3; TrimmedMean:
-# T >= 2k + 1) are checked on tasks a, b, c.
-THREE_TASKS = {"krum", "trimmed_mean"}
 
 
 def _names(name):
-  return NAMES + ["c"] if name in THREE_TASKS else NAMES
+  # As many tasks as the method's rule needs (its min_tasks), at least two.
+  return task_names_for(name, KWARGS.get(name), NAMES)
 
 
 def _mse(y, p):

@@ -16,7 +16,7 @@ import tfmtl
 from tfmtl import methods
 from tfmtl.errors import UserError
 from tfmtl.tasks import Task
-from tfmtl.train_step import make_train_step
+from tfmtl.engine import make_train_step
 
 from tests.helpers import mse, tiny_model
 

@@ -17,7 +17,8 @@ def test_unknown_name_lists_known(get, family):
 
 
 def test_wrong_keyword_is_a_user_error():
-  with pytest.raises(UserError, match="gradnorm.*unexpected keyword"):
+  with pytest.raises(UserError, match="gradnorm has no option 'alpah' "
+                     r"\(did you mean 'alpha'\?\); its options: alpha, lr"):
     weighting.get("gradnorm", alpah=1.0)
 
 

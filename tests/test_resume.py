@@ -120,7 +120,7 @@ def _method_setup(name):
   import keras  # pylint: disable=g-import-not-at-top
   from tests import test_methods_contract as contract  # pylint: disable=g-import-not-at-top
   from tfmtl.models.hard_sharing import HardSharingMLP  # pylint: disable=g-import-not-at-top
-  from tfmtl.train_step import make_train_step  # pylint: disable=g-import-not-at-top
+  from tfmtl.engine import make_train_step  # pylint: disable=g-import-not-at-top
   model = HardSharingMLP(contract.NAMES, trunk_units=(6,), tower_units=(3,),
                          dropout=0.0, seed=1)
   model(tf.zeros([1, 4]))

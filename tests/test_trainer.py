@@ -18,7 +18,7 @@ import tfmtl
 from tfmtl import methods
 from tfmtl.errors import UserError
 from tfmtl.trainer import make_tasks
-from tfmtl.train_step import make_train_step
+from tfmtl.engine import make_train_step
 
 BATCH, STEPS = 8, 6
 
@@ -203,3 +203,140 @@ def test_fit_under_mixed_float16_keeps_its_own_loss_scale():
   assert np.isfinite(history.history["loss"][-1])
   assert not isinstance(trainer.optimizer,
                         keras.optimizers.LossScaleOptimizer)
+
+
+def test_fixed_equals_keras_fit_with_the_same_loss_dict():
+  """24 SGD steps: Trainer(fixed) and keras.Model.fit with a loss dict give
+  the same weights (the step is Σ_t L_t's gradient either way)."""
+  ours, theirs = user_model(), user_model()
+  trainer = tfmtl.Trainer(ours, TASKS, "fixed")
+  trainer.compile(optimizer=keras.optimizers.SGD(0.1))
+  trainer.fit(data(), epochs=4, verbose=0)
+  theirs.compile(optimizer=keras.optimizers.SGD(0.1),
+                 loss={"a": "mse", "b": "mse"})
+  theirs.fit(data(), epochs=4, verbose=0)
+  # Float32 sums of the same terms in another order: ~1e-7 relative.
+  for a, b in zip(weights(ours), weights(theirs)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  assert not np.allclose(weights(ours)[0], weights(user_model())[0])
+
+
+def test_model_checkpoint_keras_file_reloads_the_trained_network(tmp_path):
+  best = str(tmp_path / "best.keras")
+  last = str(tmp_path / "last.keras")
+  x = np.random.default_rng(5).normal(size=(4, 5)).astype(np.float32)
+  seen = []
+
+  class Record(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+      seen.append(self.model.network.predict(x, verbose=0)["b"])
+
+  trainer = tfmtl.Trainer(user_model(), TASKS, "pcgrad")
+  # A step large enough that val_loss goes up again after epoch 3.
+  trainer.compile(optimizer=keras.optimizers.Adam(1.0))
+  history = trainer.fit(data(), epochs=4, validation_data=data(), verbose=0,
+                        callbacks=[Record(), keras.callbacks.ModelCheckpoint(
+                            best, save_best_only=True),
+                                   keras.callbacks.ModelCheckpoint(last)])
+  now = trainer.predict(x, verbose=0)
+  reloaded = keras.saving.load_model(last)
+  assert reloaded.name == trainer.network.name
+  for t in ("a", "b"):
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0)[t], now[t],
+                               atol=1e-6)
+  # The best file holds the network of the epoch with the lowest val_loss.
+  val = history.history["val_loss"]
+  best_epoch = int(np.argmin(val))
+  assert best_epoch < len(val) - 1  # the last is not the best
+  np.testing.assert_allclose(
+      keras.saving.load_model(best).predict(x, verbose=0)["b"],
+      seen[best_epoch], atol=1e-6)
+  with pytest.raises(UserError, match="give a .keras path"):
+    trainer.save(str(tmp_path / "dir"))
+
+
+def test_fit_stops_after_max_nonfinite_skips():
+  def nan_labels():
+    x = np.ones((BATCH * STEPS, 5), np.float32)
+    y = {"a": np.full((BATCH * STEPS, 1), np.nan, np.float32),
+         "b": np.ones((BATCH * STEPS, 2), np.float32)}
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH)
+  trainer = tfmtl.Trainer(user_model(), TASKS, "uncertainty",
+                          max_nonfinite_skips=4)
+  trainer.compile(optimizer="sgd")
+  with pytest.raises(tfmtl.NonFiniteError, match=r"fit stopped: 4 updates in "
+                     r"a row .* NaN labels \(mark a task's missing labels"):
+    trainer.fit(nan_labels(), epochs=5, verbose=0)
+  # Not one update went through: the network is where it started.
+  for a, b in zip(weights(trainer.network), weights(user_model())):
+    np.testing.assert_array_equal(a, b)
+  assert int(trainer._engine.counters.steps.numpy()) == 4  # pylint: disable=protected-access
+  with pytest.raises(UserError, match="max_nonfinite_skips=0 must be"):
+    tfmtl.Trainer(user_model(), TASKS, "fixed", max_nonfinite_skips=0)
+
+
+def test_backup_of_another_method_or_model_is_refused_in_one_line(tmp_path):
+  backup = str(tmp_path / "backup")
+  killed = _trainer()
+  with pytest.raises(RuntimeError, match="killed"):
+    killed.fit(data(), epochs=3, verbose=0, callbacks=[
+        keras.callbacks.BackupAndRestore(backup), Kill()])
+  other = tfmtl.Trainer(user_model(), TASKS, "pcgrad")
+  other.compile(optimizer=keras.optimizers.Adam(0.05))
+  with pytest.raises(UserError, match=r"latest.weights.h5: these weights were "
+                     r"saved by a Trainer with another method \('uncertainty', "
+                     r"now 'pcgrad'\)"):
+    other.fit(data(), epochs=3, verbose=0,
+              callbacks=[keras.callbacks.BackupAndRestore(backup)])
+  x = keras.Input((5,))
+  h = keras.layers.Dense(6, activation="tanh")(x)
+  wider = keras.Model(x, {"a": keras.layers.Dense(1)(h),
+                          "b": keras.layers.Dense(2)(h)})
+  changed = tfmtl.Trainer(wider, TASKS, "uncertainty")
+  changed.compile(optimizer=keras.optimizers.Adam(0.05))
+  with pytest.raises(UserError, match=r"another model \(weight #0 was "
+                     r"\(5, 8\), now \(5, 6\)\)"):
+    changed.fit(data(), epochs=3, verbose=0,
+                callbacks=[keras.callbacks.BackupAndRestore(backup)])
+
+
+def test_progress_bar_shows_losses_history_keeps_method_logs(capsys):
+  trainer = tfmtl.Trainer(user_model(), TASKS, "upgrad")
+  trainer.compile(optimizer="sgd", metrics={"a": ["mae"]})
+  history = trainer.fit(data(), epochs=1, verbose=2)
+  out = capsys.readouterr().out
+  assert out.splitlines()[0].startswith(
+      "tfmtl: upgrad — gradient level (J: T x shared parameters); 48 shared "
+      "parameters; 2 tasks: a (regression), b (regression)")
+  assert "a_loss" in out and "a_mae" in out
+  for hidden in ("alpha/a", "a_weight", "grad_norm", "consecutive_skips"):
+    assert hidden not in out and hidden in history.history
+  shown = tfmtl.Trainer(user_model(), TASKS, "upgrad", show_method_logs=True)
+  shown.compile(optimizer="sgd")
+  shown.fit(data(), epochs=1, verbose=2)
+  assert "alpha/a" in capsys.readouterr().out
+
+
+def test_uncertainty_takes_the_classification_form_from_the_loss(capsys):
+  x = keras.Input((5,))
+  h = keras.layers.Dense(4)(x)
+  model = keras.Model(x, {"c": keras.layers.Dense(3)(h),
+                          "r": keras.layers.Dense(1)(h),
+                          "p": keras.layers.Dense(1)(h)})
+  trainer = tfmtl.Trainer(model, {"c": "sparse_ce", "r": "mse", "p": "bce"},
+                          "uncertainty")
+  trainer.compile(optimizer="sgd")
+  rng = np.random.default_rng(0)
+  xs = rng.normal(size=(16, 5)).astype(np.float32)
+  ds = tf.data.Dataset.from_tensor_slices((xs, {
+      "c": rng.integers(0, 3, 16), "r": xs[:, :1],
+      "p": (xs[:, :1] > 0).astype(np.float32)})).batch(8)
+  history = trainer.fit(ds, epochs=1, verbose=1)
+  assert trainer.method.forms() == {"c": "classification", "r": "regression",
+                                    "p": "classification"}
+  assert ("uncertainty classification form: c, p; regression form: r"
+          in capsys.readouterr().out)
+  # exp(-s)·L for classification, exp(-s)/2·L for regression, at s = 0
+  # (one SGD step away from it): ratio 2.
+  w = history.history
+  assert w["c_weight"][0] / w["r_weight"][0] == pytest.approx(2.0, rel=0.05)

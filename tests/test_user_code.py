@@ -24,12 +24,23 @@ def readme_snippet():
   return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
-def test_readme_bring_your_own_model_runs_as_written():
+def test_readme_bring_your_own_model_runs_as_written(tmp_path, monkeypatch,
+                                                     capsys):
+  monkeypatch.chdir(tmp_path)  # it writes runs/readme/
   scope = {}
   exec(compile(readme_snippet(), "README.md", "exec"), scope)  # pylint: disable=exec-used
   history = scope["history"].history
   assert len(history["loss"]) == 3 and history["loss"][-1] < history["loss"][0]
-  assert sorted(scope["predictions"]) == ["a", "b"]
+  assert "kind_accuracy" in history
+  assert sorted(scope["predictions"]) == ["big", "kind", "size"]
+  np.testing.assert_allclose(
+      scope["predictions"]["kind"],
+      scope["model"].predict(scope["xs"][:4], verbose=0)["kind"], atol=1e-6)
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  served = tf.saved_model.load("runs/readme/export").signatures["serve"](
+      features=tf.constant(scope["xs"][:4]))
+  assert sorted(served) == ["big", "kind", "size"]
+  assert "pcgrad: Projecting conflicting gradients" in capsys.readouterr().out
 
 
 def test_open_overrides_create_and_type_keys():
@@ -101,3 +112,80 @@ def test_example_project_trains_through_the_cli(tmp_path):
   assert "final test metrics after 2 steps" in result.stdout
   saved = open(os.path.join(workdir, "config.json")).read()
   assert re.search(r'"cagrad":\s*\{\s*"c":\s*0.25', saved), saved[:500]
+
+
+USER_METHOD = '''
+import tensorflow as tf
+from tfmtl.aggregation import Aggregator
+
+
+class InverseLoss(Aggregator):
+  """d = sum_t g_t / L_t (the gradient of sum_t log L_t); keeps the step."""
+
+  needs = frozenset({"losses", "step"})
+
+  def build(self, tasks, num_params=None, shared_variables=None):
+    super().build(tasks, num_params, shared_variables)
+    self.last_step = tf.Variable(-1, dtype=tf.int64, trainable=False)
+
+  def __call__(self, J, losses=None, step=None, **extra):
+    self.last_step.assign(tf.cast(step, tf.int64))
+    return tf.linalg.matvec(J, 1.0 / losses, transpose_a=True)
+'''
+
+
+def test_a_users_gradient_method_trains_everywhere_without_engine_changes(
+    tmp_path, monkeypatch):
+  """A gradient method of the user's (`module:Class`, needing the losses
+  and the step) through make_train_step (its exact update), Trainer.fit and
+  train.py."""
+  import keras  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import tfmtl  # pylint: disable=g-import-not-at-top
+  from tfmtl.engine import make_train_step  # pylint: disable=g-import-not-at-top
+  from tests.helpers import tiny_model  # pylint: disable=g-import-not-at-top
+  (tmp_path / "usermethods.py").write_text(USER_METHOD)
+  monkeypatch.syspath_prepend(str(tmp_path))
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(8, 3)).astype(np.float32)
+  y = {"a": x[:, :1] * 2, "b": x[:, 1:2] - 1.0}
+  tasks = [tfmtl.Task("a", "mse"), tfmtl.Task("b", "mse")]
+  model, ref = tiny_model(), tiny_model()
+  method = methods.get("usermethods:InverseLoss")
+  step = make_train_step(model, tasks, method, keras.optimizers.SGD(0.1))
+  step((x, y))
+  with tf.GradientTape() as tape:
+    out = ref(x, training=True)
+    losses = [tf.reduce_mean(tf.square(out[t] - y[t])) for t in "ab"]
+    total = sum(tf.stop_gradient(1.0 / l) * l for l in losses)
+  # Σ_t g_t / L_t on the shared layer; each head its own task's gradient.
+  shared = ref.layers[1].trainable_variables
+  want = dict(zip(map(id, shared), tape.gradient(total, shared)))
+  with tf.GradientTape(persistent=True) as tape:
+    out = ref(x, training=True)
+    losses = [tf.reduce_mean(tf.square(out[t] - y[t])) for t in "ab"]
+  for t, loss in zip("ab", losses):
+    head = ref.get_layer(index=2 + "ab".index(t)).trainable_variables
+    want.update(zip(map(id, head), tape.gradient(loss, head)))
+  for got, v in zip(model.trainable_variables, ref.trainable_variables):
+    np.testing.assert_allclose(got, np.asarray(v) - 0.1 * np.asarray(
+        want[id(v)]), rtol=1e-5, atol=1e-6)
+  assert int(method.last_step.numpy()) == 0
+
+  trainer = tfmtl.Trainer(tiny_model(), {"a": "mse", "b": "mse"},
+                          "usermethods:InverseLoss")
+  trainer.compile(optimizer="sgd")
+  ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
+  trainer.fit(ds, epochs=2, verbose=0)
+  assert int(trainer.method.last_step.numpy()) == 3  # 4 steps: 0 .. 3
+
+  result = subprocess.run(
+      [sys.executable, "train.py", "--config=configs/toy_two_task.py:runlocal",
+       f"--workdir={tmp_path / 'run'}", "--config.steps=3",
+       "--config.method=usermethods:InverseLoss"],
+      cwd=ROOT, capture_output=True, text=True, timeout=600,
+      env=dict(os.environ, PYTHONPATH=str(tmp_path)))
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert ("tfmtl: usermethods:InverseLoss — gradient level" in
+          result.stdout), result.stdout
+  assert "final test metrics after 3 steps" in result.stdout

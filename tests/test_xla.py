@@ -19,7 +19,9 @@ from tfmtl import methods
 from tfmtl.errors import UserError
 from tfmtl.models.hard_sharing import HardSharingMLP
 from tfmtl.tasks import Task
-from tfmtl.train_step import make_train_step, xla_problem
+from tfmtl.engine import make_train_step, xla_problem
+
+from tests.helpers import task_names_for
 
 KWARGS = {"dwa": dict(steps_per_epoch=1), "rlw": dict(seed=3),
           "graddrop": dict(seed=3),
@@ -27,7 +29,6 @@ KWARGS = {"dwa": dict(steps_per_epoch=1), "rlw": dict(seed=3),
 # methods that need an auxiliary task
 AUX = {"atg", "prf", "cosine", "cosine_weighted", "aux_project",
        "metabalance"}
-THREE_TASKS = {"krum", "trimmed_mean"}  # rules that need T >= 3: a, b, c
 
 
 def _mse(y, p):
@@ -39,7 +40,7 @@ def _kpi(y, p):
 
 
 def _setup(name, jit_compile=True, method_kwargs=None, **step_kwargs):
-  names = ["a", "b", "c"] if name in THREE_TASKS else ["a", "b"]
+  names = task_names_for(name, KWARGS.get(name))  # min_tasks, at least 2
   model = HardSharingMLP(names, trunk_units=(4,), tower_units=(2,),
                          dropout=0.0, seed=1)
   model(tf.zeros([1, 3]))

@@ -15,6 +15,7 @@ from tfmtl.errors import UserError
 _BOUNDS = {
     "batch_size": (0, True, "examples per step"),
     "steps": (0, False, "train steps"),
+    "epochs": (0, False, "train epochs (0: count steps instead)"),
     "log_every": (0, True, "steps between logs"),
     "checkpoint_every": (0, True, "steps between checkpoints"),
     "keep_checkpoints": (0, True, "checkpoints kept"),

@@ -1,22 +1,28 @@
 """Evaluation of a trained model: per-task metrics over a split.
 
-Which metrics a task gets follows its name (the project's task-name
-conventions), overridable per task with `config.eval_metrics[task]`:
+Which metrics a task gets follows from its kind -- from its loss and the
+shape of its output (tfmtl/kinds.py), never from its name; each kind's
+metrics are in tfmtl/metrics/task_metrics.py. `config.eval_metrics[task]`
+names another kind (checked against the output before anything runs):
 
-  semantic      segmentation: mIoU, pixel accuracy (classes = output channels)
-  motion        segmentation over static / moving
-  depth         depth errors (abs_rel = ARD, rmse, δ < 1.25^k, ...), range
-                from `config.eval_depth_range` (seed 001: 3–80 m)
-  flow          end-point error in the label's units
-  classification  accuracy of [B, classes] logits against [B] class ids
-  normal        surface normals: mean / median angular error, % within
-                11.25°, 22.5°, 30°
-  anything else regression: mse, mae (and mae_units, MAE × the source's
-                `label_std[task]`, when a source normalises its labels)
+  classification  accuracy (+ top5_accuracy when there are more than 5
+                  classes) of [B, C] logits against class ids
+  segmentation    mIoU, pixel accuracy, per-class IoU
+  motion          segmentation over static / moving
+  binary          accuracy, AUC (per label too when there are several)
+  regression      mae, rmse, mse (and mae_units, MAE × the source's
+                  `label_std[task]`, when a source normalises its labels)
+  depth           depth errors (abs_rel = ARD, rmse, δ < 1.25^k, ...), range
+                  from `config.eval_depth_range` (seed 001: 3–80 m)
+  normal          mean / median angular error, % within 11.25°, 22.5°, 30°
+  flow            end-point error in pixels
+  loss            the loss only
 
-Every task also reports the mean of its training loss. Odometry tasks
-(trans, rot) additionally get the KITTI trajectory metric when the source
-can give ordered sequences (see `odometry_results`).
+Every task also reports the mean of its loss, over its labelled examples
+(sample weights of an eval dataset and NaN labels of a `missing="nan"`
+task count as unlabelled). Sources of ordered trajectories that name their
+odometry tasks (`odometry_tasks`, KITTI) add the KITTI trajectory metric
+(see `OdometryCollector`).
 """
 
 import json
@@ -25,101 +31,55 @@ import os
 import sys
 from typing import Dict, Optional
 
-import keras
 import numpy as np
 import tensorflow as tf
 
+from tfmtl import kinds as kinds_lib
 from tfmtl import metrics as metrics_lib
+from tfmtl.engine.forward import float32, label_weights
 from tfmtl.errors import UserError
+from tfmtl.metrics.task_metrics import HEADLINE, HIGHER_IS_BETTER  # noqa: F401  (public here)
+from tfmtl.metrics.task_metrics import TaskMetrics, headline_of
 
-KINDS = ("segmentation", "motion", "depth", "flow", "regression",
-         "odometry", "classification", "normal")
-_DEFAULT_KIND = {"semantic": "segmentation", "motion": "motion",
-                 "depth": "depth", "flow": "flow", "odometry": "odometry",
-                 "normal": "normal"}
+KINDS = tuple(kinds_lib.KINDS)
 
 
-class _Mean(keras.metrics.Metric):
-  """Streaming means of named per-example values (SUM-aggregated)."""
-
-  def __init__(self, names, name="mean"):
-    super().__init__(name=name)
-    self.names = list(names)
-    self.sums = self.add_variable(shape=(len(names) + 1,), dtype="float64",
-                                  initializer="zeros", aggregation="sum",
-                                  name="sums")
-
-  def add(self, values: Dict[str, tf.Tensor], count):
-    row = [tf.reduce_sum(tf.cast(values[n], tf.float64)) for n in self.names]
-    self.sums.assign_add(tf.stack(row + [tf.cast(count, tf.float64)]))
-
-  def result(self):
-    s = tf.convert_to_tensor(self.sums)
-    return {n: s[i] / tf.maximum(s[-1], 1.0) for i, n in
-            enumerate(self.names)}
+def _first_batch(ds, what: str):
+  for batch in ds.take(1):
+    return batch
+  raise UserError(f"{what} has no examples: check the data (a data "
+                  "function's split, a filter that keeps nothing)")
 
 
-def kind_of(task_name: str, overrides: Optional[dict] = None) -> str:
-  kind = (overrides or {}).get(task_name) or _DEFAULT_KIND.get(
-      task_name, "regression")
-  if kind not in KINDS:
-    raise UserError(f"eval_metrics[{task_name!r}] = {kind!r}; known: "
-                    f"{', '.join(KINDS)}")
-  return kind
+def _is_int(label) -> bool:
+  return tf.as_dtype(label.dtype).is_integer
 
 
-class TaskEvaluator:
-  """Streaming metrics of one task."""
+def resolve_kinds(tasks, outputs, labels, eval_metrics=None) -> Dict[str, str]:
+  """{task: kind} for a batch's (or specs') outputs and labels;
+  `eval_metrics` {task: kind} overrides (names of tasks not trained here
+  are ignored: a config may serve several single-task runs)."""
+  overrides = dict(eval_metrics or {})
+  return {t.name: kinds_lib.resolve(
+      t, tuple(outputs[t.name].shape), tuple(labels[t.name].shape),
+      _is_int(labels[t.name]), overrides.get(t.name)) for t in tasks}
 
-  def __init__(self, task, kind: str, num_channels: int,
-               depth_range=(0.0, math.inf), flow_to_pixels=None):
-    self.task, self.kind = task, kind
-    self.flow_to_pixels = flow_to_pixels
-    self.metric = None
-    if kind == "segmentation":
-      self.metric = metrics_lib.SegmentationMetric(num_channels,
-                                                   name=task.name)
-    elif kind == "motion":
-      self.metric = metrics_lib.MotionMetric(name=task.name)
-    elif kind == "depth":
-      self.metric = metrics_lib.DepthMetric(*depth_range, name=task.name)
-    elif kind == "normal":
-      self.metric = metrics_lib.NormalMetric(name=task.name)
-    names = ["loss"] + {"flow": ["epe"], "regression": ["mse", "mae"],
-                        "classification": ["accuracy"]}.get(kind, [])
-    self.means = _Mean(names, name=f"{task.name}_mean")
 
-  def update(self, y_true, y_pred):
-    values = {"loss": self.task.loss(y_true, y_pred)}
-    b = tf.shape(y_pred)[0]
-    if self.kind == "flow":
-      y = tf.cast(tf.reshape(y_true, tf.shape(y_pred)), y_pred.dtype)
-      p = y_pred
-      if self.flow_to_pixels is not None:  # EPE in pixels, loss in labels
-        y = self.flow_to_pixels(y)
-        p = self.flow_to_pixels(p, prediction=True)
-      epe = tf.norm(p - y, axis=-1)
-      values["epe"] = tf.reduce_mean(tf.reshape(epe, [b, -1]), axis=1)
-    elif self.kind == "classification":
-      label = tf.reshape(tf.cast(y_true, tf.int32), [b])
-      pred = tf.argmax(y_pred, axis=-1, output_type=tf.int32)
-      values["accuracy"] = tf.cast(tf.equal(label, pred), tf.float32)
-    elif self.kind == "regression":
-      d = tf.reshape(tf.cast(y_true, y_pred.dtype) - tf.reshape(
-          y_pred, tf.shape(y_true)), [b, -1])
-      values["mse"] = tf.reduce_mean(tf.square(d), axis=1)
-      values["mae"] = tf.reduce_mean(tf.abs(d), axis=1)
-    elif self.metric is not None:
-      self.metric.update_state(y_true, y_pred)
-    self.means.add(values, b)
-
-  def result(self) -> Dict[str, float]:
-    out = {k: float(v) for k, v in self.means.result().items()}
-    if self.metric is not None:
-      for k, v in self.metric.result().items():
-        if np.ndim(v) == 0 and k != "count":
-          out[k] = float(v)
+def task_kinds(model, tasks, source, split: str,
+               eval_metrics=None) -> Dict[str, str]:
+  """{task: kind} of `model`'s tasks on `split` of `source` (one forward
+  pass on two examples; per-task datasets source by source)."""
+  if hasattr(source, "task_sources"):
+    out = {}
+    for part, names in source.task_sources():
+      mine = [t for t in tasks if t.name in names]
+      if mine:
+        out.update(task_kinds(model, mine, part, split, eval_metrics))
     return out
+  batch = _first_batch(source.dataset(split, 2, drop_remainder=False),
+                       f"split {split!r}")
+  outputs = model(batch[0], training=False)
+  return resolve_kinds(tasks, outputs, batch[1], eval_metrics)
 
 
 def evaluate(model, tasks, source, split: str, batch_size: int,
@@ -129,6 +89,7 @@ def evaluate(model, tasks, source, split: str, batch_size: int,
   """Per-task metrics of `model` over `split` of `source`.
 
   Args:
+    eval_metrics: {task: kind} overriding the kinds found from the tasks.
     on_batch: optional callback (inputs, labels, outputs) per batch, e.g. to
       keep the first batch for pictures.
     max_batches: stop after this many batches (0 = the whole split).
@@ -146,26 +107,29 @@ def evaluate(model, tasks, source, split: str, batch_size: int,
                                 on_batch))
     return {t.name: results[t.name] for t in tasks}
   ds = source.dataset(split, batch_size, drop_remainder=False)
-  sample, _ = next(iter(ds.take(1)))
-  outputs = model(sample, training=False)
-  kinds = {t.name: kind_of(t.name, eval_metrics) for t in tasks}
+  first = _first_batch(ds, f"split {split!r}")
+  outputs = model(first[0], training=False)
+  kinds = resolve_kinds(tasks, outputs, first[1], eval_metrics)
   to_pixels = getattr(source, "flow_to_pixels", None)
-  evaluators = [TaskEvaluator(t, kinds[t.name],
-                              int(outputs[t.name].shape[-1]), depth_range,
-                              to_pixels if kinds[t.name] == "flow" else None)
+  evaluators = [TaskMetrics(t, kinds[t.name], tuple(outputs[t.name].shape),
+                            depth_range,
+                            to_pixels if kinds[t.name] == "flow" else None)
                 for t in tasks]
 
   @tf.function
-  def step(x, y):
-    out = model(x, training=False)
+  def step(x, y, w):
+    y, weights = label_weights(tasks, y, w)
+    out = float32(model(x, training=False))
     for e in evaluators:
-      e.update(y[e.task.name], out[e.task.name])
+      e.update(y[e.task.name], out[e.task.name],
+               None if weights is None else weights[e.task.name])
     return out
 
-  for i, (x, y) in enumerate(ds):
+  for i, batch in enumerate(ds):
     if max_batches and i >= max_batches:
       break
-    out = step(x, y)
+    x, y = batch[0], batch[1]
+    out = step(x, y, batch[2] if len(batch) > 2 else None)
     if on_batch is not None:
       on_batch(x, *in_pixels(source, y, out))
   results = {e.task.name: e.result() for e in evaluators}
@@ -208,37 +172,30 @@ def in_pixels(source, labels, outputs):
   return labels, outputs
 
 
-# The metrics a results table and Δm compare, per kind of task.
-HEADLINE = {"segmentation": ("miou", "pixel_accuracy"), "motion": ("miou",),
-            "depth": ("abs_rel", "abs"), "flow": ("epe",),
-            "regression": ("mse",), "odometry": ("t_err", "r_err", "ate"),
-            "classification": ("accuracy",),
-            "normal": ("mean_angle", "median_angle", "within_11.25",
-                       "within_22.5", "within_30")}
-LOWER_IS_BETTER = {"loss": False, "mse": False, "mae": False, "epe": False,
-                   "accuracy": True}
+def headline(results, kinds=None) -> Dict[str, Dict[str, float]]:
+  """The headline metrics of each task (what Δm and tables compare).
+
+  `kinds` {task: kind} (a report's "kinds"); a task without one is read
+  from the metrics it has (results written before kinds were recorded).
+  """
+  kinds = dict(kinds or {})
+  kinds.setdefault("odometry", "odometry")
+  return {task: headline_of(values, kinds.get(task))
+          for task, values in results.items()}
 
 
-def headline(results, eval_metrics=None) -> Dict[str, Dict[str, float]]:
-  """The headline metrics of each task (what Δm and tables compare)."""
-  out = {}
-  for task, values in results.items():
-    keys = HEADLINE[kind_of(task, eval_metrics)]
-    out[task] = {k: values[k] for k in keys if k in values}
-  return out
-
-
-def delta_m(mtl_results, single_results, eval_metrics=None) -> float:
+def delta_m(mtl_results, single_results, kinds=None) -> float:
   """Δm% of a multi-task run against single-task runs (positive = better).
 
   Args:
     mtl_results: {task: {metric: value}} of the multi-task model.
     single_results: {task: {metric: value}} merged from the single-task
       runs (each run contributes the task it was trained on).
+    kinds: {task: kind}, which metrics are compared (see `headline`).
   """
-  base = headline(single_results, eval_metrics)
+  base = headline(single_results, kinds)
   return metrics_lib.delta_m(mtl_results, base,
-                             higher_is_better=LOWER_IS_BETTER)
+                             higher_is_better=HIGHER_IS_BETTER)
 
 
 def evaluate_with_config(model, tasks, source, config, split=None,
@@ -268,14 +225,18 @@ class OdometryCollector:
 
   @staticmethod
   def applies(source, tasks) -> bool:
+    """The source gives ordered trajectories and names its (translation,
+    rotation) tasks (`odometry_tasks`), and both are being trained."""
+    pair = getattr(source, "odometry_tasks", None)
     names = {t.name for t in tasks}
-    return {"trans", "rot"} <= names and hasattr(source, "splits") and \
-        hasattr(source, "label_scale")
+    return bool(pair) and set(pair) <= names and hasattr(
+        source, "splits") and hasattr(source, "label_scale")
 
   def add(self, inputs, labels, outputs):
     del inputs, labels
-    self.trans.append(np.asarray(outputs["trans"]))
-    self.rot.append(np.asarray(outputs["rot"]))
+    trans, rot = self.source.odometry_tasks
+    self.trans.append(np.asarray(outputs[trans]))
+    self.rot.append(np.asarray(outputs[rot]))
 
   def trajectories(self):
     """{sequence: (gt poses [N,3,4], predicted poses [N,3,4])}."""
@@ -406,9 +367,12 @@ def evaluate_run(config, workdir, split=None, export_dir=None,
   shapes = ({k: v.shape[1:] for k, v in spec.items()}
             if isinstance(spec, dict) else tf.TensorSpec(spec.shape[1:]))
   cost = models.cost(exp.model, shapes)
+  kinds = task_kinds(exp.model, exp.tasks, exp.source, split,
+                     config.get("eval_metrics"))
   report = {
       "metrics": metrics,
-      "headline": headline(metrics, config.get("eval_metrics")),
+      "kinds": kinds,
+      "headline": headline(metrics, kinds),
       "params": cost.params, "gmacs": cost.gmacs,
       "task_gmacs": {k: v.gmacs for k, v in cost.tasks.items()},
       "method": config.method, "model": config.model.name,
@@ -421,7 +385,7 @@ def evaluate_run(config, workdir, split=None, export_dir=None,
     base = {}
     for wd in single_task:
       base.update(load_results(wd, split)["metrics"])
-    report["delta_m"] = delta_m(metrics, base, config.get("eval_metrics"))
+    report["delta_m"] = delta_m(metrics, base, kinds)
     # Which tasks it covers: a baseline set may leave some out.
     report["delta_m_tasks"] = [t for t in report["tasks"] if t in base]
   if num_pictures and first:

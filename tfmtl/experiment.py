@@ -6,28 +6,30 @@ mistake in a config surfaces here as one `UserError` naming the key.
 
 import ast
 import dataclasses
+import difflib
 import inspect
 import re
 import sys
-from typing import Sequence
+from typing import Dict, Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tfmtl import config_check
+from tfmtl import config_check, contract
 from tfmtl import data as data_lib
-from tfmtl import methods, models
+from tfmtl import evaluation, kinds as kinds_lib, methods, models
 from tfmtl import tasks as tasks_lib
 from tfmtl.aggregation.composed import split_name
 from tfmtl.errors import UserError
-from tfmtl.train_step import TrainStep, make_train_step
+from tfmtl.engine import TrainStep, make_train_step
 
 OPTIMIZERS = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD,
               "adamw": keras.optimizers.AdamW}
 PRECISIONS = ("", "float32", "mixed_float16", "mixed_bfloat16")
 # Schema keys a config may leave out (older configs), with their defaults.
-DEFAULTS = dict(mixed_precision="", max_nonfinite_skips=10, tpu_address="")
+DEFAULTS = dict(mixed_precision="", max_nonfinite_skips=10, tpu_address="",
+                epochs=0, show_method_logs=False)
 # Examples of the first train batch whose labels are checked before training.
 CHECK_EXAMPLES = 4
 
@@ -40,8 +42,8 @@ def setting(config, key):
 def preflight(config) -> None:
   """Cheap checks before any device or file is touched."""
   from tfmtl import distribute  # pylint: disable=g-import-not-at-top
-  from tfmtl.train_step import xla_problem  # pylint: disable=g-import-not-at-top
   config_check.check(config)
+  _check_method_kwargs(config)
   if config.strategy not in distribute.STRATEGIES:
     raise UserError(f"unknown strategy {config.strategy!r}; known: "
                     f"{', '.join(distribute.STRATEGIES)}")
@@ -50,10 +52,25 @@ def preflight(config) -> None:
         f"mixed_precision {setting(config, 'mixed_precision')!r} is not one "
         f"of {', '.join(repr(p) for p in PRECISIONS)}")
   if config.strategy == "tpu" or config.jit_compile:
-    problem = xla_problem(methods.factory(config.method))
-    if problem:
+    ok, reason = methods.xla_support(config.method)
+    if not ok:
       where = "on TPU" if config.strategy == "tpu" else "with jit_compile"
-      raise UserError(f"{problem}; it can't run {where}")
+      raise UserError(f"method {config.method} can't be compiled with XLA: "
+                      f"{reason or 'no reason given'}; it can't run {where}")
+
+
+def _check_method_kwargs(config) -> None:
+  """Every `method_kwargs` section names a method (a typo would otherwise
+  train with the default settings and say nothing)."""
+  known = methods.names()
+  for key in (config.get("method_kwargs") or {}):
+    if ":" in key or key in known:
+      continue
+    near = difflib.get_close_matches(key, known, n=1)
+    raise UserError(
+        f"config.method_kwargs.{key}: there is no method {key!r}"
+        + (f" (did you mean {near[0]!r}?)" if near else "")
+        + f"; sections are named by method: {', '.join(known)}")
 
 
 @dataclasses.dataclass
@@ -66,6 +83,8 @@ class Experiment:
   method: object
   optimizer: keras.optimizers.Optimizer
   train_step: TrainStep = None
+  # {task: kind summary} ("classification, 10 classes"), for start-up lines.
+  kinds: Dict[str, str] = dataclasses.field(default_factory=dict)
 
   def train_dataset(self, skip: int = 0):
     """The distributed, shuffled, repeated train input.
@@ -249,14 +268,15 @@ def build(config, strategy, with_step: bool = True) -> Experiment:
     raise UserError(f"batch_size {config.batch_size} is not divisible by the "
                     f"{replicas} replicas; choose a multiple of {replicas}")
   source = data_lib.get(config.data.name, **config.data.kwargs)
+  if setting(config, "epochs"):
+    source = _steps_from_epochs(config, source, say=with_step)
   tasks = tasks_lib.from_config(config.tasks)
   unknown = [t.name for t in tasks if t.name not in source.task_names]
   if unknown:
     raise UserError(f"config.tasks {unknown} have no labels in data source "
                     f"{config.data.name!r} (it has {source.task_names})")
   names = [t.name for t in tasks]
-  first = next(iter(source.dataset(
-      "train", CHECK_EXAMPLES, drop_remainder=False)))
+  first = _first_batch(source, config.data.name)
   sample, sample_labels = first[0], first[1]
   with strategy.scope():
     made = models.get(config.model.name, task_names=names,
@@ -270,7 +290,12 @@ def build(config, strategy, with_step: bool = True) -> Experiment:
     method = methods.get(config.method, **method_kwargs(config, source))
     optimizer = make_optimizer(config)
   check_outputs(config, model, outputs, sample_labels)
-  exp = Experiment(config, strategy, source, tasks, model, method, optimizer)
+  contract.check_shapes(tasks, outputs, sample_labels)
+  kinds = evaluation.resolve_kinds(tasks, outputs, sample_labels,
+                                   config.get("eval_metrics"))
+  exp = Experiment(config, strategy, source, tasks, model, method, optimizer,
+                   kinds={n: kinds_lib.summary(k, tuple(outputs[n].shape))
+                          for n, k in kinds.items()})
   if with_step:
     exp.train_step = make_train_step(
         split or model, tasks, method, optimizer, strategy=strategy,
@@ -280,6 +305,43 @@ def build(config, strategy, with_step: bool = True) -> Experiment:
         jit_compile=config.jit_compile,
         input_spec=source.dataset("train", 1).element_spec[0])
   return exp
+
+
+def _first_batch(source, name):
+  """The first few train examples (one clear line when there are none)."""
+  try:
+    return next(iter(source.dataset("train", CHECK_EXAMPLES,
+                                    drop_remainder=False)))
+  except StopIteration:
+    raise UserError(f"data source {name!r}: the train split has no "
+                    "examples (an empty dataset from a data function, a "
+                    "source with no files, or a filter that keeps "
+                    "nothing)") from None
+
+
+def _steps_from_epochs(config, source, say=True):
+  """Sets config.steps to epochs × ⌊train examples / batch_size⌋ (whole
+  batches: the train input drops the remainder); returns the source,
+  built again when its settings read config.steps."""
+  if not hasattr(source, "num_examples"):
+    raise UserError(f"config.epochs: data source {config.data.name!r} "
+                    "can't tell its size; give config.steps instead")
+  per_epoch = source.num_examples("train") // config.batch_size
+  if per_epoch < 1:
+    raise UserError(
+        f"config.epochs: the train split has {source.num_examples('train')} "
+        f"examples, fewer than one batch of {config.batch_size}; lower "
+        "config.batch_size")
+  steps = int(setting(config, "epochs")) * per_epoch
+  with config.unlocked():
+    config.steps = steps
+  if say:
+    print(f"epochs: {setting(config, 'epochs')} × {per_epoch} steps "
+          f"(⌊{source.num_examples('train')} examples / batch "
+          f"{config.batch_size}⌋) = {steps} steps", flush=True)
+  if "total_steps" in str(config.data):  # e.g. an annealed sampler
+    return data_lib.get(config.data.name, **config.data.kwargs)
+  return source
 
 
 def check_outputs(config, model, outputs, labels) -> None:

@@ -11,20 +11,45 @@ import tensorflow as tf
 from tfmtl.errors import UserError
 
 
-def input_signature(element_spec) -> dict:
-  """Serving input specs named after the model inputs (batch dim free)."""
+def input_signature(element_spec, name: str = "inputs") -> dict:
+  """Serving input specs named after the model inputs (batch dim free); a
+  single tensor input is called `name`."""
   if isinstance(element_spec, Mapping):
     return {k: tf.TensorSpec([None] + list(v.shape[1:]), v.dtype, name=k)
             for k, v in element_spec.items()}
-  return {"inputs": tf.TensorSpec([None] + list(element_spec.shape[1:]),
-                                  element_spec.dtype, name="inputs")}
+  return {name: tf.TensorSpec([None] + list(element_spec.shape[1:]),
+                              element_spec.dtype, name=name)}
+
+
+def input_name(model) -> str:
+  """The name of a single-input functional model's input (`keras.Input(...,
+  name="image")`), or "inputs" when it has none of its own."""
+  inputs = getattr(model, "inputs", None) or []
+  return _own_name(inputs[0], "inputs") if len(inputs) == 1 else "inputs"
+
+
+def _own_name(tensor, default: str) -> str:
+  name = getattr(tensor, "name", "") or ""
+  if name and not name.startswith("keras_tensor") and name.isidentifier():
+    return name
+  return default
+
+
+def model_input_spec(model):
+  """The input spec of a functional model (None for a subclassed one)."""
+  inputs = getattr(model, "_inputs_struct", None)
+  if inputs is None:
+    return None
+  return tf.nest.map_structure(
+      lambda t: tf.TensorSpec(t.shape, t.dtype, name=t.name), inputs)
 
 
 def export_saved_model(model: keras.Model, inputs_spec, path: str) -> str:
   """Writes `model` as a SavedModel at `path` with endpoint `serve`.
 
   The signature takes the named inputs of `inputs_spec` (the `inputs` part
-  of the dataset's element spec) and returns one named output per task. The
+  of the dataset's element spec; a single tensor input keeps the model's
+  own input name, `input_name`) and returns one named output per task. The
   SavedModel is written to a temporary sibling directory and renamed into
   place, so `path` never holds a half-written export.
   """
@@ -32,11 +57,22 @@ def export_saved_model(model: keras.Model, inputs_spec, path: str) -> str:
     raise UserError(f"export directory {path!r} already exists; remove it "
                     "or choose another --export_dir")
   parent = os.path.dirname(os.path.abspath(path))
-  specs = input_signature(inputs_spec)
-  plain = not isinstance(inputs_spec, Mapping)
+  if isinstance(inputs_spec, (list, tuple)):
+    # Several positional inputs: named by the model's inputs, in order.
+    names = [_own_name(t, f"input_{i}") for i, t in enumerate(
+        getattr(model, "inputs", None) or inputs_spec)]
+    specs = input_signature(dict(zip(names, inputs_spec)))
+    feed = lambda features: [features[n] for n in names]  # noqa: E731
+  elif isinstance(inputs_spec, Mapping):
+    specs = input_signature(inputs_spec)
+    feed = lambda features: features  # noqa: E731
+  else:
+    name = input_name(model)
+    specs = input_signature(inputs_spec, name)
+    feed = lambda features: features[name]  # noqa: E731
 
   def serve(features):
-    out = model(features["inputs"] if plain else features, training=False)
+    out = model(feed(features), training=False)
     return {k: tf.identity(v, name=k) for k, v in out.items()}
 
   archive = keras.export.ExportArchive()

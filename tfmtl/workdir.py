@@ -42,7 +42,7 @@ EVAL_KEYS = ("eval_split", "eval_batch_size", "eval_metrics",
              "eval_depth_range")
 # Top-level keys that do not change what training computes: a resumed run
 # (and eval.py's --config) may change them freely.
-FREE_KEYS = ("steps", "log_every", "checkpoint_every", "keep_checkpoints",
+FREE_KEYS = ("steps", "epochs", "show_method_logs", "log_every", "checkpoint_every", "keep_checkpoints",
              "strategy", "num_devices", "tpu_address", "jit_compile",
              "steps_per_loop", "max_nonfinite_skips") + EVAL_KEYS
 

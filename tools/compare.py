@@ -24,6 +24,8 @@ import numpy as np
 from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tfmtl import quiet  # noqa: E402
+quiet.import_tensorflow()  # TensorFlow's start-up noise filtered out
 
 from tfmtl import evaluation  # noqa: E402
 from tfmtl.errors import UserError  # noqa: E402
@@ -172,7 +174,7 @@ def table(reports):
     if single and len(runs[0]["tasks"]) > 1:
       dm = [delta_m(r["metrics"], {
           t: v for t, v in single.items() if t in r["metrics"]},
-                    higher_is_better=evaluation.LOWER_IS_BETTER)
+                    higher_is_better=evaluation.HIGHER_IS_BETTER)
             for r in runs]
       cells["Δm%"] = (np.mean(dm), np.std(dm))
     rows.append((name, cells, sorted({r["seed"] for r in runs})))

@@ -47,6 +47,8 @@ from absl import app, flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from tfmtl import quiet  # noqa: E402
+quiet.import_tensorflow()  # TensorFlow's start-up noise filtered out
 
 from tools import compare  # noqa: E402
 from tfmtl.data.qm9 import TASKS as QM9_TASKS, UNITS as QM9_UNITS  # noqa: E402

@@ -18,6 +18,8 @@ import numpy as np
 from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tfmtl import quiet  # noqa: E402
+quiet.import_tensorflow()  # TensorFlow's start-up noise filtered out
 
 from tfmtl import toy2d  # noqa: E402
 from tfmtl.errors import UserError  # noqa: E402

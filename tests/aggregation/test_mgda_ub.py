@@ -17,7 +17,7 @@ from tfmtl.errors import UserError
 from tfmtl.models.base import MultiTaskModel
 from tfmtl.models.hard_sharing import HardSharingMLP
 from tfmtl.tasks import Task
-from tfmtl.train_step import make_train_step
+from tfmtl.engine import make_train_step
 
 LR = 0.1
 

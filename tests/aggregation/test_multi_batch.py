@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from tfmtl import methods
 from tfmtl.tasks import Task
-from tfmtl.train_step import make_train_step
+from tfmtl.engine import make_train_step
 
 from tests.helpers import mse, tiny_model
 

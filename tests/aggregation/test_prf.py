@@ -10,7 +10,7 @@ from tfmtl.aggregation.prf import PRF, probability_ratio
 from tfmtl.errors import UserError
 from tfmtl.models.pose_flow import PoseFlowNet
 from tfmtl.tasks import Task
-from tfmtl.train_step import make_train_step
+from tfmtl.engine import make_train_step
 
 W = {"trans": 1.0, "rot": 10.0, "flow": 0.1}
 # β and the combined gradient against float64 references: a few float32

@@ -16,7 +16,7 @@ from tfmtl.aggregation.solvers import GramianWeighted
 from tfmtl.errors import UserError
 from tfmtl.models.split import TaskSplit
 from tfmtl.tasks import Task
-from tfmtl.train_step import make_train_step
+from tfmtl.engine import make_train_step
 
 LR = 0.1
 GRAMIAN = sorted(

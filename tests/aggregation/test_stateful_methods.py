@@ -12,7 +12,7 @@ import tensorflow as tf
 from tfmtl import methods
 from tfmtl.models.hard_sharing import HardSharingMLP
 from tfmtl.tasks import Task
-from tfmtl.train_step import make_train_step
+from tfmtl.engine import make_train_step
 
 NAMES = ["gradvac", "db_mtl", "moco", "excess_mtl"]
 

@@ -10,23 +10,14 @@ from tfmtl.aggregation.upgrad import UPGrad
 from tests.helpers import assert_rounds_to
 
 
-def test_exact_and_torchjd_values():
-  # Exact by hand: G = [[18, −22], [−22, 38]]; projecting with lower bounds
-  # (½, 0) and (0, ½) gives v₁ = (½, 11/38), v₂ = (11/18, ½), so
-  # w = (10/9, 15/19) and d = Jᵀw = (0.2924, 1.9006, 1.9006); exactly the
-  # solver's problem with its ridge 1e-6·mean(diag G) = 2.8e-5 on G (it
-  # moves d by 2.5e-6). float32 round-off of the KKT solves: ≤ 3e-7
-  # measured (oneDNN on and off); checked at 3e-6.
-  J = tf.constant([[-4.0, 1.0, 1.0], [6.0, 1.0, 1.0]])
-  out = UPGrad()(J).numpy()
-  r = 2.8e-5
-  w = np.array([0.5 + 22 * 0.5 / (18 + r), 22 * 0.5 / (38 + r) + 0.5])
-  np.testing.assert_allclose(out, w @ J.numpy(), atol=3e-6)
-  # Source: TorchJD tests/unit/aggregation/test_values.py gives
-  # [0.2929, 1.9004, 1.9004]: it solves on G / trace(G) + 1e-4·I. Its
-  # values are LibMTL's rule (the same reg_eps), transcribed in float64
-  # below; they round to TorchJD's 4 decimals (≥ 2e-6 from a midpoint).
-  assert_rounds_to(_libmtl_upgrad(J.numpy()), [0.2929, 1.9004, 1.9004], 4)
+def test_torchjd_values_are_libmtls_rule():
+  # TorchJD's test_values.py gives [0.2929, 1.9004, 1.9004] for UPGrad() on
+  # J_base: it solves on G / trace(G) + 1e-4·I, so not our value (ours,
+  # exact, is in test_values.py). Its values are LibMTL's rule (the same
+  # reg_eps), transcribed in float64 below; they round to TorchJD's 4
+  # decimals (≥ 2e-6 from a midpoint).
+  J = np.array([[-4.0, 1.0, 1.0], [6.0, 1.0, 1.0]])
+  assert_rounds_to(_libmtl_upgrad(J), [0.2929, 1.9004, 1.9004], 4)
 
 
 def test_non_conflicting_and_projections_in_dual_cone():

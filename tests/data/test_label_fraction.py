@@ -8,7 +8,7 @@ import pytest
 
 from tfmtl import data, methods, models, tasks
 from tfmtl.errors import UserError
-from tfmtl.train_step import make_train_step
+from tfmtl.engine import make_train_step
 
 
 def _source(tmp_path, **kwargs):

@@ -17,7 +17,7 @@ from tfmtl.data.multi_source import MultiSource, multi_source
 from tfmtl.data.source import ArraySource, DatasetSource
 from tfmtl.errors import UserError
 from tfmtl.tasks import Task
-from tfmtl.train_step import make_train_step
+from tfmtl.engine import make_train_step
 
 from tests.helpers import mse, tiny_model
 

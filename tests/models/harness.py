@@ -20,7 +20,7 @@ import tfmtl.models
 from tfmtl import losses, methods
 from tfmtl.errors import UserError
 from tfmtl.tasks import Task
-from tfmtl.train_step import check_partition, make_train_step
+from tfmtl.engine import check_partition, make_train_step
 
 LOSS_OF = {"semantic": "sparse_ce", "motion": "sparse_ce",
            "depth": "masked_l1", "normal": "mse"}

@@ -19,7 +19,7 @@ from tfmtl.errors import UserError
 from tfmtl.models import infer
 from tfmtl.models.split import TaskSplit, resolve
 from tfmtl.tasks import Task
-from tfmtl.train_step import make_train_step
+from tfmtl.engine import make_train_step
 
 
 def _ids(variables):

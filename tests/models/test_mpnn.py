@@ -11,7 +11,7 @@ from tfmtl.errors import UserError
 from tfmtl.models import infer
 from tfmtl.models.mpnn import MPNN, edge_messages, graph_features
 from tfmtl.tasks import Task
-from tfmtl.train_step import check_partition, make_train_step
+from tfmtl.engine import check_partition, make_train_step
 
 TASKS = ["mu", "cv"]
 

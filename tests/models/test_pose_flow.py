@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from tfmtl import losses, models
 from tfmtl.models.pose_flow import PoseFlowNet
-from tfmtl.train_step import check_partition
+from tfmtl.engine import check_partition
 
 
 def count(variables):

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from tfmtl import methods
 from tfmtl.tasks import Task
-from tfmtl.train_step import make_train_step
+from tfmtl.engine import make_train_step
 from tfmtl.weighting.famo import FAMO
 
 from tests.helpers import mse, tiny_model

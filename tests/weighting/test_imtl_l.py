@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from tfmtl.models.hard_sharing import HardSharingMLP
 from tfmtl.tasks import Task
-from tfmtl.train_step import make_train_step
+from tfmtl.engine import make_train_step
 from tfmtl.weighting.imtl_l import IMTLL
 
 

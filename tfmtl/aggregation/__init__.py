@@ -30,6 +30,7 @@ from tfmtl.aggregation.sum import Mean, Sum
 from tfmtl.aggregation.trimmed_mean import TrimmedMean
 from tfmtl.aggregation.upgrad import UPGrad
 from tfmtl.aggregation.solvers import GramianWeighted
+from tfmtl import options
 from tfmtl.errors import UserError
 from tfmtl.registry import Registry
 
@@ -67,38 +68,23 @@ AGGREGATORS = Registry("aggregation method", {
 })
 
 
-def get(name, rep_grad: bool = False, **kwargs) -> Aggregator:
+def get(name, **kwargs) -> Aggregator:
   """Builds the aggregator `name`; unknown names list the known ones.
 
-  `rep_grad=True` (any Gramian-based method: `on_representation`) runs it
-  at the representation level.
+  `rep_grad=True` runs a Gramian-based method (`GramianWeighted`) at the
+  representation level (see its docstring); other methods have no such
+  form and refuse it.
   """
-  method = AGGREGATORS.get(name, **kwargs)
-  if rep_grad:
-    on_representation(method, name)
-  return method
-
-
-def on_representation(method, name: str = "") -> Aggregator:
-  """Makes a Gramian-based method weigh the gradients w.r.t. the shared
-  representation Z instead of the shared variables (LibMTL's `rep_grad`).
-
-  Its weights w = task_combination(G_Z) come from the T×T Gramian of the
-  representation Jacobian J_Z, and the shared update is one backward pass
-  seeded with Σ_t w_t ∇_Z L_t — the machinery of `mgda_ub` (which is
-  `mgda` with `rep_grad=True`). Costs about one backward of the network
-  whatever T is. Needs a model with a shared representation (any
-  functional model whose heads read a shared trunk, or an explicit
-  `TaskSplit(representation=...)`).
-  """
-  if not isinstance(method, GramianWeighted):
-    gramian_based = sorted(
-        n for n in AGGREGATORS.names()
-        if isinstance(AGGREGATORS.factory(n), type) and
-        issubclass(AGGREGATORS.factory(n), GramianWeighted))
-    raise UserError(
-        f"method {name or type(method).__name__!r} has no representation-"
-        "level form (rep_grad): its rule isn't a function of the Gramian; "
-        f"those that have one: {', '.join(gramian_based)}")
-  method.needs = frozenset(method.needs | {"representation"})
-  return method
+  factory = AGGREGATORS.factory(name)
+  gramian = "rep_grad" in options.shared_of(factory) if isinstance(
+      factory, type) else False
+  if "rep_grad" in kwargs and not gramian:
+    if kwargs.pop("rep_grad") is not False:
+      on = sorted(n for n in AGGREGATORS.names()
+                  if isinstance(AGGREGATORS.factory(n), type) and
+                  "rep_grad" in options.shared_of(AGGREGATORS.factory(n)))
+      raise UserError(
+          f"method {name!r} has no representation-level form (rep_grad): "
+          "its rule isn't a function of the Gramian; those that have one: "
+          f"{', '.join(on)}")
+  return AGGREGATORS.get(name, **kwargs)

@@ -78,7 +78,7 @@ def _by_count(present, t, on_subset, empty):
 
 def rows(method, J, present, extra):
   """d = method(J[present]) [n], or 0 when no task is present."""
-  need = getattr(method, "min_tasks", 1)
+  need = method.min_tasks
 
   def on_subset(idx, k):
     sub = tf.gather(J, idx)
@@ -96,7 +96,7 @@ def gramian_weights(method, combination, G, J, present, extra):
   """w [T]: `combination(G[p, p], J[p], **extra[p])` scattered back, 0 for
   absent tasks (J may be None: methods on the representation)."""
   t = G.shape[0]
-  need = getattr(method, "min_tasks", 1)
+  need = method.min_tasks
 
   def on_subset(idx, k):
     sub_g = tf.gather(tf.gather(G, idx), idx, axis=1)

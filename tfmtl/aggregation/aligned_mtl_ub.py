@@ -27,6 +27,8 @@ class AlignedMTLUB(AlignedMTL):
   """
 
   needs = frozenset({"representation"})
+  # Always at the representation level: no rep_grad option.
+  shared_options = {"rep_grad": None}
 
   def __init__(self, name="aligned_mtl_ub"):
     super().__init__(name=name)

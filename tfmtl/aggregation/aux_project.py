@@ -37,16 +37,14 @@ References:
   the Bad and the Neutral", ICLR 2021.
 """
 
-from typing import Dict, Optional, Sequence
-
 import tensorflow as tf
 
-from tfmtl.aggregation.auxiliary import AuxiliaryAggregator
+from tfmtl.aggregation.auxiliary import GatedAuxiliary
 
 TINY = 1e-30
 
 
-class AuxProject(AuxiliaryAggregator):
+class AuxProject(GatedAuxiliary):
   """Removes the conflicting component of auxiliary gradients.
 
   Args:
@@ -59,13 +57,6 @@ class AuxProject(AuxiliaryAggregator):
   def __init__(self, per_layer: bool = False, name="aux_project"):
     super().__init__(name=name)
     self.per_layer = bool(per_layer)
-
-  def build(self, tasks: Sequence, num_params: Optional[int] = None,
-            shared_variables: Optional[Sequence] = None) -> None:
-    super().build(tasks, num_params,
-                  shared_variables if self.per_layer else None)
-    self._gates = self.log_state("gates")
-    self._cosines = self.log_state("cosines")
 
   def project(self, g_main: tf.Tensor, g_aux: tf.Tensor) -> tf.Tensor:
     """g_aux without its component against g_main (per layer)."""
@@ -95,11 +86,5 @@ class AuxProject(AuxiliaryAggregator):
         cos = here * cos
       gates.append(gate)
       cosines.append(cos)
-    self._gates.assign(tf.stack(gates))
-    self._cosines.assign(tf.stack(cosines))
+    self.record(gates, cosines)
     return update
-
-  def logs(self) -> Dict[str, tf.Tensor]:
-    out = self.per_layer_logs("gate", self._gates)
-    out.update(self.per_layer_logs("cos", self._cosines))
-    return out

@@ -121,3 +121,29 @@ class AuxiliaryAggregator(Aggregator):
   def log_state(self, name: str) -> tf.Variable:
     """A [A, L] variable for per-layer logs."""
     return state(tf.zeros([len(self.aux), self.num_layers]), name)
+
+
+class GatedAuxiliary(AuxiliaryAggregator):
+  """Base of the auxiliary methods that gate each auxiliary gradient per
+  shared layer (the cosine gate, aux_project): `per_layer` chooses layers
+  or one gate over all shared variables; the gates and the cosines of the
+  last call are logged as `gate/<layer>` and `cos/<layer>`."""
+
+  per_layer: bool = True
+
+  def build(self, tasks: Sequence, num_params: Optional[int] = None,
+            shared_variables: Optional[Sequence] = None) -> None:
+    super().build(tasks, num_params,
+                  shared_variables if self.per_layer else None)
+    self._gates = self.log_state("gates")
+    self._cosines = self.log_state("cosines")
+
+  def record(self, gates, cosines) -> None:
+    """Keeps the call's [A, L] gates and cosines for `logs`."""
+    self._gates.assign(tf.stack(gates))
+    self._cosines.assign(tf.stack(cosines))
+
+  def logs(self) -> Dict[str, tf.Tensor]:
+    out = self.per_layer_logs("gate", self._gates)
+    out.update(self.per_layer_logs("cos", self._cosines))
+    return out

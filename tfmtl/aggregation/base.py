@@ -9,7 +9,9 @@ In the train step J is global (all-reduced over replicas), so every replica
 returns the same vector. Task-specific variables are not aggregated: task t's
 own variables receive w_t · ∇L_t with its configured weight w_t.
 
-Optional pieces:
+What the step reads of an aggregator is declared in tfmtl/method_base.py
+(`Method`: needs, needs_when, handles_absent, min_tasks, batches_per_step,
+xla_ok, variance_tasks / variance_due, setup, logs). Besides `__call__`:
   build(tasks, num_params, shared_variables)
                              learn configured weights/roles and create state
                              (inside the strategy's scope); without it the
@@ -17,18 +19,17 @@ Optional pieces:
                              `shared_variables` (the list J's columns are
                              flattened from, in order) lets a method report
                              per-layer statistics
-  needs                      {"variance"}: the step passes
-                             `variance=` [T, n] per-sample gradient variance;
-                             {"losses"}, {"step"}: the global task losses
-                             [T], the optimizer step;
-                             {"representation"}: the step differentiates
-                             w.r.t. the model's shared representation
-                             (`MultiTaskModel.call_split`) instead of
-                             forming J, and calls
+  needs (Need members or names)
+                             VARIANCE: `variance=` [T, n] per-sample gradient
+                             variance; LOSSES, STEP: the global task losses
+                             [T], the optimizer step; REPRESENTATION: the
+                             step differentiates w.r.t. the model's shared
+                             representation instead of forming J and calls
                              `weights_from_gramian(G)` with G [T, T] the
                              Gramian of the representation Jacobian (see
-                             mgda_ub.py)
-  logs() -> dict             extra scalars for summaries
+                             mgda_ub.py); LOSS_WEIGHTS: a composition's
+                             weights. The step hands them over as one
+                             `StepInputs` (`apply(J, inputs)`).
   batches_per_step = K       K > 1: the step draws K independent batches
                              and calls `agg(J_K, jacobians=[K, T, n])`
                              (MoDo, SDMGrad); other methods pay nothing
@@ -41,20 +42,19 @@ per-task state or roles sets `handles_absent = True`, takes `present=` in
 task must not move). `min_tasks`: fewest tasks the rule works with.
 """
 
-from typing import Dict, FrozenSet, Optional, Sequence
+from typing import Optional, Sequence
 
 import tensorflow as tf
 
 from tfmtl.aggregation import absent
+from tfmtl.method_base import GRADIENT_NEEDS, Method, Need, StepInputs  # noqa: F401
 from tfmtl.weighting.base import state  # noqa: F401  (re-exported for methods)
 
 
-class Aggregator(tf.Module):
-  """Base class of gradient aggregators."""
+class Aggregator(Method):
+  """Base class of gradient aggregators (see the module docstring)."""
 
-  needs: FrozenSet[str] = frozenset()
-  handles_absent: bool = False
-  min_tasks: int = 1
+  ALLOWED_NEEDS = GRADIENT_NEEDS
 
   def build(self, tasks: Sequence, num_params: Optional[int] = None,
             shared_variables: Optional[Sequence] = None) -> None:
@@ -87,5 +87,7 @@ class Aggregator(tf.Module):
       return self(J, present=present, **extra)
     return absent.rows(self, J, present, extra)
 
-  def logs(self) -> Dict[str, tf.Tensor]:
-    return {}
+  def apply(self, J: tf.Tensor, inputs: StepInputs) -> tf.Tensor:
+    """The step's entry: `combine` with what the step computed for the
+    method (`inputs` holds what it declared)."""
+    return self.combine(J, **inputs.kwargs())

@@ -3,7 +3,7 @@
 import tensorflow as tf
 
 from tfmtl.aggregation import solvers
-from tfmtl.errors import UserError
+from tfmtl.options import at_least, one_of
 
 
 class CAGrad(solvers.GramianWeighted):
@@ -51,13 +51,12 @@ class CAGrad(solvers.GramianWeighted):
     iters: golden-section steps (T > 10 only).
   """
 
+  limits = {"c": at_least(0.0), "rescale": one_of(0, 1, 2),
+            "norm_eps": at_least(0.0), "iters": at_least(1)}
+
   def __init__(self, c: float = 0.4, rescale: int = 0, norm_eps: float = 1e-6,
                iters: int = 40, name="cagrad"):
     super().__init__(name=name)
-    if c < 0:
-      raise UserError(f"cagrad: c = {c} must be >= 0")
-    if rescale not in (0, 1, 2):
-      raise UserError(f"cagrad: rescale = {rescale} must be 0, 1 or 2")
     self.c, self.rescale, self.norm_eps = float(c), rescale, float(norm_eps)
     self.iters = int(iters)
 

@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-from tfmtl.aggregation.base import Aggregator, state
+from tfmtl.aggregation.base import Aggregator, Need, state
 from tfmtl.errors import UserError
 
 
@@ -35,22 +35,30 @@ class Composed(Aggregator):
 
   def __init__(self, weighting, aggregator, name=None):
     super().__init__(name=name or "composed")
-    if "grad_norms" in weighting.needs:
+    if Need.GRAD_NORMS in weighting.needs:
       raise UserError(
           f"{type(weighting).__name__} can't be composed with an "
           "aggregation (it reads gradient norms of a shared layer); use it "
           "alone")
-    if "representation" in aggregator.needs:
+    if Need.REPRESENTATION in aggregator.needs:
       raise UserError(
           f"{type(aggregator).__name__} works on the representation and "
           "can't be composed with a weighting")
     self.weighting = weighting
     self.aggregator = aggregator
-    self.needs = frozenset(aggregator.needs | {"loss_weights"})
-    self.xla_ok = (getattr(weighting, "xla_ok", True) and
-                   getattr(aggregator, "xla_ok", True))
-    self.xla_reason = (getattr(weighting, "xla_reason", "") or
-                       getattr(aggregator, "xla_reason", ""))
+
+  def resolve_needs(self, options):
+    """The aggregation's needs and the weighting's weights (the parts are
+    this method's options)."""
+    return frozenset(options["aggregator"].needs | {Need.LOSS_WEIGHTS})
+
+  @property
+  def xla_ok(self):
+    return self.weighting.xla_ok and self.aggregator.xla_ok
+
+  @property
+  def xla_reason(self):
+    return self.weighting.xla_reason or self.aggregator.xla_reason
 
   def build(self, tasks, num_params=None, shared_variables=None):
     super().build(tasks, num_params, shared_variables)
@@ -78,6 +86,10 @@ class Composed(Aggregator):
 
   def logs(self):
     return {**self.weighting.logs(), **self.aggregator.logs()}
+
+  def setup(self):
+    return "; ".join(filter(None, (self.weighting.setup(),
+                                   self.aggregator.setup())))
 
 
 def split_name(name: str):

@@ -43,16 +43,16 @@ References:
   2018 (Algorithm 1 and the weighted variant of its §2).
 """
 
-from typing import Dict, Optional, Sequence
+from typing import Optional
 
 import tensorflow as tf
 
-from tfmtl.aggregation.auxiliary import AuxiliaryAggregator
+from tfmtl.aggregation.auxiliary import GatedAuxiliary
 
 TINY = 1e-30
 
 
-class Cosine(AuxiliaryAggregator):
+class Cosine(GatedAuxiliary):
   """Keeps an auxiliary gradient on a layer where it agrees with the main.
 
   Args:
@@ -67,13 +67,6 @@ class Cosine(AuxiliaryAggregator):
     super().__init__(name=name or ("cosine_weighted" if weighted
                                    else "cosine"))
     self.weighted, self.per_layer = bool(weighted), bool(per_layer)
-
-  def build(self, tasks: Sequence, num_params: Optional[int] = None,
-            shared_variables: Optional[Sequence] = None) -> None:
-    super().build(tasks, num_params,
-                  shared_variables if self.per_layer else None)
-    self._gates = self.log_state("gates")
-    self._cosines = self.log_state("cosines")
 
   def cosines(self, g_main: tf.Tensor, g_aux: tf.Tensor) -> tf.Tensor:
     """[L] cosine between the two gradients on each layer."""
@@ -104,14 +97,8 @@ class Cosine(AuxiliaryAggregator):
       update += self.to_columns(gate, J[a]) * J[a]
       gates.append(gate)
       cosines.append(cos)
-    self._gates.assign(tf.stack(gates))
-    self._cosines.assign(tf.stack(cosines))
+    self.record(gates, cosines)
     return update
-
-  def logs(self) -> Dict[str, tf.Tensor]:
-    out = self.per_layer_logs("gate", self._gates)
-    out.update(self.per_layer_logs("cos", self._cosines))
-    return out
 
 
 class CosineWeighted(Cosine):

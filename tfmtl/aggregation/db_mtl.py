@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from tfmtl.aggregation.base import Aggregator, state
 from tfmtl.errors import UserError
+from tfmtl.options import at_least, between
 
 
 class DBMTL(Aggregator):
@@ -46,11 +47,12 @@ class DBMTL(Aggregator):
   needs = frozenset({"losses"})
   handles_absent = True  # see the docstring's absent tasks
 
+  limits = {"beta": between(0.0, 1.0), "beta_sigma": at_least(0.0),
+            "eps": at_least(0.0)}
+
   def __init__(self, beta: float = 0.9, beta_sigma: float = 0.0,
                eps: float = 1e-8, name="db_mtl"):
     super().__init__(name=name)
-    if not 0.0 <= beta <= 1.0:
-      raise UserError(f"db_mtl: beta = {beta} must be in [0, 1]")
     self.beta, self.beta_sigma, self.eps = (float(beta), float(beta_sigma),
                                             float(eps))
 

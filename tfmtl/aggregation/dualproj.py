@@ -3,6 +3,7 @@
 import tensorflow as tf
 
 from tfmtl.aggregation import solvers
+from tfmtl.options import at_least
 
 
 class DualProj(solvers.GramianWeighted):
@@ -36,6 +37,8 @@ class DualProj(solvers.GramianWeighted):
   Args:
     reg_eps: ridge added to G / trace(G) before solving (TorchJD: 1e-4).
   """
+
+  limits = {"reg_eps": at_least(0.0)}
 
   def __init__(self, reg_eps: float = 0.0, name="dualproj"):
     super().__init__(name=name)

@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from tfmtl.aggregation.base import Aggregator, state
 from tfmtl.errors import UserError
+from tfmtl.options import above, at_least
 
 
 class ExcessMTL(Aggregator):
@@ -54,15 +55,11 @@ class ExcessMTL(Aggregator):
 
   handles_absent = True  # see the docstring's absent tasks
 
+  limits = {"robust_step_size": above(0.0), "warmup_steps": at_least(0)}
+
   def __init__(self, robust_step_size: float = 1e-2, warmup_steps: int = 1,
                name="excess_mtl"):
     super().__init__(name=name)
-    if robust_step_size <= 0:
-      raise UserError(f"excess_mtl: robust_step_size = {robust_step_size} "
-                      "must be > 0")
-    if warmup_steps < 0:
-      raise UserError(f"excess_mtl: warmup_steps = {warmup_steps} must be "
-                      ">= 0")
     self.step_size, self.warmup = float(robust_step_size), int(warmup_steps)
 
   def build(self, tasks, num_params=None, shared_variables=None):

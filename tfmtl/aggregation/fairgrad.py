@@ -3,7 +3,7 @@
 import tensorflow as tf
 
 from tfmtl.aggregation import solvers
-from tfmtl.errors import UserError
+from tfmtl.options import at_least
 
 _RIDGE = 1e-6
 
@@ -75,12 +75,10 @@ class FairGrad(solvers.GramianWeighted):
     iters: Newton steps.
   """
 
+  limits = {"alpha": at_least(0.0), "iters": at_least(1)}
+
   def __init__(self, alpha: float = 1.0, iters: int = 30, name="fairgrad"):
     super().__init__(name=name)
-    if alpha < 0:
-      raise UserError(f"fairgrad: alpha = {alpha} must be >= 0")
-    if int(iters) < 1:
-      raise UserError(f"fairgrad: iters = {iters} must be >= 1")
     # (`self.alpha` is the base class's record of the last weights.)
     self.fair_alpha, self.iters = float(alpha), int(iters)
 

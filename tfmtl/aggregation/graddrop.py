@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from tfmtl.aggregation.base import Aggregator
 from tfmtl.errors import UserError
+from tfmtl.options import between
 
 
 class GradDrop(Aggregator):
@@ -38,6 +39,8 @@ class GradDrop(Aggregator):
   """
 
   needs = frozenset({"step"})
+
+  limits = {"leak": between(0.0, 1.0)}
 
   def __init__(self, seed: int = 0, leak: Optional[Sequence[float]] = None,
                name="graddrop"):

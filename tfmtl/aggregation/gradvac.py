@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from tfmtl.aggregation import solvers
 from tfmtl.aggregation.base import state
-from tfmtl.errors import UserError
+from tfmtl.options import at_least, between
 
 
 class GradVac(solvers.GramianWeighted):
@@ -56,15 +56,17 @@ class GradVac(solvers.GramianWeighted):
     seed: seed of the random orders.
   """
 
+  limits = {"beta": between(0.0, 1.0), "eps": at_least(0.0)}
+
+  # The random visiting orders are keyed on the step.
+  needs_when = {"step": lambda options: options["randomised"]}
+
   def __init__(self, beta: float = 0.5, eps: float = 1e-8,
                libmtl_ema: bool = False, randomised: bool = False,
                seed: int = 0, name="gradvac"):
     super().__init__(name=name)
-    if not 0.0 <= beta <= 1.0:
-      raise UserError(f"gradvac: beta = {beta} must be in [0, 1]")
     self.beta, self.eps, self.libmtl_ema = float(beta), float(eps), libmtl_ema
     self.randomised, self.seed = bool(randomised), int(seed)
-    self.needs = frozenset({"step"}) if self.randomised else frozenset()
 
   def build(self, tasks, num_params=None, shared_variables=None):
     super().build(tasks, num_params, shared_variables)

@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from tfmtl.aggregation import solvers
 from tfmtl.errors import UserError
+from tfmtl.options import at_least
 
 
 class Krum(solvers.GramianWeighted):
@@ -37,12 +38,10 @@ class Krum(solvers.GramianWeighted):
     n_selected: m ≥ 1, rows averaged (1: Krum; more: Multi-Krum).
   """
 
+  limits = {"n_byzantine": at_least(0), "n_selected": at_least(1)}
+
   def __init__(self, n_byzantine: int = 0, n_selected: int = 1, name="krum"):
     super().__init__(name=name)
-    if int(n_byzantine) < 0:
-      raise UserError(f"krum: n_byzantine = {n_byzantine} must be >= 0")
-    if int(n_selected) < 1:
-      raise UserError(f"krum: n_selected = {n_selected} must be >= 1")
     self.n_byzantine, self.n_selected = int(n_byzantine), int(n_selected)
 
   @property

@@ -46,7 +46,7 @@ import tensorflow as tf
 
 from tfmtl.aggregation.auxiliary import AuxiliaryAggregator
 from tfmtl.aggregation.base import state
-from tfmtl.errors import UserError
+from tfmtl.options import between
 
 TINY = 1e-30
 
@@ -61,13 +61,12 @@ class MetaBalance(AuxiliaryAggregator):
 
   handles_absent = True  # see the docstring's absent tasks
 
+  limits = {"relax": between(0.0, 1.0),
+            "decay": between(0.0, 1.0, high_open=True)}
+
   def __init__(self, relax: float = 0.7, decay: float = 0.9,
                name="metabalance"):
     super().__init__(name=name)
-    if not 0.0 <= float(relax) <= 1.0:
-      raise UserError(f"metabalance: relax={relax} must be in [0, 1]")
-    if not 0.0 <= float(decay) < 1.0:
-      raise UserError(f"metabalance: decay={decay} must be in [0, 1)")
     self.relax, self.decay = float(relax), float(decay)
 
   def build(self, tasks: Sequence, num_params: Optional[int] = None,

@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from tfmtl.aggregation import solvers
 from tfmtl.errors import UserError
+from tfmtl.options import one_of
 
 NORMALIZATIONS = ("none", "l2", "loss", "loss+")
 
@@ -46,14 +47,14 @@ class MGDA(solvers.GramianWeighted):
     normalization: "none", "l2", "loss" or "loss+" (see above).
   """
 
+  limits = {"normalization": one_of(*NORMALIZATIONS)}
+
+  needs_when = {"losses": lambda options: options.get("normalization") in
+                ("loss", "loss+")}
+
   def __init__(self, normalization: str = "none", name="mgda"):
     super().__init__(name=name)
-    if normalization not in NORMALIZATIONS:
-      raise UserError(f"mgda: normalization={normalization!r} is not one of "
-                      f"{', '.join(NORMALIZATIONS)}")
     self.normalization = normalization
-    if normalization in ("loss", "loss+"):
-      self.needs = frozenset({"losses"})
 
   def task_combination(self, G, J, losses=None, **extra):
     if self.normalization == "none":

@@ -48,6 +48,8 @@ class MGDAUB(MGDA):
   """
 
   needs = frozenset({"representation"})
+  # Always at the representation level: no rep_grad option.
+  shared_options = {"rep_grad": None}
 
   def __init__(self, name="mgda_ub"):
     super().__init__(name=name)

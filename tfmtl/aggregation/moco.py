@@ -5,6 +5,7 @@ import tensorflow as tf
 from tfmtl.aggregation import present as present_mod
 from tfmtl.aggregation.base import Aggregator, state
 from tfmtl.errors import UserError
+from tfmtl.options import at_least
 
 
 class MoCo(Aggregator):
@@ -55,12 +56,14 @@ class MoCo(Aggregator):
   needs = frozenset({"losses"})
   handles_absent = True  # see the docstring's absent tasks
 
+  limits = {"beta": at_least(0.0), "beta_sigma": at_least(0.0),
+            "gamma": at_least(0.0), "gamma_sigma": at_least(0.0),
+            "rho": at_least(0.0), "eps": at_least(0.0)}
+
   def __init__(self, beta: float = 0.5, beta_sigma: float = 0.5,
                gamma: float = 0.1, gamma_sigma: float = 0.5,
                rho: float = 0.0, eps: float = 1e-8, name="moco"):
     super().__init__(name=name)
-    if beta < 0 or gamma < 0 or rho < 0:
-      raise UserError("moco: beta, gamma and rho must be >= 0")
     self.beta, self.beta_sigma = float(beta), float(beta_sigma)
     self.gamma, self.gamma_sigma = float(gamma), float(gamma_sigma)
     self.rho, self.eps = float(rho), float(eps)

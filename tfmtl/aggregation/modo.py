@@ -3,11 +3,12 @@
 import tensorflow as tf
 
 from tfmtl.aggregation import present as present_mod
-from tfmtl.aggregation.base import Aggregator, state
+from tfmtl.aggregation.multi_batch import MultiBatch
 from tfmtl.aggregation.solvers import project_simplex
+from tfmtl.options import at_least
 
 
-class MoDo(Aggregator):
+class MoDo(MultiBatch):
   r"""Stochastic MGDA with the weights' update de-biased by two batches.
 
   Each step draws three independent batches with Jacobians J₁, J₂, J₃ of the
@@ -40,24 +41,18 @@ class MoDo(Aggregator):
     rho: λ's ℓ2 regularisation (LibMTL `MoDo_rho`, 0.1).
   """
 
-  handles_absent = True  # see the docstring's absent tasks
-
-  batches_per_step = 3
+  # Absent tasks: see the docstring. State: λ ("lambda"), logged as
+  # lambda/<task>.
+  weights_attr, weights_state, log_prefix = "lambd", "lambda", "lambda"
+  limits = {"gamma": at_least(0.0), "rho": at_least(0.0)}
 
   def __init__(self, gamma: float = 1e-3, rho: float = 0.1, name="modo"):
     super().__init__(name=name)
     self.gamma, self.rho = gamma, rho
 
-  def build(self, tasks, num_params=None, shared_variables=None):
-    super().build(tasks, num_params, shared_variables)
-    t = len(tasks)
-    self.lambd = state(tf.fill([t], 1.0 / t), "lambda")
-
   def __call__(self, J, jacobians=None, present=None, **extra):
-    if jacobians is None:  # a direct call: one batch for all three roles
-      jacobians = tf.stack([J, J, J])
-    lam = tf.cast(self.lambd, J.dtype) if hasattr(self, "lambd") else \
-        tf.fill([tf.shape(J)[0]], 1.0 / tf.cast(tf.shape(J)[0], J.dtype))
+    jacobians = self.batches(J, jacobians)
+    lam = self.kept_weights(J)
     if present is not None:
       p = present_mod.mask(present, J.dtype)
       old, (lam, total) = lam, present_mod.split_simplex(lam, p)
@@ -70,12 +65,5 @@ class MoDo(Aggregator):
     else:
       lam = present_mod.project_present(moved, p)
       kept = present_mod.merge_simplex(old, lam, total, p)
-    if hasattr(self, "lambd"):
-      self.lambd.assign(tf.cast(kept, tf.float32))
+    self.keep(kept)
     return tf.linalg.matvec(j3, lam, transpose_a=True)
-
-  def logs(self):
-    if not hasattr(self, "lambd"):
-      return {}
-    return {f"lambda/{n}": self.lambd[i]
-            for i, n in enumerate(self.task_names)}

@@ -3,6 +3,7 @@
 import tensorflow as tf
 
 from tfmtl.aggregation import solvers
+from tfmtl.options import at_least
 
 
 class NashMTL(solvers.GramianWeighted):
@@ -50,6 +51,8 @@ class NashMTL(solvers.GramianWeighted):
     max_norm: clip ‖d‖ to this (the official default 1.0; 0 disables).
     iters: Newton steps.
   """
+
+  limits = {"max_norm": at_least(0.0), "iters": at_least(1)}
 
   def __init__(self, max_norm: float = 1.0, iters: int = 20,
                name="nash_mtl"):

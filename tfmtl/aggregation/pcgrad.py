@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfmtl.aggregation import solvers
+from tfmtl.options import at_least
 
 
 class PCGrad(solvers.GramianWeighted):
@@ -42,12 +43,16 @@ class PCGrad(solvers.GramianWeighted):
     max_orders: cap on (T−1)! for the averaged form.
   """
 
+  limits = {"max_orders": at_least(1)}
+
+  # The random orders are keyed on the step.
+  needs_when = {"step": lambda options: options["randomised"]}
+
   def __init__(self, randomised: bool = False, seed: int = 0,
                max_orders: int = 720, name="pcgrad"):
     super().__init__(name=name)
     self.randomised, self.seed = bool(randomised), int(seed)
     self.max_orders = int(max_orders)
-    self.needs = frozenset({"step"}) if self.randomised else frozenset()
 
   def _fixed_orders(self, t):
     starts, orders = [], []

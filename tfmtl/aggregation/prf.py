@@ -98,6 +98,7 @@ import tensorflow as tf
 from tfmtl.aggregation.auxiliary import AuxiliaryAggregator, layer_segments
 from tfmtl.aggregation.base import state
 from tfmtl.errors import UserError
+from tfmtl.options import at_least, between, one_of
 
 _layer_segments = layer_segments  # the name earlier code imported
 VARIANCES = ("sample", "mean")
@@ -141,23 +142,17 @@ class PRF(AuxiliaryAggregator):
   needs = frozenset({"variance"})
   handles_absent = True  # see the docstring's absent tasks
 
+  limits = {"every": at_least(1), "ema": between(0.0, 1.0, high_open=True),
+            "gate_ema": between(0.0, 1.0, high_open=True),
+            "eps": at_least(0.0), "variance": one_of(*VARIANCES),
+            "granularity": one_of(*GRANULARITIES), "batch_size": at_least(1)}
+
   def __init__(self, main_task: Optional[str] = None, every: int = 1,
                ema: Optional[float] = None, eps: float = 1e-19,
                variance: str = "sample", batch_size: Optional[int] = None,
                granularity: str = "element", gate_ema: Optional[float] = None,
                name="prf"):
     super().__init__(name=name)
-    if int(every) < 1:
-      raise UserError(f"prf: every={every} must be a positive integer")
-    for key, value in (("ema", ema), ("gate_ema", gate_ema)):
-      if value is not None and not 0.0 <= float(value) < 1.0:
-        raise UserError(f"prf: {key}={value} must be a decay in [0, 1)")
-    if variance not in VARIANCES:
-      raise UserError(f"prf: variance={variance!r} is not one of "
-                      f"{VARIANCES}")
-    if granularity not in GRANULARITIES:
-      raise UserError(f"prf: granularity={granularity!r} is not one of "
-                      f"{GRANULARITIES}")
     if variance == "mean" and (batch_size is None or int(batch_size) < 1):
       raise UserError("prf: variance='mean' needs batch_size=B, the global "
                       f"batch size (got batch_size={batch_size})")
@@ -176,7 +171,7 @@ class PRF(AuxiliaryAggregator):
       raise UserError(f"prf: main_task={main!r} is not a task with role "
                       f"'main'; main tasks: {mains}")
     self.main = self.task_names.index(main)
-    self.variance_tasks = [main] + [self.task_names[i] for i in self.aux]
+    self._variance_tasks = [main] + [self.task_names[i] for i in self.aux]
     if shared_variables:
       num_params = sum(s for _, s in self.segments)
     self._beta_means = self.log_state("beta_means")
@@ -198,6 +193,10 @@ class PRF(AuxiliaryAggregator):
       self._gate_calls = state(0, "gate_calls", dtype=tf.int64)
       self._gate_seen = state(tf.zeros([len(self.aux)], tf.int64),
                               "gate_seen", dtype=tf.int64)
+
+  def variance_tasks(self):
+    """The main task and the auxiliary ones: only their variance is read."""
+    return self._variance_tasks
 
   def variance_due(self) -> Optional[tf.Tensor]:
     """Whether the next call reads a fresh variance (None: every call).

@@ -4,11 +4,12 @@
 import tensorflow as tf
 
 from tfmtl.aggregation import present as present_mod
-from tfmtl.aggregation.base import Aggregator, state
+from tfmtl.aggregation.multi_batch import MultiBatch
 from tfmtl.aggregation.solvers import project_simplex
+from tfmtl.options import at_least
 
 
-class SDMGrad(Aggregator):
+class SDMGrad(MultiBatch):
   r"""MGDA pulled toward the mean gradient, with a de-biased Gramian.
 
   Each step draws three independent batches with Jacobians J_ζ, J_ξ₁, J_ξ₂:
@@ -49,28 +50,20 @@ class SDMGrad(Aggregator):
     niter: inner iterations on w (LibMTL `SDMGrad_niter`, 20).
   """
 
-  handles_absent = True  # see the docstring's absent tasks
-
-  batches_per_step = 3
+  # Absent tasks: see the docstring. State: w, logged as sdm_w/<task>.
+  weights_attr, weights_state, log_prefix = "w", "w", "sdm_w"
+  limits = {"lamda": at_least(0.0), "niter": at_least(1)}
 
   def __init__(self, lamda: float = 0.3, niter: int = 20, name="sdmgrad"):
     super().__init__(name=name)
     self.lamda, self.niter = lamda, int(niter)
 
-  def build(self, tasks, num_params=None, shared_variables=None):
-    super().build(tasks, num_params, shared_variables)
-    t = len(tasks)
-    self.w = state(tf.fill([t], 1.0 / t), "w")
-
   def __call__(self, J, jacobians=None, present=None, **extra):
-    if jacobians is None:  # a direct call: one batch for all three roles
-      jacobians = tf.stack([J, J, J])
+    jacobians = self.batches(J, jacobians)
     zeta, xi1, xi2 = jacobians[0], jacobians[1], jacobians[2]
     gram = tf.matmul(xi1, xi2, transpose_b=True)
     roots = tf.sqrt(tf.maximum(tf.linalg.diag_part(gram), 0.0))
-    t = tf.shape(J)[0]
-    w = (tf.cast(self.w, J.dtype) if hasattr(self, "w") else
-         tf.fill([t], 1.0 / tf.cast(t, J.dtype)))
+    w = self.kept_weights(J)
     if present is None:
       s = tf.reduce_mean(roots)
       gram = gram / (tf.square(s) + 1e-8)
@@ -99,8 +92,7 @@ class SDMGrad(Aggregator):
                                     tf.zeros_like(moved))), w)
     kept = w if present is None else present_mod.merge_simplex(old, w,
                                                                total, p)
-    if hasattr(self, "w"):
-      self.w.assign(tf.cast(kept, tf.float32))
+    self.keep(kept)
     if present is None:
       mean = tf.reduce_mean(zeta, axis=0)
     else:
@@ -108,7 +100,4 @@ class SDMGrad(Aggregator):
     d = tf.linalg.matvec(zeta, w, transpose_a=True) + self.lamda * mean
     return d / (1.0 + self.lamda)
 
-  def logs(self):
-    if not hasattr(self, "w"):
-      return {}
-    return {f"sdm_w/{n}": self.w[i] for i, n in enumerate(self.task_names)}
+

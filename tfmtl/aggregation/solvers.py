@@ -33,6 +33,7 @@ import tensorflow as tf
 
 from tfmtl.aggregation import absent
 from tfmtl.aggregation.base import Aggregator, state
+from tfmtl.options import Option
 
 MAX_EXACT_TASKS = 10
 _RIDGE = 1e-6
@@ -230,9 +231,24 @@ class GramianWeighted(Aggregator):
   weights are those of the present tasks' sub-Gramian, 0 for the absent
   (absent.py); a subclass with per-task state overrides
   `weights_from_gramian`.
+
+  Every such method takes `rep_grad=True` (a shared option): the step then
+  weighs by the Gramian of the gradients w.r.t. the shared representation
+  and makes one backward pass of Σ_t w_t ∇_Z L_t through the shared layers
+  (LibMTL's `rep_grad`; the machinery of `mgda_ub`, which is `mgda` there).
+  Costs about one backward of the network whatever T is; needs a model with
+  a shared representation (any functional model whose heads read a shared
+  trunk, or an explicit `TaskSplit(representation=...)`).
   """
 
   handles_absent = True
+  shared_options = {"rep_grad": Option(
+      "rep_grad", bool, False, None,
+      "weigh by the Gramian of the gradients w.r.t. the shared "
+      "representation and make one backward pass through the shared layers "
+      "(LibMTL's rep_grad; needs a model whose heads read one shared "
+      "representation)")}
+  needs_when = {"representation": lambda options: options.get("rep_grad")}
 
   def build(self, tasks, num_params=None, shared_variables=None):
     super().build(tasks, num_params, shared_variables)

@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from tfmtl.aggregation.base import Aggregator
 from tfmtl.errors import UserError
+from tfmtl.options import at_least
 
 
 class TrimmedMean(Aggregator):
@@ -33,11 +34,10 @@ class TrimmedMean(Aggregator):
     trim_number: k ≥ 0, values dropped at each end of every coordinate.
   """
 
+  limits = {"trim_number": at_least(0)}
+
   def __init__(self, trim_number: int = 1, name="trimmed_mean"):
     super().__init__(name=name)
-    if int(trim_number) < 0:
-      raise UserError(f"trimmed_mean: trim_number = {trim_number} must be "
-                      ">= 0")
     self.trim_number = int(trim_number)
 
   @property

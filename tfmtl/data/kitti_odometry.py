@@ -168,6 +168,9 @@ class KittiOdometrySource(pipeline.RecordSource):
   """
 
   what = "KITTI"
+  # Its (translation, rotation) labels: eval.py integrates the predicted
+  # relative poses into trajectories and adds the KITTI metric.
+  odometry_tasks = ("trans", "rot")
 
   def __init__(self, root: str, split: Union[str, Dict] = "reference",
                height: int = 128, width: int = 320, with_flow: bool = True,

@@ -96,16 +96,28 @@ class ArraySource:
                   ).prefetch(1)
 
 
+def batched(spec) -> bool:
+  """Every component has rank ≥ 1 and an unknown first dimension: the
+  element spec of `ds.batch(n)` (an unbatched scalar label has rank 0)."""
+  parts = tf.nest.flatten(spec)
+  return bool(parts) and all(
+      p.shape.rank is not None and p.shape.rank >= 1 and p.shape[0] is None
+      for p in parts)
+
+
 class DatasetSource:
   """A source over a user's own tf.data datasets, one per split.
 
   Args:
-    splits: {split: tf.data.Dataset of single (unbatched) examples
-      `(inputs, {task: label})`}; "train" is required.
+    splits: {split: tf.data.Dataset of `(inputs, {task: label})` examples,
+      or of batches of them}; "train" is required.
     seed: shuffle seed when `dataset` is given none.
 
   What a user data function (`--config.data.name=module:function`) may
-  return instead of a source object.
+  return instead of a source object. A split whose every component has an
+  unknown leading dimension (`ds.batch(n)` without drop_remainder) is taken
+  as batched and unbatched here: the run batches by `config.batch_size`
+  and shuffles examples, not batches.
   """
 
   def __init__(self, splits, seed: int = 0):
@@ -119,18 +131,28 @@ class DatasetSource:
         raise UserError(
             f"split {name!r}: expected a tf.data.Dataset of unbatched "
             f"(inputs, {{task: label}}) examples, got element spec {spec}")
-    self._splits = dict(splits)
+    self._splits = {name: ds.unbatch() if batched(ds.element_spec) else ds
+                    for name, ds in splits.items()}
     self.seed = seed
+    self._counted = {}
 
   @property
   def task_names(self):
     return list(self._splits["train"].element_spec[1])
 
   def num_examples(self, split: str) -> int:
-    n = int(self._get(split).cardinality())
+    """Examples of a split: its cardinality, or counted once (a filtered or
+    unbatched dataset does not know its size)."""
+    ds = self._get(split)
+    n = int(ds.cardinality())
+    if n == tf.data.INFINITE_CARDINALITY:
+      raise UserError(f"split {split!r} is infinite (repeat()): return it "
+                      "without repeat, the run repeats it")
     if n < 0:
-      raise UserError(f"split {split!r} has no known size (cardinality); "
-                      "give epoch lengths explicitly")
+      n = self._counted.get(split)
+      if n is None:
+        n = int(ds.reduce(np.int64(0), lambda c, _: c + 1))
+        self._counted[split] = n
     return n
 
   def _get(self, split):

@@ -21,7 +21,7 @@ and each method's docstring). Dense labels keep their own per-pixel missing valu
 
 import tensorflow as tf
 
-from tfmtl.errors import UserError
+from tfmtl import contract
 
 SUM = tf.distribute.ReduceOp.SUM
 
@@ -48,18 +48,21 @@ def label_weights(tasks, labels, sample_weights=None):
   """(labels, {task: [B] weights} or None) with NaN-missing labels masked.
 
   None when no task has weights: the step then runs exactly as before.
+  `sample_weights` may be one [B] array for every task (as Keras takes
+  it); weights must be finite and ≥ 0 (checked as the step runs,
+  tfmtl/contract.py).
   """
-  sample_weights = dict(sample_weights or {})
-  unknown = sorted(set(sample_weights) - {t.name for t in tasks})
-  if unknown:
-    raise UserError(f"sample weights for {unknown}, which are not tasks "
-                    f"being trained ({[t.name for t in tasks]})")
+  contract.check_labels(tasks, labels)
+  sample_weights = dict(contract.per_task_weights(tasks, sample_weights)
+                        or {})
+  contract.check_weights(tasks, sample_weights)
   labels = dict(labels)
   weights = {}
   for t in tasks:
     w = sample_weights.get(t.name)
     if w is not None:
-      w = tf.reshape(tf.cast(w, tf.float32), [-1])
+      w = contract.assert_weights(
+          t.name, tf.reshape(tf.cast(w, tf.float32), [-1]))
     if t.missing == "nan" and labels[t.name].dtype.is_floating:
       y = labels[t.name]
       bad = tf.math.is_nan(y)
@@ -105,6 +108,8 @@ def loss_shares(tasks, labels, outputs, global_batch, weights=None,
   """
   per_example = [tf.cast(t.loss(labels[t.name], outputs[t.name]), tf.float32)
                  for t in tasks]
+  for t, l in zip(tasks, per_example):
+    contract.check_loss_output(t, l)
   if weights is None:
     return [tf.reduce_sum(l) / global_batch for l in per_example]
   shares = []

@@ -4,25 +4,47 @@
   method's regularizer); gradient norms of the watched shared layer per task
   only for methods that need them; KPIs for those that read them;
 - gradient level (tfmtl.aggregation): per-task gradients of the shared
-  variables stacked into J [T, n], per-sample gradient variance only for
-  methods that need it, then `agg(J)`;
-- representation level (MGDA-UB, Aligned-MTL-UB): per-task gradients w.r.t.
+  variables stacked into J [T, n], then `method.apply(J, inputs)`;
+- representation level (MGDA-UB, `rep_grad`): per-task gradients w.r.t.
   the shared representation Z only (backward passes through the heads),
   their Gramian [T, T], the method's weights from it, then one backward pass
   through the shared layers seeded with Σ_t w_t ∇_Z L_t.
 
-Each function takes the built `TrainStep` (its split, method and variable
-lists) and returns (gradients in the order of `step.variables`, weights [T]
-where the phase decides them, bad_grad [T]). Everything returned is global:
-the all-reduces happen here.
+Each function takes what it works on explicitly: the tape and the loss
+shares, the method, the step's `Variables`, the `StepInputs` the method
+declared (tfmtl/method_base.py), the replica context and the loss scale.
+It returns (gradients in the order of `Variables.trained`, weights [T] where
+the phase decides them, bad_grad [T]). Everything returned is global: the
+all-reduces happen here.
 """
 
+import dataclasses
 import math
+from typing import List, Optional
 
 import tensorflow as tf
 
 from tfmtl.engine.apply import all_finite
 from tfmtl.engine.forward import SUM, float32
+from tfmtl.method_base import Need, StepInputs
+
+
+@dataclasses.dataclass
+class Variables:
+  """The variables a step trains, grouped as the phases read them.
+
+  Attributes:
+    shared: the shared variables, in J's column order.
+    tasks: each task's own variables.
+    trained: every variable the optimizer updates, in the order the
+      phases return gradients.
+    watched: the shared layer whose per-task gradient norms loss-level
+      methods with Need.GRAD_NORMS read.
+  """
+  shared: List[tf.Variable]
+  tasks: List[List[tf.Variable]]
+  trained: List[tf.Variable]
+  watched: List[tf.Variable] = dataclasses.field(default_factory=list)
 
 
 def size(v) -> int:
@@ -60,28 +82,26 @@ def _bad_rows(rows, own):
       for i in range(len(own))]))
 
 
-def loss_level(step, tape, target, shares, losses, labels, outputs, local_b,
-               global_b, ctx, scale, present=None):
-  method = step.method
-  grads = tape.gradient(target, step.variables)
-  grads = ctx.all_reduce(SUM, zeros_for_none(grads, step.variables))
+def loss_level(tape, target, shares, method, variables: Variables,
+               inputs: StepInputs, losses, step, ctx, scale):
+  """One backward pass of the weighted total; then the weighting's state
+  update with the statistics it declared (`inputs`: KPIs, presence; the
+  gradient norms are formed here, from the tape)."""
+  grads = tape.gradient(target, variables.trained)
+  grads = ctx.all_reduce(SUM, zeros_for_none(grads, variables.trained))
   if scale is not None:
     grads = [g / scale for g in grads]
   # One backward pass of Σ w_t L_t: a bad gradient can't be pinned on a
   # task, so all are named.
-  bad_grad = tf.fill([len(step.tasks)], tf.logical_not(all_finite(grads)))
-  stats = {}
-  if "grad_norms" in method.needs:
-    watched = step.watched
+  bad_grad = tf.fill([len(shares)], tf.logical_not(all_finite(grads)))
+  if Need.GRAD_NORMS in method.needs:
+    watched = variables.watched
     per_task = [flatten(tape.gradient(shares[i], watched), watched)
-                for i in range(len(step.tasks))]
+                for i in range(len(shares))]
     per_task = ctx.all_reduce(SUM, tf.stack(per_task))
-    stats["grad_norms"] = tf.norm(per_task, axis=1)
-  if "kpis" in method.needs:
-    stats["kpis"] = kpis(step.tasks, labels, outputs, local_b, global_b, ctx)
-  if present is not None and method.handles_absent:
-    stats["present"] = present
-  method.update(losses, step.optimizer.iterations, **stats)
+    inputs = dataclasses.replace(inputs, grad_norms=tf.norm(per_task,
+                                                            axis=1))
+  method.update(losses, step, **inputs.kwargs())
   return grads, bad_grad
 
 
@@ -92,16 +112,17 @@ def kpis(tasks, labels, outputs, local_b, global_b, ctx):
   return ctx.all_reduce(SUM, local * local_b) / global_b
 
 
-def stacked_jacobian(step, tape, shares, ctx, scale):
+def stacked_jacobian(tape, shares, variables: Variables, ctx, scale):
   """(J [T, n], own gradients per task, bad_grad [T]), global and unscaled.
 
   Row t of J is ∇_θs of task t's share; own[t] its own variables' gradient.
   """
   rows, own = [], []
-  for i, vs in enumerate(step.task_vars):
-    g = tape.gradient(shares[i], step.shared + vs)
-    rows.append(flatten(g[:len(step.shared)], step.shared))
-    own.append(zeros_for_none(g[len(step.shared):], vs))
+  shared = variables.shared
+  for i, vs in enumerate(variables.tasks):
+    g = tape.gradient(shares[i], shared + vs)
+    rows.append(flatten(g[:len(shared)], shared))
+    own.append(zeros_for_none(g[len(shared):], vs))
   jacobian, own = ctx.all_reduce(SUM, (tf.stack(rows), own))
   if scale is not None:
     jacobian = jacobian / scale
@@ -109,78 +130,60 @@ def stacked_jacobian(step, tape, shares, ctx, scale):
   return jacobian, own, _bad_rows(jacobian, own)
 
 
-def multi_batch_level(step, jacobians, owns, present=None):
+def _with_own(method, combined, own, variables, reference):
+  """Shared gradients from the method's combined [n] vector, then each
+  task's own variables with the configured weight (and the weights)."""
+  weights = method.weights_for(reference)
+  grads = unflatten(combined, variables.shared)
+  for i, g in enumerate(own):
+    grads += [weights[i] * x for x in g]
+  return grads, weights
+
+
+def multi_batch_level(method, variables: Variables, jacobians, owns,
+                      inputs: StepInputs):
   """Methods that read several independent batches' Jacobians (MoDo,
   SDMGrad): `method(J_last, jacobians=[K, T, n])`; task variables get the
   configured weight times their gradient averaged over the K batches."""
   stacked = finite_or_zero(tf.stack(jacobians))
-  combined = step.method.combine(stacked[-1], present=present,
-                                 jacobians=stacked)
-  weights = step.method.weights_for(stacked[-1])
-  grads = unflatten(combined, step.shared)
+  combined = method.apply(stacked[-1], dataclasses.replace(
+      inputs, jacobians=stacked))
+  weights = method.weights_for(stacked[-1])
+  grads = unflatten(combined, variables.shared)
   k = float(len(owns))
-  for i in range(len(step.task_vars)):
+  for i in range(len(variables.tasks)):
     grads += [weights[i] * tf.add_n([own[i][j] for own in owns]) / k
-              for j in range(len(step.task_vars[i]))]
+              for j in range(len(variables.tasks[i]))]
   return grads, weights
 
 
-def jacobian_level(step, tape, shares, inputs, labels, local_b, global_b, ctx,
-                   scale, composed=None, present=None, example_weights=None):
-  """J, then the aggregator. `composed` = (loss weights, the weighting's
-  objective, global losses, outputs) when the method is a composition
-  (aggregation/composed.py)."""
-  method = step.method
-  jacobian, own, bad_grad = stacked_jacobian(step, tape, shares, ctx, scale)
-  if scale is not None:
-    shares = [x / scale for x in shares]
+def jacobian_level(tape, shares, method, variables: Variables,
+                   inputs: StepInputs, ctx, scale):
+  """J, then the aggregator with what it declared (`inputs`)."""
+  jacobian, own, bad_grad = stacked_jacobian(tape, shares, variables, ctx,
+                                             scale)
   # A method's solver must not see NaN (an iterative one could spin); the
   # step is skipped anyway when anything here is non-finite.
   jacobian = finite_or_zero(jacobian)
-  extra = {}
-  if "variance" in method.needs:
-    due = getattr(method, "variance_due", lambda: None)()
-    extra["variance"] = finite_or_zero(
-        variance(step, inputs, labels, local_b, global_b, ctx, due,
-                 example_weights))
-  if "losses" in method.needs:
-    extra["losses"] = finite_or_zero(
-        ctx.all_reduce(SUM, tf.stop_gradient(tf.stack(shares))))
-  if "step" in method.needs:
-    extra["step"] = step.optimizer.iterations
-  if composed is not None:
-    extra["loss_weights"] = tf.stop_gradient(composed[0])
-  combined = method.combine(jacobian, present=present, **extra)
-  weights = method.weights_for(jacobian)
-  grads = unflatten(combined, step.shared)
-  for i, g in enumerate(own):
-    grads += [weights[i] * x for x in g]
-  if composed is not None:
-    grads += _weighting_part(step, tape, composed, labels, local_b, global_b,
-                             ctx, present)
+  combined = method.apply(jacobian, inputs)
+  grads, weights = _with_own(method, combined, own, variables, jacobian)
   return grads, weights, bad_grad
 
 
-def _weighting_part(step, tape, composed, labels, local_b, global_b, ctx,
-                    present=None):
+def weighting_part(tape, weighting, objective, losses, step, inputs,
+                   ctx):
   """A composition's weighting: gradients of its own variables from its
   objective, then its state update (as after a loss-level step)."""
-  _, objective, losses, outputs = composed
-  weighting = step.method.weighting
   own = list(weighting.trainable_variables)
   grads = ctx.all_reduce(SUM, zeros_for_none(tape.gradient(objective, own),
                                              own)) if own else []
-  stats = {}
-  if "kpis" in weighting.needs:
-    stats["kpis"] = kpis(step.tasks, labels, outputs, local_b, global_b, ctx)
-  if present is not None and weighting.handles_absent:
-    stats["present"] = present
-  weighting.update(losses, step.optimizer.iterations, **stats)
+  weighting.update(losses, step, **inputs.kwargs())
   return list(grads)
 
 
-def representation_level(step, tape, shares, representation, ctx, scale,
-                         present=None):
+def representation_level(tape, shares, representation, method,
+                         variables: Variables, inputs: StepInputs, ctx,
+                         scale):
   """Weights from the representation Jacobian J_Z; one shared backward.
 
   Only the T×T Gramian of J_Z is all-reduced: J_Z's columns are per-example
@@ -188,7 +191,7 @@ def representation_level(step, tape, shares, representation, ctx, scale,
   """
   z = tf.nest.flatten(representation)
   z_grads, rows, own = [], [], []
-  for i, vs in enumerate(step.task_vars):
+  for i, vs in enumerate(variables.tasks):
     g = tape.gradient(shares[i], z + vs)
     z_grads.append(zeros_for_none(g[:len(z)], z))
     rows.append(tf.cast(flatten(z_grads[-1], z), tf.float32))
@@ -200,68 +203,59 @@ def representation_level(step, tape, shares, representation, ctx, scale,
     gram = gram / (scale * scale)
     own = [[x / scale for x in g] for g in own]
   bad_grad = _bad_rows(gram, own)
-  extra = {}
-  if "losses" in step.method.needs:
-    extra["losses"] = finite_or_zero(
-        ctx.all_reduce(SUM, tf.stop_gradient(tf.stack(shares))))
-    if scale is not None:
-      extra["losses"] = extra["losses"] / scale
-  if "step" in step.method.needs:
-    extra["step"] = step.optimizer.iterations
-  if present is not None:
-    extra["present"] = present
-  alpha = step.method.weights_from_gramian(finite_or_zero(gram), **extra)
+  alpha = method.weights_from_gramian(finite_or_zero(gram), **inputs.kwargs())
   seed = [tf.add_n([tf.cast(alpha[i], g[k].dtype) * g[k]
                     for i, g in enumerate(z_grads)])
           for k in range(len(z))]
-  shared = tape.gradient(z, step.shared, output_gradients=seed)
-  shared = ctx.all_reduce(SUM, zeros_for_none(shared, step.shared))
+  shared = tape.gradient(z, variables.shared, output_gradients=seed)
+  shared = ctx.all_reduce(SUM, zeros_for_none(shared, variables.shared))
   if scale is not None:
     shared = [g / scale for g in shared]
-  weights = step.method.weights_for(gram)
+  weights = method.weights_for(gram)
   grads = list(shared)
   for i, g in enumerate(own):
     grads += [weights[i] * x for x in g]
   return grads, weights, bad_grad
 
 
-def variance(step, inputs, labels, local_b, global_b, ctx, due=None,
-             example_weights=None):
-  """Per-sample gradient variance [T, n] of the shared variables, global.
+def variance(model, tasks, shared, mode, inputs, labels, local_b, global_b,
+             ctx, due=None, wanted: Optional[List[str]] = None,
+             example_weights=None, synchronized_bn=False):
+  """Per-sample gradient variance [T, n] of the `shared` variables, global.
 
   Replicas combine exactly: M = Σ_r b_r m_r / B and
   V = Σ_r b_r (v_r + (m_r − M)²) / B. With `example_weights` {task: [B]}
   (partly labelled data) task t's moments are weighted by its sample
   weights, over its labelled examples of the global batch (per_sample.py),
   and b_r, B are the replica's and the global sums of its weights (0 for
-  an absent task, whose row is then 0). With `due` (a bool tensor, the same on
-  every replica) the local pass runs only when it is true and zeros stand
-  in otherwise; the all-reduces stay outside the cond, since a cond branch
-  may not call merge_call in a replica context.
+  an absent task, whose row is then 0). Only the tasks named in `wanted`
+  (None: all) are computed; the others' rows are 0. With `due` (a bool
+  tensor, the same on every replica) the local pass runs only when it is
+  true and zeros stand in otherwise; the all-reduces stay outside the
+  cond, since a cond branch may not call merge_call in a replica context.
   """
   from tfmtl import per_sample  # pylint: disable=g-import-not-at-top
-  wanted = getattr(step.method, "variance_tasks", None)
-  n = sum(size(v) for v in step.shared)
-  tasks = [t for t in step.tasks if wanted is None or t.name in wanted]
+  n = sum(size(v) for v in shared)
+  chosen = [t for t in tasks if wanted is None or t.name in wanted]
   per_task = (None if example_weights is None else
-              [example_weights.get(t.name) for t in tasks])
+              [example_weights.get(t.name) for t in chosen])
 
   def local():
     # One pass for all tasks: the forwards are shared.
     pairs = per_sample.gradient_moments_of_losses(
-        step.model, inputs, {t.name: labels[t.name] for t in tasks},
+        model, inputs, {t.name: labels[t.name] for t in chosen},
         [lambda out, lab, t=t: t.loss(lab[t.name], float32(out[t.name]))
-         for t in tasks],
-        step.shared, mode=step.per_sample_mode, weights=per_task)
+         for t in chosen],
+        shared, mode=mode, weights=per_task)
     return tf.stack([
-        tf.stack([flatten(mean, step.shared), flatten(var, step.shared)])
+        tf.stack([flatten(mean, shared), flatten(var, shared)])
         for mean, var in pairs])  # [T', 2, n]
 
-  if due is None or step.synchronized_bn:
+  if due is None or synchronized_bn:
     # Synchronized BatchNorm all-reduces inside the pass: no cond.
     moments = local()
   else:
-    moments = tf.cond(due, local, lambda: tf.zeros([len(tasks), 2, n]))
+    moments = tf.cond(due, local, lambda: tf.zeros([len(chosen), 2, n]))
   m, v = moments[:, 0], moments[:, 1]
   if ctx.num_replicas_in_sync > 1 and per_task is not None:
     here = tf.stack([local_b if w is None else tf.reduce_sum(w)
@@ -273,6 +267,6 @@ def variance(step, inputs, labels, local_b, global_b, ctx, due=None,
   elif ctx.num_replicas_in_sync > 1:
     big_m = ctx.all_reduce(SUM, m * local_b) / global_b
     v = ctx.all_reduce(SUM, (v + tf.square(m - big_m)) * local_b) / global_b
-  row_of = {t.name: k for k, t in enumerate(tasks)}
+  row_of = {t.name: k for k, t in enumerate(chosen)}
   return tf.stack([v[row_of[t.name]] if t.name in row_of else tf.zeros([n])
-                   for t in step.tasks])
+                   for t in tasks])

@@ -29,32 +29,32 @@ scale before differentiating and gradients divided by it after the
 all-reduce. Per-sample statistics are computed unscaled.
 """
 
+import dataclasses
 from typing import Dict, Optional, Sequence
 
 import keras
 import tensorflow as tf
 
+from tfmtl import contract
 from tfmtl.aggregation.base import Aggregator
 from tfmtl.aggregation.composed import Composed
 from tfmtl.engine import apply, gradients
 from tfmtl.engine.forward import (SUM, forward, label_counts, label_weights,
                                   loss_shares, present)
-from tfmtl.engine.gradients import size
+from tfmtl.engine.gradients import Variables, size
 from tfmtl.errors import UserError
+from tfmtl.method_base import Need, StepInputs
 from tfmtl.models.split import resolve
 from tfmtl.weighting.base import Weighting
 
 
 def xla_problem(method) -> Optional[str]:
-  """Why `method` can't be compiled with XLA, or None if it can.
-
-  A method class that can't be compiled sets `xla_ok = False` and
-  `xla_reason = "..."` (also said in its docstring).
-  """
-  if getattr(method, "xla_ok", True):
+  """Why `method` can't be compiled with XLA, or None if it can (a method
+  class that can't sets `xla_ok = False` and `xla_reason`)."""
+  if method.xla_ok:
     return None
   return (f"method {type(method).__name__} can't be compiled with XLA: "
-          f"{getattr(method, 'xla_reason', 'no reason given')}")
+          f"{method.xla_reason or 'no reason given'}")
 
 
 def check_partition(model, task_names):
@@ -95,6 +95,36 @@ def _check_strategy(method, strategy, jit_compile):
         "use one device, TPUStrategy, or leave jit_compile off")
 
 
+def _kind(method) -> str:
+  if isinstance(method, Weighting):
+    return "losses"
+  if isinstance(method, Aggregator):
+    return "grads"
+  raise UserError(f"{method!r} is neither a weighting nor an aggregation "
+                  "method")
+
+
+def _check_method(method):
+  """What the step can hand a method that reads several batches."""
+  if method.batches_per_step > 1 and (
+      Need.REPRESENTATION in method.needs or method.needs - {Need.STEP}):
+    raise UserError(f"{type(method).__name__} reads several batches per "
+                    "step and can't also read "
+                    f"{sorted(n.value for n in method.needs)}")
+
+
+@dataclasses.dataclass
+class _Batch:
+  """One replica's batch, with what the loss shares need."""
+  inputs: object
+  labels: dict
+  example_weights: Optional[dict]
+  local_b: tf.Tensor
+  global_b: tf.Tensor
+  counts: Optional[tf.Tensor]
+  here: Optional[tf.Tensor]  # [T] bool present, None: every task
+
+
 class TrainStep:
   """A built train step. Call it with a batch `(inputs, labels)` or
   `(inputs, labels, {task: sample weights})` (a distributed batch under a
@@ -110,57 +140,33 @@ class TrainStep:
                per_sample_mode: str = "independent",
                function: bool = True, jit_compile: bool = False,
                input_spec=None):
+    # === The method and where it runs ===
     self.tasks, self.method = list(tasks), method
     self.optimizer = optimizer
     self.strategy = strategy or tf.distribute.get_strategy()
     self.clip_global_norm = clip_global_norm
     self.per_sample_mode = per_sample_mode
-    names = [t.name for t in self.tasks]
-    self.split = resolve(model, names, input_spec=input_spec)
-    self.model = self.split.model
-    if isinstance(method, Weighting):
-      self.kind = "losses"
-    elif isinstance(method, Aggregator):
-      self.kind = "grads"
-    else:
-      raise UserError(f"{method!r} is neither a weighting nor an aggregation "
-                      "method")
-    self.on_representation = "representation" in method.needs
-    self.batches_per_step = int(getattr(method, "batches_per_step", 1))
-    if self.batches_per_step > 1 and (
-        self.on_representation or method.needs - {"step"}):
-      raise UserError(f"{type(method).__name__} reads several batches per "
-                      "step and can't also read "
-                      f"{sorted(method.needs)}")
+    self.kind = _kind(method)
+    self.on_representation = Need.REPRESENTATION in method.needs
+    self.batches_per_step = int(method.batches_per_step)
+    _check_method(method)
     _check_strategy(method, self.strategy, jit_compile)
+    self.split = resolve(model, [t.name for t in self.tasks],
+                         input_spec=input_spec)
+    self.model = self.split.model
     self.loss_scaling = (
         keras.mixed_precision.global_policy().name == "mixed_float16")
+    # === State, built inside the scope ===
     with self.strategy.scope():
       self.counters = apply.Counters(len(self.tasks))
-      if self.kind == "grads":
-        if self.on_representation:
-          self.split.check_representation()
-        self.shared = list(self.split.shared_variables)
-        self.task_vars = [self.split.task_variables(n) for n in names]
-        n = sum(size(v) for v in self.shared)
-        method.build(self.tasks, num_params=n, shared_variables=self.shared)
-        self.variables = self.shared + [v for vs in self.task_vars for v in vs]
-        if isinstance(method, Composed):  # the weighting's own variables
-          self.variables += list(method.weighting.trainable_variables)
-      else:
-        method.build(self.tasks)
-        self.watched = (self.split.watched_variables
-                        if "grad_norms" in method.needs else [])
-        self.variables = (list(self.split.trainable_variables) +
-                          list(method.trainable_variables))
+      self.parts = self._build_method()
+      self.variables = self.parts.trained
       # Built inside the scope before the first step: no second trace.
       optimizer.build(self.variables)
-      weighting = (method.weighting if isinstance(method, Composed)
-                   else method if self.kind == "losses" else None)
       self._hold = apply.AbsentHold(
-          optimizer, [self.split.task_variables(n) for n in names],
-          list(weighting.trainable_variables) if weighting else [],
-          len(names))
+          optimizer, self.parts.tasks,
+          list(self.weighting.trainable_variables) if self.weighting else [],
+          len(self.tasks))
     # Method state that a skipped step must leave as it was (trainable
     # method variables only change through the optimizer).
     self._method_state = [v for v in method.variables if not v.trainable]
@@ -168,6 +174,7 @@ class TrainStep:
     self.synchronized_bn = any(
         getattr(l, "synchronized", False)
         for l in self.model._flatten_layers(include_self=False))  # pylint: disable=protected-access
+    # === The functions ===
     self._step = self._distributed_step
     self._loop = self._run_loop
     if function:
@@ -175,6 +182,45 @@ class TrainStep:
       # The loop holds the iterator (not compilable); each step inside it
       # is the compiled `_step`.
       self._loop = tf.function(self._loop, jit_compile=False)
+
+  @property
+  def weighting(self) -> Optional[Weighting]:
+    """The loss weighting of the method (itself, a composition's part, or
+    None for an aggregator alone)."""
+    if isinstance(self.method, Composed):
+      return self.method.weighting
+    return self.method if self.kind == "losses" else None
+
+  # Kept for code that read the lists off the step.
+  @property
+  def shared(self):
+    return self.parts.shared
+
+  @property
+  def task_vars(self):
+    return self.parts.tasks
+
+  def _build_method(self) -> Variables:
+    """Builds the method on the tasks; the variables the step trains."""
+    split, method = self.split, self.method
+    tasks = [split.task_variables(t.name) for t in self.tasks]
+    if self.kind == "losses":
+      method.build(self.tasks)
+      return Variables(
+          shared=list(split.shared_variables), tasks=tasks,
+          trained=(list(split.trainable_variables) +
+                   list(method.trainable_variables)),
+          watched=(split.watched_variables
+                   if Need.GRAD_NORMS in method.needs else []))
+    if self.on_representation:
+      split.check_representation()
+    shared = list(split.shared_variables)
+    method.build(self.tasks, num_params=sum(size(v) for v in shared),
+                 shared_variables=shared)
+    trained = shared + [v for vs in tasks for v in vs]
+    if isinstance(method, Composed):  # the weighting's own variables
+      trained += list(method.weighting.trainable_variables)
+    return Variables(shared=shared, tasks=tasks, trained=trained)
 
   def __call__(self, batch):
     """One step on `batch` (a tuple of `batches_per_step` batches for
@@ -208,6 +254,53 @@ class TrainStep:
     return tf.nest.map_structure(
         lambda v: self.strategy.experimental_local_results(v)[0], per_replica)
 
+  # --------------------------------------------------------- the phases
+
+  def _batch(self, ctx, inputs, labels, sample_weights) -> _Batch:
+    labels, example_weights = label_weights(self.tasks, labels,
+                                            sample_weights)
+    local_b = tf.cast(tf.shape(tf.nest.flatten(inputs)[0])[0], tf.float32)
+    global_b = ctx.all_reduce(SUM, local_b)
+    counts = label_counts(example_weights, local_b, ctx)
+    return _Batch(inputs, labels, example_weights, local_b, global_b,
+                  counts, present(counts))
+
+  def _inputs(self, method, here, **computed) -> StepInputs:
+    """What `method` declared, from what the step computed: the optimizer
+    step for Need.STEP, the others as given; and `present` when the batch
+    can have absent tasks -- always for an aggregator (its `combine` leaves
+    them out, aggregation/absent.py), for a weighting only if it takes
+    `present` (handles_absent)."""
+    wanted = {n.value for n in method.needs}
+    fields = {k: v for k, v in computed.items() if k in wanted}
+    if Need.STEP in method.needs:
+      fields["step"] = self.optimizer.iterations
+    if here is not None and (method.handles_absent or
+                             isinstance(method, Aggregator)):
+      fields["present"] = here
+    return StepInputs(**fields)
+
+  def _snapshot(self):
+    """(method state, loss scale) before the step: restored if skipped."""
+    saved = [tf.identity(v.read_value()) for v in self._method_state]
+    scale = (tf.identity(self.counters.loss_scale.read_value())
+             if self.loss_scaling else None)
+    return saved, scale
+
+  def _weights_and_objective(self, weighting, shares, losses, here, ctx):
+    """(weights [T], Σ_t w_t L_t + regularizer / R) of a weighting; the
+    shares enter the objective as they are (the loss level) or held
+    constant (a composition's weighting learns from it alone)."""
+    heard = self._inputs(weighting, here).kwargs()
+    weights = _mask(weighting(losses, self.optimizer.iterations, **heard),
+                    here)
+    stacked = tf.stack(shares)
+    if weighting is not self.method:
+      stacked = tf.stop_gradient(stacked)
+    objective = (tf.reduce_sum(weights * stacked) +
+                 weighting.regularizer(**heard) / ctx.num_replicas_in_sync)
+    return weights, objective
+
   def replica_step(self, inputs, labels, sample_weights=None,
                    return_outputs: bool = False):
     """One step in a replica context; returns the global logs (and the
@@ -217,116 +310,118 @@ class TrainStep:
     weighted mean over the global batch (engine/forward.py).
     """
     ctx = tf.distribute.get_replica_context()
-    labels, example_weights = label_weights(self.tasks, labels,
-                                            sample_weights)
-    local_b = tf.cast(tf.shape(tf.nest.flatten(inputs)[0])[0], tf.float32)
-    global_b = ctx.all_reduce(SUM, local_b)
-    counts = label_counts(example_weights, local_b, ctx)
-    here = present(counts)
-    # Methods hear of absent tasks only when the batch can have any;
-    # weightings only if they take `present` (Weighting.handles_absent).
-    absent_kw = {} if here is None else {"present": here}
-    heard = _heard(self.method, absent_kw)
-    persistent = self.kind == "grads" or "grad_norms" in self.method.needs
-    # Read before the method can assign: restored if the step is skipped.
-    saved = [tf.identity(v.read_value()) for v in self._method_state]
-    scale = (tf.identity(self.counters.loss_scale.read_value())
-             if self.loss_scaling else None)
+    b = self._batch(ctx, inputs, labels, sample_weights)
+    persistent = (self.kind == "grads" or
+                  Need.GRAD_NORMS in self.method.needs)
+    saved, scale = self._snapshot()
 
-    # === 1. Forward and losses ===
+    # === 1. Forward and losses (and the weighting's objective) ===
     with tf.GradientTape(persistent=persistent) as tape:
       outputs, representation = forward(self.split, inputs,
                                         self.on_representation)
-      shares = loss_shares(self.tasks, labels, outputs, global_b,
-                           example_weights, counts)
+      contract.check_shapes(self.tasks, outputs, b.labels)
+      shares = loss_shares(self.tasks, b.labels, outputs, b.global_b,
+                           b.example_weights, b.counts)
       losses = ctx.all_reduce(SUM, tf.stop_gradient(tf.stack(shares)))
-      if self.kind == "losses":
-        weights = _mask(self.method(losses, self.optimizer.iterations,
-                                    **heard), here)
-        total = (tf.reduce_sum(weights * tf.stack(shares)) +
-                 self.method.regularizer(**heard) /
-                 ctx.num_replicas_in_sync)
-        target = total if scale is None else total * scale
-      else:
-        target = shares if scale is None else [x * scale for x in shares]
-        if isinstance(self.method, Composed):
-          weighting = self.method.weighting
-          told = _heard(weighting, absent_kw)
-          loss_weights = _mask(weighting(losses, self.optimizer.iterations,
-                                         **told), here)
-          objective = (tf.reduce_sum(loss_weights *
-                                     tf.stop_gradient(tf.stack(shares))) +
-                       weighting.regularizer(**told) /
-                       ctx.num_replicas_in_sync)
-          composed = (loss_weights, objective, losses, outputs)
-        else:
-          composed = None
+      weighting = self.weighting
+      if weighting is not None:
+        weights, objective = self._weights_and_objective(
+            weighting, shares, losses, b.here, ctx)
+      target = objective if self.kind == "losses" else shares
+      if scale is not None:
+        target = (target * scale if self.kind == "losses"
+                  else [x * scale for x in target])
     bad_loss = tf.logical_not(tf.math.is_finite(losses))
 
     # === 2-3. Gradients by method kind; the method combines ===
+    grads, weights, bad_grad, total = self._gradients(
+        tape, target, shares, representation, b, outputs, losses,
+        weighting, weights if weighting is not None else None,
+        objective if weighting is not None else None, ctx, scale)
+    del tape
     if self.kind == "losses":
-      grads, bad_grad = gradients.loss_level(
-          self, tape, target, shares, losses, labels, outputs, local_b,
-          global_b, ctx, scale, here)
-      total = ctx.all_reduce(SUM, tf.stop_gradient(total))
       # A non-finite loss explains its gradient; blame the rest only when
       # every loss is finite.
       bad_grad = tf.logical_and(bad_grad,
                                 tf.logical_not(tf.reduce_any(bad_loss)))
-    elif self.on_representation:
-      grads, weights, bad_grad = gradients.representation_level(
-          self, tape, target, representation, ctx, scale, here)
-      weights = _mask(weights, here)
-      total = tf.reduce_sum(weights * losses)
-    else:
-      grads, weights, bad_grad = gradients.jacobian_level(
-          self, tape, target, inputs, labels, local_b, global_b, ctx, scale,
-          composed, here, example_weights)
-      weights = _mask(weights, here)
-      total = tf.reduce_sum(weights * losses)
-    del tape
 
     # === 4. Clip, apply or skip, count ===
     def losses_after():
       # The same batch at the new parameters (FAMO).
       after, _ = forward(self.split, inputs, False)
       return ctx.all_reduce(SUM, tf.stop_gradient(tf.stack(loss_shares(
-          self.tasks, labels, after, global_b, example_weights, counts))))
+          self.tasks, b.labels, after, b.global_b, b.example_weights,
+          b.counts))))
     logs = self._finish(ctx, grads, weights, losses, total, bad_loss,
-                        bad_grad, scale, saved, losses_after, heard, here)
+                        bad_grad, scale, saved, losses_after, b.here)
     if return_outputs:
       return logs, tf.nest.map_structure(tf.stop_gradient, outputs)
     return logs
+
+  def _gradients(self, tape, target, shares, representation, b, outputs,
+                 losses, weighting, loss_weights, objective, ctx, scale):
+    """Phase 2-3 by the method's kind; returns (grads, weights, bad_grad,
+    the logged total loss)."""
+    method, step = self.method, self.optimizer.iterations
+    if self.kind == "losses":
+      kpis = (gradients.kpis(self.tasks, b.labels, outputs, b.local_b,
+                             b.global_b, ctx)
+              if Need.KPIS in method.needs else None)
+      grads, bad_grad = gradients.loss_level(
+          tape, target, shares, method, self.parts,
+          self._inputs(method, b.here, kpis=kpis), losses, step, ctx, scale)
+      return (grads, loss_weights, bad_grad,
+              ctx.all_reduce(SUM, tf.stop_gradient(objective)))
+    computed = dict(losses=gradients.finite_or_zero(losses))
+    if Need.VARIANCE in method.needs:
+      computed["variance"] = gradients.finite_or_zero(gradients.variance(
+          self.model, self.tasks, self.parts.shared, self.per_sample_mode,
+          b.inputs, b.labels, b.local_b, b.global_b, ctx,
+          method.variance_due(), method.variance_tasks(),
+          b.example_weights, self.synchronized_bn))
+    if weighting is not None:
+      computed["loss_weights"] = tf.stop_gradient(loss_weights)
+    inputs = self._inputs(method, b.here, **computed)
+    if self.on_representation:
+      grads, weights, bad_grad = gradients.representation_level(
+          tape, target, representation, method, self.parts, inputs, ctx,
+          scale)
+    else:
+      grads, weights, bad_grad = gradients.jacobian_level(
+          tape, target, method, self.parts, inputs, ctx, scale)
+    if weighting is not None:  # a composition's weighting learns and moves
+      kpis = (gradients.kpis(self.tasks, b.labels, outputs, b.local_b,
+                             b.global_b, ctx)
+              if Need.KPIS in weighting.needs else None)
+      grads += gradients.weighting_part(
+          tape, weighting, objective, losses, step,
+          self._inputs(weighting, b.here, kpis=kpis), ctx)
+    weights = _mask(weights, b.here)
+    return grads, weights, bad_grad, tf.reduce_sum(weights * losses)
 
   def multi_batch_step(self, *batches):
     """One step of a method that reads K independent batches (MoDo,
     SDMGrad): per-task gradients on each, the method combines; logged
     losses are the K batches' mean."""
     ctx = tf.distribute.get_replica_context()
-    saved = [tf.identity(v.read_value()) for v in self._method_state]
-    scale = (tf.identity(self.counters.loss_scale.read_value())
-             if self.loss_scaling else None)
+    saved, scale = self._snapshot()
     jacobians, owns, all_losses, bad_grad = [], [], [], False
     here = None
     for inputs, labels, *rest in batches:
-      labels, example_weights = label_weights(self.tasks, labels,
-                                              rest[0] if rest else None)
-      local_b = tf.cast(tf.shape(tf.nest.flatten(inputs)[0])[0], tf.float32)
-      global_b = ctx.all_reduce(SUM, local_b)
-      counts = label_counts(example_weights, local_b, ctx)
-      if counts is not None:
+      b = self._batch(ctx, inputs, labels, rest[0] if rest else None)
+      if b.here is not None:
         # Absent from any of the K batches = absent from the step.
-        here = (present(counts) if here is None
-                else tf.logical_and(here, present(counts)))
+        here = b.here if here is None else tf.logical_and(here, b.here)
       with tf.GradientTape(persistent=True) as tape:
         outputs, _ = forward(self.split, inputs, False)
-        shares = loss_shares(self.tasks, labels, outputs, global_b,
-                             example_weights, counts)
+        contract.check_shapes(self.tasks, outputs, b.labels)
+        shares = loss_shares(self.tasks, b.labels, outputs, b.global_b,
+                             b.example_weights, b.counts)
         target = shares if scale is None else [x * scale for x in shares]
       all_losses.append(ctx.all_reduce(SUM, tf.stop_gradient(
           tf.stack(shares))))
-      jacobian, own, bad = gradients.stacked_jacobian(self, tape, target,
-                                                      ctx, scale)
+      jacobian, own, bad = gradients.stacked_jacobian(tape, target,
+                                                      self.parts, ctx, scale)
       del tape
       jacobians.append(jacobian)
       owns.append(own)
@@ -334,15 +429,16 @@ class TrainStep:
     losses = tf.reduce_mean(tf.stack(all_losses), axis=0)
     bad_loss = tf.reduce_any(tf.logical_not(tf.math.is_finite(
         tf.stack(all_losses))), axis=0)
-    grads, weights = gradients.multi_batch_level(self, jacobians, owns,
-                                                 here)
+    grads, weights = gradients.multi_batch_level(
+        self.method, self.parts, jacobians, owns,
+        self._inputs(self.method, here))
     weights = _mask(weights, here)
     total = tf.reduce_sum(weights * losses)
     return self._finish(ctx, grads, weights, losses, total, bad_loss,
                         bad_grad, scale, saved, here=here)
 
   def _finish(self, ctx, grads, weights, losses, total, bad_loss, bad_grad,
-              scale, saved, losses_after=None, absent_kw=None, here=None):
+              scale, saved, losses_after=None, here=None):
     """Phase 4: clip, apply or skip (absent tasks held where they were),
     roll back a skipped step's method state, count faults; returns the
     logs."""
@@ -354,10 +450,11 @@ class TrainStep:
     apply.apply_if(finite, self.optimizer,
                    [g / ctx.num_replicas_in_sync for g in grads],
                    self.variables, ctx, self._hold, here)
-    if "losses_after" in self.method.needs:
+    if Need.LOSSES_AFTER in self.method.needs:
       # Unconditional: the all-reduce can't sit in a cond; a skipped step's
       # state is rolled back just below.
-      self.method.update_after(losses_after(), **(absent_kw or {}))
+      self.method.update_after(
+          losses_after(), **self._inputs(self.method, here).kwargs())
     for v, old in zip(self._method_state, saved):
       v.assign(tf.where(finite, v.read_value(), old))
     logs = {"total_loss": total, "grad_norm": grad_norm}
@@ -368,11 +465,6 @@ class TrainStep:
     logs.update(apply.count(self.counters, [t.name for t in self.tasks],
                             finite, bad_loss, bad_grad, scale))
     return logs
-
-
-def _heard(method, absent_kw):
-  """`absent_kw` for a method that takes `present=`, else {}."""
-  return absent_kw if getattr(method, "handles_absent", False) else {}
 
 
 def _mask(weights, here):

@@ -32,24 +32,28 @@ The step sets an absent task's weight to 0 whatever the method returns.
 Its docstring says what it does.
 """
 
-from typing import Dict, FrozenSet, Optional, Sequence
+from typing import Optional, Sequence
 
 import tensorflow as tf
 
-NEEDS = ("grad_norms", "kpis", "losses_after")
+from tfmtl.method_base import LOSS_NEEDS, Method, Need
+
+# What a weighting may need (tfmtl/method_base.py: the contract).
+NEEDS = tuple(sorted(n.value for n in LOSS_NEEDS))
 
 
-class Weighting(tf.Module):
-  """Base class. `needs` lists extra statistics `update` wants:
+class Weighting(Method):
+  """Base class of loss weightings. `needs` (tfmtl.method_base.Need) lists
+  extra statistics `update` wants:
 
-  - "grad_norms": ‖∇_W L_t‖ for each task t on the model's last shared layer W
-  - "kpis": per-task KPI in [0, 1] (Task.kpi)
-  - "losses_after": the losses of the same batch after the update, given to
-    `update_after` (one more forward pass per step, for this method only)
+  - Need.GRAD_NORMS: ‖∇_W L_t‖ for each task t on the model's last shared
+    layer W
+  - Need.KPIS: per-task KPI in [0, 1] (Task.kpi)
+  - Need.LOSSES_AFTER: the losses of the same batch after the update, given
+    to `update_after` (one more forward pass per step, for this method only)
   """
 
-  needs: FrozenSet[str] = frozenset()
-  handles_absent: bool = False
+  ALLOWED_NEEDS = LOSS_NEEDS
 
   def build(self, tasks: Sequence) -> None:
     self.num_tasks = len(tasks)
@@ -69,8 +73,13 @@ class Weighting(tf.Module):
              present: Optional[tf.Tensor] = None) -> None:
     del losses, step, grad_norms, kpis, present
 
-  def logs(self) -> Dict[str, tf.Tensor]:
-    return {}
+  def update_after(self, losses_after: tf.Tensor,
+                   present: Optional[tf.Tensor] = None) -> None:
+    """With Need.LOSSES_AFTER: the batch's global losses after the update."""
+    del losses_after, present
+
+
+__all__ = ["Weighting", "Need", "state", "NEEDS"]
 
 
 def state(value, name, dtype=tf.float32, trainable=False):

@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from tfmtl.errors import UserError
 from tfmtl.weighting.base import Weighting, keep, state
+from tfmtl.options import at_least, between
 
 
 class DTP(Weighting):
@@ -43,13 +44,12 @@ class DTP(Weighting):
   needs = frozenset({"kpis"})
   handles_absent = True
 
+  limits = {"gamma": at_least(0.0), "alpha": between(0.0, 1.0, low_open=True),
+            "init_kpi": between(0.0, 1.0, low_open=True)}
+
   def __init__(self, gamma: Union[float, Sequence[float]] = 1.0,
                alpha: float = 0.5, init_kpi: float = 0.5, name="dtp"):
     super().__init__(name=name)
-    if not 0.0 < alpha <= 1.0:
-      raise UserError(f"dtp: alpha = {alpha} must be in (0, 1]")
-    if not 0.0 < init_kpi <= 1.0:
-      raise UserError(f"dtp: init_kpi = {init_kpi} must be in (0, 1]")
     self.gamma, self.alpha, self.init_kpi = gamma, float(alpha), init_kpi
 
   def build(self, tasks):

@@ -5,6 +5,7 @@ import tensorflow as tf
 from tfmtl.errors import UserError
 from tfmtl.weighting.base import (Weighting, keep, masked_softmax,
                                   num_present, state, zero_absent)
+from tfmtl.options import above, at_least
 
 
 class DWA(Weighting):
@@ -39,13 +40,13 @@ class DWA(Weighting):
     temp: softmax temperature (2 in the paper).
   """
 
+  limits = {"steps_per_epoch": at_least(0), "temp": above(0.0)}
+
   def __init__(self, steps_per_epoch: int = 0, temp: float = 2.0, name="dwa"):
     super().__init__(name=name)
     if int(steps_per_epoch) < 1:
       raise UserError("dwa: set steps_per_epoch (train steps per epoch, >= 1)"
                       ", e.g. --config.method_kwargs.dwa.steps_per_epoch=80")
-    if temp <= 0:
-      raise UserError(f"dwa: temp = {temp} must be > 0")
     self.steps_per_epoch, self.temp = int(steps_per_epoch), float(temp)
 
   handles_absent = True

@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from tfmtl.weighting.base import (Weighting, keep, masked_softmax, state,
                                   zero_absent)
+from tfmtl.options import above, at_least
 
 
 class FAMO(Weighting):
@@ -52,6 +53,8 @@ class FAMO(Weighting):
 
   needs = frozenset({"losses_after"})
   handles_absent = True
+
+  limits = {"lr": above(0.0), "gamma": at_least(0.0), "eps": above(0.0)}
 
   def __init__(self, lr: float = 0.025, gamma: float = 1e-3,
                eps: float = 1e-8, name="famo"):

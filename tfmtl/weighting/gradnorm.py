@@ -2,9 +2,9 @@
 
 import tensorflow as tf
 
-from tfmtl.errors import UserError
 from tfmtl.weighting.base import (Weighting, keep, masked_mean,
                                   renormalise_present, state)
+from tfmtl.options import above, at_least, one_of
 
 
 class GradNorm(Weighting):
@@ -54,12 +54,13 @@ class GradNorm(Weighting):
   needs = frozenset({"grad_norms"})
   handles_absent = True
 
+  limits = {"alpha": at_least(0.0), "lr": above(0.0),
+            "optimizer": one_of("adam", "sgd"), "min_weight": at_least(0.0)}
+
   def __init__(self, alpha: float = 1.5, lr: float = 1e-3,
                optimizer: str = "adam", min_weight: float = 1e-4,
                name="gradnorm"):
     super().__init__(name=name)
-    if optimizer not in ("adam", "sgd"):
-      raise UserError(f"gradnorm: optimizer {optimizer!r} is not adam or sgd")
     self.alpha, self.lr, self.optimizer = alpha, lr, optimizer
     self.min_weight = min_weight
 

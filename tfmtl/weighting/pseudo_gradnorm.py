@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from tfmtl.weighting.base import (Weighting, keep, masked_mean,
                                   renormalise_present, state, zero_absent)
+from tfmtl.options import above, at_least, between
 
 
 class PseudoGradNorm(Weighting):
@@ -46,6 +47,10 @@ class PseudoGradNorm(Weighting):
 
   needs = frozenset({"grad_norms"})
   handles_absent = True
+
+  limits = {"alpha": at_least(0.0), "lr": above(0.0),
+            "short_smooth": between(0.0, 1.0, low_open=True),
+            "long_smooth": between(0.0, 1.0, low_open=True)}
 
   def __init__(self, alpha: float = 0.75, lr: float = 1e-4,
                short_smooth: float = 1e-3, long_smooth: float = 1e-6,

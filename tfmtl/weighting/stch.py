@@ -7,6 +7,7 @@ import tensorflow as tf
 from tfmtl.errors import UserError
 from tfmtl.weighting.base import (Weighting, masked_softmax, num_present,
                                   state, zero_absent)
+from tfmtl.options import above, at_least
 
 EPS = 1e-20  # LibMTL's guard inside the logarithm
 
@@ -70,20 +71,17 @@ class STCH(Weighting):
 
   handles_absent = True
 
+  limits = {"steps_per_epoch": at_least(0), "mu": above(0.0),
+            "warmup_epochs": at_least(0), "nadir": above(0.0)}
+
   def __init__(self, steps_per_epoch: int = 0, mu: float = 1.0,
                warmup_epochs: int = 4,
                nadir: Optional[Sequence[float]] = None, name="stch"):
     super().__init__(name=name)
-    if mu <= 0:
-      raise UserError(f"stch: mu = {mu} must be > 0")
-    if int(warmup_epochs) < 0:
-      raise UserError(f"stch: warmup_epochs = {warmup_epochs} must be >= 0")
     if nadir is None and int(steps_per_epoch) < 1:
       raise UserError("stch: set steps_per_epoch (train steps per epoch, "
                       ">= 1) or give a fixed nadir, e.g. "
                       "--config.method_kwargs.stch.steps_per_epoch=80")
-    if nadir is not None and min(nadir) <= 0:
-      raise UserError(f"stch: nadir {list(nadir)} must be > 0 for every task")
     self.steps_per_epoch = max(int(steps_per_epoch), 1)
     self.mu, self.warmup_epochs = float(mu), int(warmup_epochs)
     self._nadir = None if nadir is None else [float(z) for z in nadir]

@@ -1,10 +1,14 @@
 """Homoscedastic uncertainty weighting (Kendall, Gal & Cipolla, CVPR 2018)."""
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import tensorflow as tf
 
 from tfmtl.weighting.base import Weighting, state, zero_absent
+
+# Task families (tfmtl.losses.FAMILIES) whose loss is a cross-entropy.
+CROSS_ENTROPY = ("categorical", "categorical_onehot", "binary",
+                 "binary_probs")
 
 
 class Uncertainty(Weighting):
@@ -28,22 +32,35 @@ class Uncertainty(Weighting):
     Kendall, Gal, Cipolla. "Multi-Task Learning Using Uncertainty to Weigh
     Losses for Scene Geometry and Semantics", CVPR 2018, eqs. (7) and (10).
 
+  Which form a task takes follows from its loss: cross-entropy tasks
+  (`Task.family` categorical or binary: a softmax or sigmoid likelihood)
+  take the classification form, every other task the regression form.
+  `classification=` names the classification tasks instead. `forms()`
+  says which each task got (train.py prints it at start-up).
+
   Args:
-    classification: task names that take the classification form; every
-      other task is a regression task.
+    classification: task names that take the classification form (None:
+      from each task's loss, as above); every other task is a regression
+      task.
     init: initial s_t.
   """
 
   handles_absent = True
 
-  def __init__(self, classification: Sequence[str] = (), init: float = 0.0,
-               name="uncertainty"):
+  def __init__(self, classification: Optional[Sequence[str]] = None,
+               init: float = 0.0, name="uncertainty"):
     super().__init__(name=name)
-    self._classification = set(classification)
+    self._given = (None if classification is None
+                   else set(classification))
     self._init = float(init)
 
   def build(self, tasks):
     super().build(tasks)
+    if self._given is None:
+      self._classification = {t.name for t in tasks
+                              if t.family in CROSS_ENTROPY}
+    else:
+      self._classification = set(self._given)
     unknown = self._classification - set(self.task_names)
     if unknown:
       from tfmtl.errors import UserError
@@ -53,6 +70,19 @@ class Uncertainty(Weighting):
                          trainable=True)
     self._scale = tf.constant(
         [1.0 if n in self._classification else 0.5 for n in self.task_names])
+
+  def forms(self):
+    """{task: "classification" | "regression"} (after build)."""
+    return {n: "classification" if n in self._classification
+            else "regression" for n in self.task_names}
+
+  def setup(self):
+    forms = self.forms()
+    parts = [f"{form} form: " + ", ".join(n for n, f in forms.items()
+                                          if f == form)
+             for form in ("classification", "regression")
+             if form in forms.values()]
+    return "uncertainty " + "; ".join(parts)
 
   def __call__(self, losses, step, present=None):
     del step, present  # the step zeroes an absent task's weight
