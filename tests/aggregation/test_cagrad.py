@@ -133,10 +133,10 @@ def test_face_enumeration_matches_the_golden_section_solver():
   cases = [rng.normal(size=(t, 7)) * rng.uniform(0.1, 3, size=(t, 1))
            for t in (3, 3, 4, 5)]
   cases.append(rng.normal(size=(3, 2)))  # n < T: a singular Gramian
-  # ‖g_w*‖ far below max_t ‖g_t‖ (a hull passing 0.02 from 0): the
+  # ‖g_w*‖ far below max_t ‖g_t‖ (two small, nearly opposite rows): the
   # golden section's bracket must reach down to it.
-  cases.append(np.array([[1.0, 0.02, 0.0], [-1.0, 0.02, 0.0],
-                         [0.0, 0.0, 8.0]]))
+  cases.append(np.array([[0.126, -0.132, 0.64], [-0.12, 0.105, -0.622],
+                         [10.432, 7.577, -5.63]]))
   for J in cases:
     gn, a, sqrt_phi = _normalised_dual(J)
 
