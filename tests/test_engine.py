@@ -53,3 +53,61 @@ def test_optimizer_sees_clip_of_the_method_output():
   assert any("dense_" in p and "kernel" in p for p in paths)
   for v, s, g in zip(model.trainable_variables, start, grads):
     np.testing.assert_allclose(s - np.asarray(v), g, atol=1e-6)
+
+
+def test_counters_faults_overflow_probes_and_the_loss_scale():
+  """engine.apply.count, step by step, with the float16 loss scale: a
+  skip with a bad loss (or at scale 1) is a fault; an overflow while the
+  scale can still shrink is a probe: skipped, scale halved, and the count
+  of faults in a row neither grows nor resets at it."""
+  from tfmtl.engine import apply  # pylint: disable=g-import-not-at-top
+  c = apply.Counters(3)
+
+  def step(finite, bad_loss=(0, 0, 0), bad_grad=(0, 0, 0), scaled=True):
+    scale = tf.convert_to_tensor(c.loss_scale) if scaled else None
+    logs = apply.count(c, ["a", "b", "c"], tf.constant(finite),
+                       tf.constant(np.array(bad_loss, bool)),
+                       tf.constant(np.array(bad_grad, bool)), scale)
+    got = {k: float(v) for k, v in logs.items()}
+    return got, [int(got[f"nonfinite/{t}"]) for t in "abc"]
+
+  s = apply.INITIAL_LOSS_SCALE
+  logs, codes = step(True)
+  assert (logs["nonfinite_skips"], logs["consecutive_skips"]) == (0, 0)
+  assert logs["loss_scale"] == s and int(c.good_steps.numpy()) == 1
+  assert codes == [0, 0, 0]
+  logs, codes = step(False, bad_loss=(0, 1, 0))  # a fault
+  assert (logs["nonfinite_skips"], logs["consecutive_skips"]) == (1, 1)
+  assert logs["loss_scale"] == s / 2 and int(c.good_steps.numpy()) == 0
+  assert codes == [0, 1, 0]
+  logs, codes = step(False, bad_grad=(0, 0, 1))  # an overflow: a probe
+  assert (logs["nonfinite_skips"], logs["consecutive_skips"]) == (2, 1)
+  assert logs["loss_scale"] == s / 4
+  assert codes == [0, 0, 2]  # the last skip's tasks
+  logs, codes = step(False, bad_loss=(1, 0, 0), bad_grad=(1, 0, 1))
+  assert (logs["nonfinite_skips"], logs["consecutive_skips"]) == (3, 2)
+  assert codes == [3, 0, 2]
+  logs, codes = step(True)  # a good step resets the run of faults only
+  assert (logs["nonfinite_skips"], logs["consecutive_skips"]) == (3, 0)
+  assert codes == [3, 0, 2] and logs["loss_scale"] == s / 8
+  assert int(c.steps.numpy()) == 5
+  # At scale 1 the scale can't shrink: an overflow is a fault.
+  c.loss_scale.assign(1.0)
+  logs, _ = step(False, bad_grad=(1, 0, 0))
+  assert logs["consecutive_skips"] == 1 and logs["loss_scale"] == 1.0
+  c.loss_scale.assign(2.0)
+  logs, _ = step(False, bad_grad=(1, 0, 0))  # 2 can still halve: a probe
+  assert logs["consecutive_skips"] == 1 and logs["loss_scale"] == 1.0
+  # Growth: ×2 on the LOSS_SCALE_PERIOD-th finite step in a row, not before.
+  c.loss_scale.assign(4.0)
+  c.good_steps.assign(apply.LOSS_SCALE_PERIOD - 2)
+  logs, _ = step(True)
+  assert logs["loss_scale"] == 4.0
+  assert int(c.good_steps.numpy()) == apply.LOSS_SCALE_PERIOD - 1
+  logs, _ = step(True)
+  assert logs["loss_scale"] == 8.0 and int(c.good_steps.numpy()) == 0
+  # Without loss scaling every skip is a fault.
+  logs, _ = step(False, bad_grad=(0, 1, 0), scaled=False)
+  assert logs["consecutive_skips"] == 1 and "loss_scale" not in logs
+  logs, _ = step(False, bad_grad=(0, 1, 0), scaled=False)
+  assert logs["consecutive_skips"] == 2

@@ -101,6 +101,15 @@ def test_fewer_tasks_than_the_rule_needs_fall_back_to_the_mean():
   krum.build(_tasks("abc"), num_params=N)
   d = krum.combine(tf.constant(J), present=tf.constant([True, True, False]))
   np.testing.assert_allclose(d, (1.0 * J[0] + 0.5 * J[1]) / 2, rtol=1e-6)
+  # One present task (b, weight 0.5): the mean over one row is w_b g_b;
+  # trimmed_mean (k = 1 needs 3) likewise with a present.
+  d = krum.combine(tf.constant(J), present=tf.constant([False, True, False]))
+  np.testing.assert_allclose(d, 0.5 * J[1], rtol=1e-6)
+  trimmed = aggregation.get("trimmed_mean")
+  trimmed.build(_tasks("abc"), num_params=N)
+  d = trimmed.combine(tf.constant(J), present=tf.constant([True, False,
+                                                           False]))
+  np.testing.assert_allclose(d, 1.0 * J[0], rtol=1e-6)
 
 
 def test_no_task_present_is_no_gradient():

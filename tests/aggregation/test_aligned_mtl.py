@@ -47,3 +47,20 @@ def test_one_step_matches_libmtl():
     got = AlignedMTL()(tf.constant(J, tf.float32)).numpy()
     want = _libmtl_aligned_mtl(J)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_orthogonal_rows_weights_and_a_small_full_rank_eigenvalue():
+  """Orthogonal rows of lengths 1 and 0.01: G = diag(1, 1e-4), full rank
+  (1e-4 is far above the rank tolerance 2·ε·λ_max = 2.4e-7), λ_R = 1e-4,
+  B = 0.01·diag(1, 100), so d = Jᵀ(B p) = 0.01 p_a g_a + p_b g_b: each
+  aligned gradient has length √λ_R = 0.01, then weighted by p (the
+  configured weights 2 and 0.5)."""
+  from tfmtl.tasks import Task  # pylint: disable=import-outside-toplevel
+  J = np.array([[0.6, 0.8, 0.0], [0.0, 0.0, 0.01]], np.float32)
+  agg = AlignedMTL()
+  agg.build([Task("a", lambda y, p: p, weight=2.0),
+             Task("b", lambda y, p: p, weight=0.5)])
+  d = agg(tf.constant(J)).numpy()
+  # eigh of a diagonal float32 G: exact up to round-off ~1e-7 relative.
+  np.testing.assert_allclose(d, 0.01 * 2.0 * J[0] + 0.5 * J[1], rtol=1e-5,
+                             atol=1e-9)

@@ -133,6 +133,10 @@ def test_face_enumeration_matches_the_golden_section_solver():
   cases = [rng.normal(size=(t, 7)) * rng.uniform(0.1, 3, size=(t, 1))
            for t in (3, 3, 4, 5)]
   cases.append(rng.normal(size=(3, 2)))  # n < T: a singular Gramian
+  # ‖g_w*‖ far below max_t ‖g_t‖ (two small, nearly opposite rows): the
+  # golden section's bracket must reach down to it.
+  cases.append(np.array([[0.126, -0.132, 0.64], [-0.12, 0.105, -0.622],
+                         [10.432, 7.577, -5.63]]))
   for J in cases:
     gn, a, sqrt_phi = _normalised_dual(J)
 
@@ -145,6 +149,9 @@ def test_face_enumeration_matches_the_golden_section_solver():
     golden = CAGrad()._dual_golden(gn, a, sqrt_phi).numpy()
     assert np.all(faces >= 0) and abs(faces.sum() - 1) < 1e-5
     assert objective(faces) <= objective(golden) + 1e-6
+    # And the golden section reaches it too (its bracket on log τ ends
+    # 0.618⁴⁰·14 = 6e-8 wide; the QPs are exact): both ways.
+    assert objective(golden) <= objective(faces) + 1e-5
 
 
 def test_zero_in_the_hull_of_three():
@@ -215,3 +222,25 @@ def test_one_step_matches_libmtl():
       got = CAGrad(c=0.5, rescale=rescale)(tf.constant(J, tf.float32))
       np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5,
                                  err_msg=f"T={t}, rescale={rescale}")
+
+
+def test_norm_eps_is_relative_to_the_largest_gradient():
+  """d = 0 exactly when ‖g_w*‖ ≤ norm_eps · max_t ‖g_t‖: with r that
+  ratio (g_w* from a float64 grid of the dual, rows of norms 1 and 10),
+  norm_eps = 1.05 r stops, 0.95 r does not (a threshold on another scale,
+  e.g. the solver's G / mean(diag G), falls on the wrong side)."""
+  u = np.array([1.0, 0.3, 0.0])
+  J = np.stack([u / np.linalg.norm(u), -10.0 * np.array([1.0, 0.0, 0.1])])
+  c = 0.4
+  g0 = J.mean(0)
+  sphi = c * np.linalg.norm(g0)
+  s = np.linspace(0, 1, 200001)[:, None]
+  gw = s * J[0] + (1 - s) * J[1]
+  k = np.argmin(gw @ g0 + sphi * np.linalg.norm(gw, axis=1))
+  r = np.linalg.norm(gw[k]) / 10.0
+  assert 0.01 < r < 0.5  # neither 0 nor the largest gradient's size
+  stop = CAGrad(c=c, norm_eps=1.05 * r)(tf.constant(J, tf.float32)).numpy()
+  np.testing.assert_array_equal(stop, np.zeros(3))
+  go = CAGrad(c=c, norm_eps=0.95 * r)(tf.constant(J, tf.float32)).numpy()
+  np.testing.assert_allclose(go, g0 + sphi * gw[k] / np.linalg.norm(gw[k]),
+                             rtol=1e-3, atol=1e-4)

@@ -53,3 +53,15 @@ def test_nearly_opposite_gradients_are_cut_at_the_documented_threshold():
                              _official(J), rtol=1e-9, atol=1e-12)
   np.testing.assert_allclose(ConflictFree()(tf.constant(J, tf.float32)),
                              _official(J), rtol=5e-2, atol=1e-7)
+
+
+def test_configured_weights_are_the_preference():
+  """Orthogonal rows g_a = (2, 0), g_b = (0, 1) with weights p = (2, 1):
+  x = U⁺p = (2, 1), e = x/√5, Σ_t g_t·e = 5/√5, so d = (2, 1) — with
+  p = 1 it would be (1.5, 1.5)."""
+  from tfmtl.tasks import Task  # pylint: disable=import-outside-toplevel
+  agg = ConflictFree()
+  agg.build([Task("a", lambda y, p: p, weight=2.0),
+             Task("b", lambda y, p: p, weight=1.0)])
+  d = agg(tf.constant([[2.0, 0.0], [0.0, 1.0]])).numpy()
+  np.testing.assert_allclose(d, [2.0, 1.0], rtol=1e-6)

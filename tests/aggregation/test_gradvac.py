@@ -53,10 +53,12 @@ def _libmtl_gradvac(grads, rho, beta, libmtl_ema=True):
   return pc.sum(0), rho
 
 
-@pytest.mark.parametrize("libmtl_ema", [True, False])
-def test_two_steps_match_libmtl(libmtl_ema):
+@pytest.mark.parametrize("libmtl_ema, beta", [(True, 0.5), (False, 0.5),
+                                               (True, 0.3), (False, 0.8)])
+def test_two_steps_match_libmtl(libmtl_ema, beta):
+  # β ≠ 0.5 too: at 0.5 the EMA's β and 1 − β coincide.
   rng = np.random.default_rng(0)
-  t, beta = 3, 0.5
+  t = 3
   agg = _built(t, beta=beta, libmtl_ema=libmtl_ema)
   rho = np.zeros((t, t))
   for step in range(3):
@@ -133,12 +135,12 @@ def test_absent_task_is_skipped_and_its_targets_stay(libmtl_ema):
   J[2] += J[0]
   rho = rng.uniform(0.1, 0.6, size=(4, 4))
   np.fill_diagonal(rho, 0.0)
-  agg = _built(4, libmtl_ema=libmtl_ema)
+  agg = _built(4, libmtl_ema=libmtl_ema, beta=0.3)  # β ≠ 1 − β
   agg.targets.assign(rho.astype(np.float32))
   got = tf.function(agg)(tf.constant(J, tf.float32),
                          present=tf.constant([True, False, True, True]))
   keep = [0, 2, 3]
-  want, sub = _libmtl_gradvac(J[keep], rho[np.ix_(keep, keep)], 0.5,
+  want, sub = _libmtl_gradvac(J[keep], rho[np.ix_(keep, keep)], 0.3,
                               libmtl_ema)
   want_rho = rho.copy()
   want_rho[np.ix_(keep, keep)] = sub

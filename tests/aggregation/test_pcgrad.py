@@ -106,3 +106,49 @@ def test_averaged_default_is_libmtl_averaged_over_orders():
     want /= 2 ** 3
     np.testing.assert_allclose(PCGrad()(tf.constant(J, tf.float32)), want,
                                rtol=1e-5, atol=1e-5)
+
+
+def test_randomised_never_projects_a_task_off_itself():
+  """Steps where LibMTL's self-visit (i late in its own order, g_i^PCᵀg_i
+  < 0 after two projections) changes the update: ours is the paper's
+  (j ≠ i), so it equals LibMTL with the self-visit skipped and differs
+  from LibMTL's own there. Searched over random 4×3 J (~6% of steps)."""
+  rng = np.random.default_rng(11)
+  t, seed, found = 4, 2, 0
+  agg = PCGrad(randomised=True, seed=seed)
+  for step in range(400):
+    J = rng.normal(size=(t, 3))
+    key = tf.constant([seed, step], tf.int64)
+    orders = tf.argsort(tf.random.stateless_uniform([t, t], key),
+                        axis=-1).numpy()
+    skip = _libmtl_pcgrad(J, orders, visit_self=False)
+    visit = _libmtl_pcgrad(J, orders, visit_self=True)
+    if np.abs(skip - visit).max() < 1e-2:
+      continue
+    found += 1
+    got = agg(tf.constant(J, tf.float32), step=step).numpy()
+    np.testing.assert_allclose(got, skip, rtol=1e-5, atol=1e-5)
+    if found == 3:
+      break
+  assert found == 3
+
+
+def test_cyclic_orders_above_max_orders():
+  """(T−1)! > max_orders: g_i^PC is averaged over the T−1 rotations of
+  the other tasks' list (T = 4: 3 orders a task instead of 6)."""
+  rng = np.random.default_rng(12)
+  J = rng.normal(size=(4, 5))
+  want = np.zeros(5)
+  for i in range(4):
+    others = [j for j in range(4) if j != i]
+    for k in range(3):
+      order = others[k:] + others[:k]
+      pc = J[i].copy()
+      for j in order:
+        if pc @ J[j] < 0:
+          pc = pc - (pc @ J[j]) / (J[j] @ J[j]) * J[j]
+      want += pc / 3
+  got = PCGrad(max_orders=5)(tf.constant(J, tf.float32)).numpy()
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+  full = PCGrad()(tf.constant(J, tf.float32)).numpy()
+  assert np.abs(full - want).max() > 1e-3  # the rotations are not all 6

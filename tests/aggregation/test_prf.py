@@ -117,6 +117,49 @@ def test_logs_mean_beta_per_layer():
   np.testing.assert_allclose(logs["scale/k"], 1.0, rtol=RTOL)
 
 
+def test_logs_are_layer_means_and_the_scale_a_geometric_mean():
+  """Per layer: beta and agree are arithmetic means of β and of the
+  agreement factor over the layer's elements, scale the geometric mean of
+  √(v_aux/v_main) (an arithmetic one would be led by its largest ratio)."""
+  a, b = keras.Variable(tf.zeros([2, 2]), name="k"), keras.Variable(
+      tf.zeros([2]), name="b")
+  prf = PRF(main_task="rot")
+  prf.build(vo_tasks(), num_params=6, shared_variables=[a, b])
+  rng = np.random.default_rng(21)
+  J = rng.normal(size=(3, 6)).astype(np.float32)
+  v = rng.uniform(0.2, 5.0, size=(3, 6)).astype(np.float32)
+  prf(tf.constant(J), variance=tf.constant(v))
+  logs = prf.logs()
+  j, var = J.astype(np.float64), v.astype(np.float64)
+  ratio = np.sqrt(var[2] / var[1])
+  agree = np.exp(-(j[1] - j[2]) ** 2 / (2 * var[1]))
+  beta = W["flow"] * ratio * agree
+  for layer, cols in (("k", slice(0, 4)), ("b", slice(4, 6))):
+    np.testing.assert_allclose(logs[f"beta/{layer}"], beta[cols].mean(),
+                               rtol=RTOL)
+    np.testing.assert_allclose(logs[f"agree/{layer}"], agree[cols].mean(),
+                               rtol=RTOL)
+    np.testing.assert_allclose(logs[f"scale/{layer}"],
+                               np.exp(np.log(ratio[cols]).mean()), rtol=RTOL)
+  assert abs(ratio[:4].mean() - np.exp(np.log(ratio[:4]).mean())) > 0.05
+
+
+def test_every_k_with_an_absent_task_starts_its_ema_at_its_first_read():
+  """every = 2, ema = 0.4: the flow task absent at call 0 (a refresh), so
+  its row is not started; present at call 1 (no refresh: nothing is
+  read); at call 2 (a refresh) its first variance replaces the stored 0
+  rather than being averaged with it."""
+  prf = built(every=2, ema=0.4)
+  J = tf.constant([[0.3, -0.2], [1.0, 1.0], [0.5, 1.5]])
+  v = [tf.constant(np.full((3, 2), x, np.float32)) for x in (1.0, 2.0, 3.0)]
+  present = [[True, True, False], [True, True, True], [True, True, True]]
+  for k in range(3):
+    prf(J, variance=v[k], present=tf.constant(present[k]))
+  # Rows: (rot, flow). rot: 1 at call 0, then 0.4·1 + 0.6·3 at call 2.
+  np.testing.assert_allclose(prf._variance.numpy(),
+                             [[0.4 + 1.8] * 2, [3.0, 3.0]], rtol=RTOL)
+
+
 def test_bad_roles_are_user_errors():
   tasks = vo_tasks()
   with pytest.raises(UserError, match="main_task"):
@@ -362,7 +405,7 @@ def _ratio(gm, ga, vm, va, eps=1e-19):
 def test_absent_tasks_keep_their_variance_and_gate():
   tasks = [Task("m", losses.l1, 1.0, "main"), Task("a", losses.l1, 0.5, "aux"),
            Task("b", losses.l1, 0.25, "aux")]
-  prf = PRF(ema=0.5, gate_ema=0.5)
+  prf = PRF(ema=0.3, gate_ema=0.7)  # neither decay is 1 − the other's
   prf.build(tasks, num_params=2)
   step = tf.function(lambda j, v, p: prf(j, variance=v, present=p))
   rng = np.random.default_rng(8)
@@ -376,8 +419,8 @@ def test_absent_tasks_keep_their_variance_and_gate():
        for i, w in ((1, 0.5), (2, 0.25))])
   # a absent (its row, nonzero here, ignored): its variance and gate stay.
   d = call(1, [True, False, True])
-  var[[0, 2]] = 0.5 * var[[0, 2]] + 0.5 * vs[1][[0, 2]]
-  gate[1] = 0.5 * gate[1] + 0.5 * 0.25 * _ratio(js[1][0], js[1][2],
+  var[[0, 2]] = 0.3 * var[[0, 2]] + 0.7 * vs[1][[0, 2]]
+  gate[1] = 0.7 * gate[1] + 0.3 * 0.25 * _ratio(js[1][0], js[1][2],
                                                 var[0], var[2])
   np.testing.assert_allclose(d, js[1][0] + gate[1] * js[1][2], rtol=1e-5)
   np.testing.assert_allclose(prf._variance.numpy(), var, rtol=RTOL)
@@ -386,7 +429,7 @@ def test_absent_tasks_keep_their_variance_and_gate():
   # The main task absent: the aux gradients at their configured weight
   # (ATG); the main variance and every gate stay.
   d = call(2, [False, True, True])
-  var[[1, 2]] = 0.5 * var[[1, 2]] + 0.5 * vs[2][[1, 2]]
+  var[[1, 2]] = 0.3 * var[[1, 2]] + 0.7 * vs[2][[1, 2]]
   np.testing.assert_allclose(d, 0.5 * js[2][1] + 0.25 * js[2][2], rtol=RTOL)
   np.testing.assert_allclose(prf._variance.numpy(), var, rtol=RTOL)
   np.testing.assert_allclose(prf._gate.numpy(), gate, rtol=1e-5)

@@ -88,3 +88,21 @@ def test_one_step_matches_libmtl():
     exact += err < 1e-5
     assert np.abs(got - J.mean(0)).max() > 1e-2  # not just the mean
   assert exact >= 0.6 * len(draws), exact  # 13 of 20 here
+
+
+def test_configured_weights_are_the_preference():
+  """p = task weights / T. Non-conflicting rows (G ≥ 0 entrywise) lie in
+  the dual cone, so each projection is the row itself and d = Σ p_t g_t
+  exactly (up to the QP's ridge 1e-6 relative): a preference read as 1/T,
+  or as the weights without /T, shows."""
+  from tfmtl.tasks import Task  # pylint: disable=import-outside-toplevel
+  J = np.array([[2.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0, 0.0]],
+               np.float32)
+  agg = UPGrad()
+  agg.build([Task(n, lambda y, p: p, weight=w)
+             for n, w in zip("abc", (2.0, 0.5, 1.0))])
+  d = agg(tf.constant(J)).numpy()
+  np.testing.assert_allclose(d, np.array([2.0, 0.5, 1.0]) @ J / 3,
+                             rtol=1e-5)
+  np.testing.assert_allclose(agg.alpha.numpy(), [2 / 3, 0.5 / 3, 1 / 3],
+                             rtol=1e-5)

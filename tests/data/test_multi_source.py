@@ -127,6 +127,52 @@ def test_concat_step_equals_each_task_on_its_own_batch(mirrored):
                                  rtol=1e-5)
 
 
+def test_num_examples_per_mode_and_other_splits_concatenate():
+  """An epoch (it sets steps_per_epoch): the largest source's examples in
+  mode "concat" (a step reads every source), all of them in mode "sample"
+  (a step reads one). Sources of 40 and 60 examples (32 and 48 train)."""
+  for mode in ("concat", "sample"):
+    m, a, b = _two(mode)
+    for split, (na, nb) in (("train", (32, 48)), ("test", (4, 6))):
+      assert (a.num_examples(split), b.num_examples(split)) == (na, nb)
+      want = max(na, nb) if mode == "concat" else na + nb
+      assert m.num_examples(split) == want, (mode, split)
+  # The samplers' default n_k are the sources' train examples.
+  m = _two("sample", sampler="proportional")[0]
+  np.testing.assert_allclose(m.probabilities(0), [32 / 80, 48 / 80],
+                             rtol=1e-12)
+  # Mode "sample" draws one source per batch for training only: other
+  # splits concatenate a batch of every source, in order.
+  x, y, w = next(m.dataset("test", 2).as_numpy_iterator())
+  xa, ya = next(_two()[1].dataset("test", 2).as_numpy_iterator())
+  assert x.shape == (4, 3)
+  np.testing.assert_array_equal(x[:2], xa)
+  np.testing.assert_array_equal(w["a"], [1, 1, 0, 0])
+  np.testing.assert_array_equal(w["b"], [0, 0, 1, 1])
+
+
+def test_annealed_training_draws_use_the_epoch_of_the_sources():
+  """Without steps_per_epoch the annealed sampler's epoch is
+  Σ_k n_k // batch_size batches (n_k the samplers' weights: 80 // 4 = 20
+  here), and the dataset's batch k comes from the source
+  `draw(k, seed, 20)` picks."""
+  m, a, b = _two("sample", sampler="annealed", total_steps=100,
+                 sizes={"first": 60, "second": 20})
+  got = list(m.dataset("train", B, shuffle=True, repeat=True, seed=4)
+             .take(100).as_numpy_iterator())
+  drawn = [int(m.draw(k, seed=4, steps_per_epoch=20)) for k in range(100)]
+  # The annealing shows: the 3:1 source dominates epoch 0 (α ≈ 1.2) more
+  # than epoch 4 (α ≈ 0.4).
+  assert drawn[:20].count(0) > drawn[80:].count(0)
+  # The epoch length matters to the draw: another one (60 // 4, the
+  # largest source's) picks other sources at some steps.
+  other = [int(m.draw(k, seed=4, steps_per_epoch=15)) for k in range(100)]
+  assert drawn != other
+  for (x, y, w), k in zip(got, drawn):
+    assert w["a" if k == 0 else "b"].sum() == B
+    assert w["b" if k == 0 else "a"].sum() == 0
+
+
 def _three(**kwargs):
   parts = {k: (_array_source(20, [t], i), [t])
            for i, (k, t) in enumerate((("p", "a"), ("q", "b"), ("r", "c")))}

@@ -52,6 +52,51 @@ def test_streaming_pools_pixels_and_bins_the_median():
   assert np.isnan(float(metric.result()["mean_angle"]))
 
 
+def _binned_median(theta):
+  """The streaming median, transcribed: the 0.01° bin k where the count
+  first reaches half, then linear interpolation inside it."""
+  h = np.bincount(np.minimum((theta / normals.BIN).astype(int),
+                             normals.NUM_BINS - 1),
+                  minlength=normals.NUM_BINS).astype(float)
+  cum, half = np.cumsum(h), len(theta) / 2
+  k = int(np.sum(cum < half))
+  before = cum[k - 1] if k > 0 else 0.0
+  return (k + np.clip((half - before) / max(h[k], 1.0), 0, 1)) * normals.BIN
+
+
+@pytest.mark.parametrize("angles", [
+    # Even count, lone bins: the bin where the count reaches half is the
+    # lower middle's (20°), read at its upper edge — not the exact median
+    # 30°, the mean of the two middle values; the docstring's "within
+    # 0.01°" holds when the middle values are close (many pixels).
+    [10.004, 20.0, 40.0, 90.0],
+    [10.004, 10.006, 10.008, 25.0, 31.0],  # odd, the median's bin holds 3
+    [0.0, 0.003, 179.999, 180.0],        # the first bin and the last (clamped)
+])
+def test_streaming_median_is_the_interpolated_bin(angles):
+  """Within a bin the streaming median interpolates: exactly that value,
+  not just "within a bin width" of the true median (a median off by one
+  bin, or without the interpolation, would be within it too)."""
+  true, pred = batch(angles)
+  theta = normals.angular_errors(true, pred).numpy()
+  metric = normals.NormalMetric()
+  metric.update_state(true, pred)
+  got = float(metric.result()["median_angle"])
+  # Both from the same θ (float64): the same bins; the rest is a few
+  # float64 operations.
+  np.testing.assert_allclose(got, _binned_median(theta), rtol=0, atol=1e-12)
+
+
+def test_streaming_median_interpolation_by_hand():
+  # 4 errors 10.004, 10.006, 10.008 (bin 1000) and 25.0: half = 2, the
+  # bins before hold 0, bin 1000 holds 3 → 10.00 + (2 / 3)·0.01.
+  true, pred = batch([10.004, 10.006, 10.008, 25.0])
+  metric = normals.NormalMetric()
+  metric.update_state(true, pred)
+  np.testing.assert_allclose(float(metric.result()["median_angle"]),
+                             10.0 + 2 / 3 * 0.01, rtol=0, atol=1e-9)
+
+
 def test_opposite_and_identical_normals():
   true, pred = batch([0.0, 180.0])
   got = normals.normal_errors(true, pred)
