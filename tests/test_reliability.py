@@ -197,6 +197,82 @@ def test_read_only_checkpointer_changes_nothing(tmp_path):
   assert (tmp_path / "ckpt-2_temp").exists()
 
 
+# --------------------- a damaged checkpoint is not a changed config (item 9)
+
+
+def _damage(path, how):
+  """Damages a file the ways a disk or a cut copy would."""
+  if how == "missing":
+    os.remove(path)
+    return
+  with open(path, "rb") as f:
+    data = f.read()
+  noise = np.random.default_rng(0).bytes(len(data))
+  middle = len(data) // 2
+  with open(path, "wb") as f:
+    f.write({"empty": b"", "truncated": data[:middle], "random": noise,
+             "middle": data[:middle - 8] + noise[:16] + data[middle + 8:],
+             }[how])
+
+
+def _two_variables(directory, steps):
+  v, w = tf.Variable(tf.zeros([64])), tf.Variable(0.0)
+  ckpt = checkpoint.Checkpointer(
+      str(directory), model=tf.train.Checkpoint(v=v, w=w))
+  for step in steps:
+    v.assign(tf.fill([64], float(step)))
+    w.assign(float(step))
+    ckpt.save(step)
+  return v, w, ckpt
+
+
+@pytest.mark.parametrize("how", ["empty", "truncated", "random", "middle",
+                                 "missing"])
+@pytest.mark.parametrize("file", ["index", "data-00000-of-00001"])
+def test_damaged_newest_checkpoint_falls_back_naming_the_file(
+    tmp_path, capfd, file, how):
+  _two_variables(tmp_path, [1, 2])
+  _damage(str(tmp_path / f"ckpt-2.{file}"), how)
+  v, w, ckpt = _two_variables(tmp_path, [])
+  assert ckpt.restore() and ckpt.restored.endswith("ckpt-1")
+  assert float(w.numpy()) == 1.0 and np.all(v.numpy() == 1.0)
+  err = capfd.readouterr().err
+  assert f"warning: checkpoint {tmp_path / 'ckpt-2'} is damaged (ckpt-2.{file} " \
+      + ("is missing" if how == "missing" else "does not read: ") in err, err
+  assert "trying the previous one" in err
+
+
+@pytest.mark.parametrize("change", ["shape", "missing object"])
+def test_checkpoint_of_another_model_is_refused(tmp_path, change):
+  _two_variables(tmp_path, [1, 2])
+  w = tf.Variable(0.0)
+  other = (dict(v=tf.Variable(tf.zeros([32])), w=w) if change == "shape"
+           else dict(v=tf.Variable(tf.zeros([64])), w=w, u=tf.Variable(0.0)))
+  ckpt = checkpoint.Checkpointer(str(tmp_path),
+                                 model=tf.train.Checkpoint(**other))
+  # Refused at the newest, not passed over for an older one.
+  with pytest.raises(UserError, match=r"checkpoint .*ckpt-2 does not match "
+                     r"this model/config \((ValueError|AssertionError): .*\); "
+                     "use a new --workdir$"):
+    ckpt.restore()
+  assert checkpoint.damage(str(tmp_path / "ckpt-2")) is None
+
+
+def test_every_checkpoint_damaged_is_one_line_and_changes_nothing(tmp_path):
+  _two_variables(tmp_path, [1, 2])
+  _damage(str(tmp_path / "ckpt-2.index"), "empty")
+  _damage(str(tmp_path / "ckpt-1.data-00000-of-00001"), "random")
+  before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+  _, _, ckpt = _two_variables(tmp_path, [])
+  with pytest.raises(UserError) as e:
+    ckpt.restore()
+  assert str(e.value) == (
+      f"every checkpoint in {tmp_path} is damaged (ckpt-2, ckpt-1: see the "
+      "warnings above); nothing was changed; put back intact copies of their "
+      "files, or use a new --workdir")
+  assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
 # ------------------------- eval.py: the run's config, fallback (items 2, 4, 7)
 
 
@@ -358,11 +434,30 @@ def test_cli_lock_sigterm_and_eval_with_the_runs_config(tmp_path):
   latest = checkpoint.Checkpointer(os.path.join(wd, "checkpoints"),
                                    read_only=True).latest
   assert latest.endswith(f"ckpt-{step}")
-  # eval.py with no --config: the run's own (steps=100000 in config.json).
+  # One step more (in process: a second checkpoint to fall back to), then
+  # random bytes over the newest data file, as a disk fault would leave.
+  resumed = toy_two_task.get_config("runlocal")
+  resumed.update(dict(steps=step + 1, log_every=1, checkpoint_every=1000))
+  train_main.train(resumed, wd)
+  data = os.path.join(wd, "checkpoints", f"ckpt-{step + 1}")
+  _damage(data + ".data-00000-of-00001", "random")
+  warning = (f"warning: checkpoint {data} is damaged (ckpt-{step + 1}"
+             ".data-00000-of-00001 does not read: ")
+  # eval.py with no --config: the run's own (steps=100000 in config.json);
+  # it falls back past the damage.
   ev = _cli("eval.py", f"--workdir={wd}", "--format=json", "--pictures=0")
   out, err = ev.communicate(timeout=300)
   assert ev.returncode == 0, err[-2000:]
-  assert json.loads(out)["step"] == step
+  assert json.loads(out)["step"] == step and warning in err, err[-2000:]
+  # train.py resumes from the intact one and saves over the damaged one.
+  again = _cli("train.py", "--config=configs/toy_two_task.py:runlocal",
+               f"--workdir={wd}", f"--config.steps={step + 2}",
+               "--config.log_every=1", "--config.checkpoint_every=1")
+  out, err = again.communicate(timeout=300)
+  assert again.returncode == 0 and not _errors(err), err[-2000:]
+  intact = os.path.join(wd, "checkpoints", f"ckpt-{step}")
+  assert f"resumed from {intact}\n" in out and warning in err, err[-2000:]
+  assert checkpoint.damage(data) is None  # whole again, iterator state too
   _, err = syntax.communicate(timeout=300)
   assert syntax.returncode == 2 and _errors(err) == [
       f"error: config file {bad}, line 1: syntax error: invalid syntax"], err

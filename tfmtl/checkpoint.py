@@ -7,6 +7,12 @@ leaves the previous checkpoint as the latest usable one. Should the newest
 files be damaged anyway (a disk fault, a copy cut short), `restore` falls back
 to the newest checkpoint that reads.
 
+Damage and mismatch raise overlapping TensorFlow errors (a damaged index is a
+bare `OpError`, like many a mismatch; a truncated data file an `IndexError`),
+so a failed restore is told apart by reading the files again (`damage`):
+whatever does not read back with its checksums is damage (fall back past it);
+files that read whole are a checkpoint of another model (refused).
+
 Multi-worker rule: every worker must call save (the save may use collective
 ops), but only the chief's copy is kept; the others write to a temporary
 directory they delete, and every worker restores from the chief's directory.
@@ -116,27 +122,27 @@ class Checkpointer:
       try:
         status = self.checkpoint.restore(path)
         status.assert_existing_objects_matched().expect_partial()
-      except (tf.errors.DataLossError, tf.errors.NotFoundError,
-              IndexError) as e:
-        # Damaged or missing files (a truncated shard reads short): try the
-        # one before.
-        first = (str(e).splitlines() or [""])[0][:200]
-        print(f"warning: checkpoint {path} is unreadable ({first}); "
+      except (AssertionError, ValueError, IndexError, tf.errors.OpError) as e:
+        found = damage(path)
+        if found is None:
+          raise UserError(
+              f"checkpoint {path} does not match this model/config "
+              f"({type(e).__name__}: {_first_line(e)}); use a new --workdir"
+          ) from None
+        print(f"warning: checkpoint {path} is damaged ({found}); "
               + ("trying the previous one" if i + 1 < len(candidates)
                  else "no older checkpoint"), file=sys.stderr, flush=True)
         continue
-      except (AssertionError, ValueError, tf.errors.OpError) as e:
-        first = (str(e).splitlines() or [""])[0][:200]
-        raise UserError(
-            f"checkpoint {path} does not match this model/config "
-            f"({type(e).__name__}: {first}); use a new --workdir") from None
       self.restored = path
       if path not in self.manager.checkpoints and not self.read_only:
         self._repair_index(path, candidates)
       return True
     if candidates:
-      raise UserError(f"no checkpoint in {self.directory} is "
-                      "readable; use a new --workdir")
+      names = ", ".join(os.path.basename(p) for p in candidates)
+      raise UserError(
+          f"every checkpoint in {self.directory} is damaged ({names}: see the "
+          "warnings above); nothing was changed; put back intact copies of "
+          "their files, or use a new --workdir")
     return False
 
   def _repair_index(self, path: str, candidates: List[str]) -> None:
@@ -180,6 +186,50 @@ class Checkpointer:
       return path
     shutil.rmtree(self.write_directory, ignore_errors=True)
     return None
+
+
+def damage(path: str) -> Optional[str]:
+  """What makes checkpoint `path` unreadable, naming the file, or None when
+  its index and every tensor read back with their checksums.
+
+  Reads the whole checkpoint (one tensor at a time); meant for after a
+  failed restore, to tell damage from a checkpoint of another model.
+  """
+  name = os.path.basename(path)
+  folder = os.path.dirname(path)
+  if not os.path.exists(path + ".index"):
+    return f"{name}.index is missing"
+  try:
+    dtypes = tf.train.load_checkpoint(path).get_variable_to_dtype_map()
+  except (tf.errors.OpError, IndexError) as e:
+    return f"{name}.index does not read: {_first_line(e, folder)}"
+  try:
+    for key, dtype in dtypes.items():
+      # The op, not the reader's get_tensor: that can't convert variant
+      # tensors (input-iterator state) to numpy, and would call them damaged.
+      tf.raw_ops.RestoreV2(prefix=path, tensor_names=[key],
+                           shape_and_slices=[""], dtypes=[dtype])
+  except tf.errors.OpError as e:
+    message = str(e)
+    named = re.search(r"[^\s;]*\.data-\d+-of-\d+", message)
+    if named and not os.path.exists(named.group()):
+      return f"{os.path.basename(named.group())} is missing"
+    shards = sorted(n for n in os.listdir(folder or ".")
+                    if n.startswith(name + ".data-"))
+    shard = shards[0] if len(shards) == 1 else f"{name}.data-*"
+    return f"{shard} does not read: {_first_line(e, folder)}"
+  return None
+
+
+def _first_line(e: Exception, folder: str = "") -> str:
+  """The gist of a TensorFlow error: its first line without the op prefix,
+  and without `folder` in its paths (the warning names it already)."""
+  line = (str(e).splitlines() or [""])[0]
+  line = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", line)
+  line = re.sub(r"\s*\[Op:\w+\]$", "", line)
+  if folder:
+    line = line.replace(folder + os.sep, "")
+  return line[:200]
 
 
 def number(path: str) -> int:

@@ -134,6 +134,18 @@ def run(name: str, iterations: int = 35000, starts: Sequence = STARTS,
   if iterations < 1 or every < 1:
     raise UserError("toy2d: iterations and every must be >= 1")
   method, x = _build(name, kwargs)
+  loop = _compiled_loop(method, x, iterations, lr, every, jit_compile)
+  xs, ls = [], []
+  for start in starts:
+    p, pl = loop(tf.constant(start, tf.float32))
+    xs.append(p.numpy())
+    ls.append(pl.numpy())
+  return {"x": np.stack(xs), "losses": np.stack(ls)}
+
+
+def _compiled_loop(method, x, iterations, lr, every, jit_compile):
+  """start [2] -> (path [K, 2], losses [K, 2]) of one run, one tf.function
+  for all starts (each begins from the method's state as built)."""
   variables = [x] + list(method.trainable_variables)
   m = [tf.Variable(tf.zeros_like(v)) for v in variables]
   v2 = [tf.Variable(tf.zeros_like(v)) for v in variables]
@@ -148,13 +160,7 @@ def run(name: str, iterations: int = 35000, starts: Sequence = STARTS,
     path = path.write(k, cur)
     path_l = path_l.write(k, losses(cur))
     _, grads = _direction(method, x, tf.cast(i, tf.int64))
-    t = tf.cast(i + 1, tf.float32)
-    for var, g, mv, vv in zip(variables, grads, m, v2):
-      mv.assign(0.9 * mv + 0.1 * g)
-      vv.assign(0.999 * vv + 0.001 * tf.square(g))
-      mhat = mv / (1.0 - 0.9 ** t)
-      vhat = vv / (1.0 - 0.999 ** t)
-      var.assign_sub(lr * mhat / (tf.sqrt(vhat) + 1e-8))
+    _adam_step(variables, grads, m, v2, lr, tf.cast(i + 1, tf.float32))
     return i + 1, path, path_l
 
   @tf.function(jit_compile=jit_compile)
@@ -171,12 +177,17 @@ def run(name: str, iterations: int = 35000, starts: Sequence = STARTS,
     path_l = path_l.write(n_keep - 1, losses(end))
     return path.stack(), path_l.stack()
 
-  xs, ls = [], []
-  for start in starts:
-    p, pl = loop(tf.constant(start, tf.float32))
-    xs.append(p.numpy())
-    ls.append(pl.numpy())
-  return {"x": np.stack(xs), "losses": np.stack(ls)}
+  return loop
+
+
+def _adam_step(variables, grads, m, v2, lr, t):
+  """torch.optim.Adam's update of step t (from 1) with moments m, v2."""
+  for var, g, mv, vv in zip(variables, grads, m, v2):
+    mv.assign(0.9 * mv + 0.1 * g)
+    vv.assign(0.999 * vv + 0.001 * tf.square(g))
+    mhat = mv / (1.0 - 0.9 ** t)
+    vhat = vv / (1.0 - 0.999 ** t)
+    var.assign_sub(lr * mhat / (tf.sqrt(vhat) + 1e-8))
 
 
 def pareto_front(num: int = 200) -> np.ndarray:

@@ -274,12 +274,7 @@ def make_dataset(records: Dict[str, np.ndarray],
   """
   n = len(next(iter(records.values())))
   if weights:
-    records = dict(records, **{f"_weight/{t}": np.asarray(w, np.float32)
-                               for t, w in weights.items()})
-    plain = decode
-
-    def decode(row):  # pylint: disable=function-redefined
-      return (*plain(row), {t: row[f"_weight/{t}"] for t in weights})
+    records, decode = _with_weights(records, decode, weights)
   if n == 0:
     raise UserError(f"{what} is empty: no examples found")
   seed = 0 if seed is None else int(seed)
@@ -299,12 +294,29 @@ def make_dataset(records: Dict[str, np.ndarray],
   if repeat:
     ds = ds.repeat()
   if augment_fn is not None:
-    ds = ds.enumerate().map(
-        lambda i, xy: (*augment_fn(xy[0], xy[1], tf.stack(
-            [tf.constant(seed, tf.int64), i])), *xy[2:]),
-        num_parallel_calls=tf.data.AUTOTUNE)
+    ds = _augmented(ds, augment_fn, seed)
   ds = ds.batch(batch_size, drop_remainder=drop_remainder)
   return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _with_weights(records, decode, weights):
+  """Records and decode that carry {task: weight} as a third element."""
+  records = dict(records, **{f"_weight/{t}": np.asarray(w, np.float32)
+                             for t, w in weights.items()})
+
+  def weighted(row):
+    return (*decode(row), {t: row[f"_weight/{t}"] for t in weights})
+
+  return records, weighted
+
+
+def _augmented(ds, augment_fn, seed):
+  """Augments each element with the seed (seed, running example index), so
+  runs reproduce and every epoch draws new augmentations."""
+  return ds.enumerate().map(
+      lambda i, xy: (*augment_fn(xy[0], xy[1], tf.stack(
+          [tf.constant(seed, tf.int64), i])), *xy[2:]),
+      num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def find_undecodable(records: Dict[str, np.ndarray]) -> Optional[str]:

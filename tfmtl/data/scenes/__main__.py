@@ -1,0 +1,7 @@
+"""`python -m tfmtl.data.scenes --out DIR --num N` (see `cli`)."""
+
+import sys
+
+from tfmtl.data.scenes.cli import main
+
+sys.exit(main())
