@@ -340,3 +340,54 @@ def test_uncertainty_takes_the_classification_form_from_the_loss(capsys):
   # (one SGD step away from it): ratio 2.
   w = history.history
   assert w["c_weight"][0] / w["r_weight"][0] == pytest.approx(2.0, rel=0.05)
+
+
+def test_evaluate_averages_each_task_over_its_labelled_examples():
+  """`evaluate`: a task's loss is the mean over the examples labelled for
+  it in the whole set (not the mean of batch means), `loss` the mean over
+  batches of Σ_t weight_t · L_t, and compiled metrics skip the unlabelled
+  examples. Batch sizes and label counts are uneven so that each wrong
+  averaging gives another number."""
+  rng = np.random.default_rng(4)
+  x = rng.normal(size=(10, 5)).astype(np.float32)
+  a = rng.normal(size=(10, 1)).astype(np.float32)
+  b = rng.normal(size=(10, 2)).astype(np.float32)
+  b[[0, 1, 2, 6]] = np.nan          # batch 1: 3 of 6 labelled, batch 2: 3/4
+  data = tf.data.Dataset.from_tensor_slices(
+      (x, {"a": a, "b": b})).batch(6)
+  model = user_model()
+  tasks = [tfmtl.Task("a", "mse", weight=2.0),
+           tfmtl.Task("b", "mse", weight=0.5, missing="nan")]
+  trainer = tfmtl.Trainer(model, tasks, "fixed")
+  trainer.compile(optimizer="sgd", metrics={"b": ["mae"]})
+  got = trainer.evaluate(data, verbose=0, return_dict=True)
+
+  out = {t: np.asarray(v, np.float64) for t, v in model(x).items()}
+  loss_a = ((out["a"] - a) ** 2).mean(-1)
+  loss_b = ((out["b"] - b) ** 2).mean(-1)
+  labelled = ~np.isnan(b).any(-1)
+  np.testing.assert_allclose(got["a_loss"], loss_a.mean(), rtol=1e-5)
+  np.testing.assert_allclose(got["b_loss"], loss_b[labelled].mean(),
+                             rtol=1e-5)
+  per_batch = [2.0 * loss_a[s].mean() +
+               0.5 * loss_b[s][labelled[s]].mean()
+               for s in (slice(0, 6), slice(6, 10))]
+  np.testing.assert_allclose(got["loss"], np.mean(per_batch), rtol=1e-5)
+  mae = np.abs(out["b"] - b).mean(-1)
+  np.testing.assert_allclose(got["b_mae"], mae[labelled].mean(), rtol=1e-5)
+
+  # With sample weights: the loss and `weighted_metrics` weigh the labelled
+  # examples, `metrics` (Keras' rule) count each labelled example once.
+  w = rng.uniform(0.5, 3.0, size=10).astype(np.float32)
+  trainer.compile(optimizer="sgd", metrics={"b": ["mae"]},
+                  weighted_metrics={"b": ["mae"]})
+  got = trainer.evaluate(tf.data.Dataset.from_tensor_slices(
+      (x, {"a": a, "b": b}, {"b": w})).batch(6), verbose=0, return_dict=True)
+  np.testing.assert_allclose(got["a_loss"], loss_a.mean(), rtol=1e-5)
+  wl = w * labelled
+  np.testing.assert_allclose(
+      got["b_loss"], (wl * np.nan_to_num(loss_b)).sum() / wl.sum(), rtol=1e-5)
+  np.testing.assert_allclose(got["b_mae"], mae[labelled].mean(), rtol=1e-5)
+  np.testing.assert_allclose(got["b_weighted_mae"],
+                             (wl * np.nan_to_num(mae)).sum() / wl.sum(),
+                             rtol=1e-5)

@@ -82,6 +82,15 @@ def make_tasks(tasks):
   return out
 
 
+def _filled(tasks, per_task, outputs):
+  """{task: [B] weights} with ones for the tasks without (None if none)."""
+  if per_task is None:
+    return None
+  return {t.name: (per_task[t.name] if per_task[t.name] is not None
+                   else tf.ones([tf.shape(outputs[t.name])[0]]))
+          for t in tasks}
+
+
 class _StateLayer(keras.layers.Layer):
   """Saves a method's state and the step counters with the Trainer's
   weights (they are tf.Variables outside Keras' tracking)."""
@@ -357,13 +366,27 @@ class Trainer(keras.Model):
     if compiled is None:
       return {}
     labels, per_task = label_weights(self.tasks, y, weights)
-    compiled.update_state(
-        {t.name: labels[t.name] for t in self.tasks},
-        {t.name: outputs[t.name] for t in self.tasks},
-        sample_weight=None if per_task is None else {
-            t.name: (per_task[t.name] if per_task[t.name] is not None
-                     else tf.ones([tf.shape(outputs[t.name])[0]]))
-            for t in self.tasks})
+    labels = {t.name: labels[t.name] for t in self.tasks}
+    outputs = {t.name: outputs[t.name] for t in self.tasks}
+    if not hasattr(compiled, "_flat_weighted_metrics"):  # another Keras
+      compiled.update_state(labels, outputs, sample_weight=_filled(
+          self.tasks, per_task, outputs))
+      return compiled.result()
+    # Keras gives sample weights to `weighted_metrics` only, but an example
+    # unlabelled for a task (a NaN label, zeroed here) must not be scored by
+    # `metrics` either: those get the labelled mask, the weighted ones the
+    # mask times the user's weights.
+    _, masks = label_weights(self.tasks, y, None)
+    if not compiled.built:
+      compiled.build(labels, outputs)
+    flat = compiled._flatten_y  # pylint: disable=protected-access
+    for group, w in ((compiled._flat_metrics, masks),  # pylint: disable=protected-access
+                     (compiled._flat_weighted_metrics, per_task)):  # pylint: disable=protected-access
+      w = flat(_filled(self.tasks, w, outputs) or
+               {t.name: None for t in self.tasks})
+      for m, y_t, y_p, s_w in zip(group, flat(labels), flat(outputs), w):
+        if m:
+          m.update_state(y_t, y_p, s_w)
     return compiled.result()
 
   def test_step(self, data):

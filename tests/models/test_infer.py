@@ -124,6 +124,56 @@ def test_subclassed_model_by_probe(caplog):
     split.check_representation()
 
 
+class TwoLayerTrunk(keras.Model):
+  """Subclassed, two shared layers: GradNorm must watch the later one."""
+
+  def __init__(self):
+    super().__init__()
+    self.first = keras.layers.Dense(6, activation="relu")
+    self.second = keras.layers.Dense(4, activation="relu")
+    self.head_a = keras.layers.Dense(1)
+    self.head_b = keras.layers.Dense(2)
+
+  def call(self, x, training=False):
+    h = self.second(self.first(x))
+    return {"a": self.head_a(h), "b": self.head_b(h)}
+
+
+def test_subclassed_model_watches_its_last_shared_layer():
+  model = TwoLayerTrunk()
+  model(tf.zeros([2, 5]))
+  split = resolve(model, ["a", "b"])
+  _assert_split(split, model.first.trainable_variables +
+                model.second.trainable_variables,
+                {"a": model.head_a.trainable_variables,
+                 "b": model.head_b.trainable_variables})
+  assert _ids(split.watched_variables) == _ids(
+      model.second.trainable_variables)
+
+
+def test_representation_cut_closes_over_what_no_shared_variable_reaches():
+  """A head also reads a trunk-side tensor with no shared variable upstream
+  (the rescaled input): it is closed over, not part of Z, so Z's gradient
+  (MGDA-UB's) is the trunk's alone, and the heads still see it."""
+  x = keras.Input((5,))
+  scaled = keras.layers.Rescaling(0.5, name="scale")(x)
+  trunk = keras.layers.Dense(6, activation="tanh", name="trunk")
+  h = trunk(scaled)
+  heads = {"a": keras.layers.Dense(1, name="head_a"),
+           "b": keras.layers.Dense(1, name="head_b")}
+  outputs = {"a": heads["a"](keras.layers.Concatenate()([h, scaled])),
+             "b": heads["b"](h)}
+  model = keras.Model(x, outputs)
+  split = TaskSplit(model)
+  xs = np.random.default_rng(2).normal(size=(4, 5)).astype(np.float32)
+  z, run_heads = split.call_split(xs)
+  assert [t.shape[-1] for t in z] == [6]              # h only, not `scaled`
+  for t, value in run_heads(z).items():
+    np.testing.assert_allclose(value, model(xs)[t], atol=1e-6)
+  # Z is the trunk's output on the rescaled input.
+  np.testing.assert_allclose(z[0], trunk(0.5 * xs), atol=1e-6)
+
+
 def test_sequential_trunk_with_heads():
   trunk = keras.Sequential([keras.layers.Dense(8, activation="relu"),
                             keras.layers.Dense(4, activation="relu")])
