@@ -21,7 +21,7 @@ demo: $(VENV)/.installed
 	@echo "pictures: $(WORKDIR)/pictures  SavedModel: $(WORKDIR)/export"
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -n 2 -q tests
+	$(PY) -m pytest -n 2 -q --durations=20 tests
 
 wheel: $(VENV)/.installed
 	$(PY) -m pip wheel --no-deps -w dist .
