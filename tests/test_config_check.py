@@ -68,7 +68,8 @@ CASES = [
     ("tasks.y1.role", "boss", r"task 'y1': role 'boss' is not one of"),
     ("tasks.y1.missing", "zero", r"task 'y1': missing='zero'; use 'nan'"),
     ("method", "nope", r"unknown method 'nope'; known:"),
-    ("method", "fixed+nope", r"unknown aggregation method 'nope'"),
+    ("method", "fixed+nope", r"'nope' in 'fixed\+nope' is not an "
+                           r"aggregation method; known:"),
     ("method", "", r"config.method is empty"),
     ("method_kwargs.nope", {"x": 1}, r"config.method_kwargs.nope: there is "
                                      r"no method 'nope'"),

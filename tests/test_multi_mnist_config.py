@@ -49,6 +49,7 @@ def test_moe_option(tmp_path, name):
   c = multi_mnist.get_config(f"runlocal,moe={name}")
   assert c.model.name == name and c.model.kwargs.expert == "lenet"
   c.data.kwargs.path = str(tmp_path / "d.csv.gz")
+  c.batch_size = 8  # runlocal's 256 is more than the 40 digits
   exp = experiment.build(c, distribute.make_strategy("default"),
                          with_step=False)
   x, _ = next(iter(exp.source.dataset("train", 2)))

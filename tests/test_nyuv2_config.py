@@ -10,6 +10,7 @@ def test_three_tasks_on_scenes_in_the_nyuv2_layout(tmp_path):
   c = nyuv2_mtan.get_config("runlocal")
   c.data.kwargs = dict(num=4, height=32, width=64, workers=1,
                        root=str(tmp_path / "scenes"))
+  c.batch_size = 2  # runlocal's 4 is more than the 3 train scenes
   exp = experiment.build(c, distribute.make_strategy("default"),
                          with_step=False)
   x, y = next(iter(exp.source.dataset("train", 2)))

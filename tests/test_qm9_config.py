@@ -12,6 +12,7 @@ def test_runlocal_builds_eleven_heads(tmp_path):
   c.data.kwargs.update(paths=[str(tmp_path / "q.csv")], test_size=5,
                        val_size=5, cache=False)
   c.model.kwargs.dim = 8
+  c.batch_size = 4  # runlocal's 32 is more than the 20 train molecules
   exp = experiment.build(c, distribute.make_strategy("default"),
                          with_step=False)
   x, _ = next(iter(exp.source.dataset("train", 4)))
