@@ -233,6 +233,23 @@ class DenseModelHarness:
       last = step((inputs, labels))["total_loss"].numpy()
     assert np.isfinite(first) and last < first
 
+  @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+  def test_mixed_precision_call(self, policy):
+    """Under a mixed policy the model builds and calls (ops such as
+    tf.image.resize return float32 from a 16-bit input: every sum must
+    cast) and its outputs are finite (the step casts them to float32)."""
+    if not self.heavy:
+      pytest.skip("covered by the heavy variant of this model")
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+      model = self.build()
+      out = model(self.make_inputs(self.batch, *self.sizes[0]))
+    finally:
+      keras.mixed_precision.set_global_policy("float32")
+    for t in self.task_names:
+      assert out[t].dtype.is_floating, (t, out[t].dtype)
+      assert np.all(np.isfinite(tf.cast(out[t], tf.float32).numpy())), t
+
   def test_savedmodel_export_reload(self, model, tmp_path):
     if not self.heavy:
       pytest.skip("covered by the heavy variant of this model")

@@ -130,7 +130,9 @@ class DualEncoder(L.LazyBuild, MultiTaskModel):
         y = proj[0](z[32], training=training)
         for n, s in enumerate((16, 8, 4)):
           skip = proj[n + 1](z[s], training=training)
-          y = tf.image.resize(y, tf.shape(skip)[1:3]) + skip
+          # resize returns float32 for a 16-bit y (mixed precision).
+          y = tf.cast(tf.image.resize(y, tf.shape(skip)[1:3]),
+                      skip.dtype) + skip
           y = refine[n](y, training=training)
         y = tf.image.resize(head(y), size)
         out[t] = L.output_activation(y, t, c["depth_tasks"],
