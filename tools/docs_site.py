@@ -354,20 +354,21 @@ def method_page(name: str) -> str:
   obj = entry("methods", name)
   public = f"tfmtl.{info.family if info.family != 'composition' else 'aggregation'}"
   needs = ", ".join(NEED_TEXT.get(n, n) for n in info.needs) or "nothing else"
-  out = [f"# {name}", "", f"**{info.summary}.**", "",
-         table(["", ""], [
-             ["kind", f"{_FAMILY[info.family]} ({info.level} level)"],
-             ["a step computes", _cost(info)],
-             ["state between steps", _state(info)],
-             ["needs from the step", needs],
-             ["paper", info.paper or "-"],
-             ["made for", MADE_FOR.get(name, "-")],
-             ["class", f"`{public}.{obj.__name__}` "
-                       f"(`{source_file(obj)}`)"],
-             ["use", f"`tfmtl.Trainer(model, tasks, \"{name}\")`, "
-                     f"`--config.method={name}`"]]),
-         "## Rule", "", "```text", info.rule or "(see the docstring)", "```",
-         "", "## Options", ""]
+  facts = [
+      ("kind", f"{_FAMILY[info.family]} ({info.level} level)"),
+      ("a step computes", _cost(info)),
+      ("state between steps", _state(info)),
+      ("needs from the step", needs),
+      ("paper", info.paper or "-"),
+      ("made for", MADE_FOR.get(name, "-")),
+      ("class", f"`{public}.{obj.__name__}` (`{source_file(obj)}`)"),
+      ("use", f"`tfmtl.Trainer(model, tasks, \"{name}\")`, "
+              f"`--config.method={name}`")]
+  out = [f"# {name}", "", f"**{info.summary}.**", ""]
+  out += [f"- **{k}**: {v}" for k, v in facts]
+  out += ["", "## Rule", "", fence_indented(info.rule or
+                                          "(see the docstring below)"),
+          "", "## Options", ""]
   if info.options:
     out.append(table(["option", "type", "default", "allowed", "what"], [
         [f"`{o.name}`", o.type_name, f"`{o.default!r}`", o.allowed or "any",
@@ -379,8 +380,11 @@ def method_page(name: str) -> str:
     out.append("None.\n")
   doc = inspect.getdoc(obj) or ""
   doc = re.split(r"^Args:\s*$", doc, flags=re.M)[0].rstrip()
+  # The whole docstring (differences from the paper, scale, absent tasks),
+  # folded: its first paragraphs are the rule above.
   out += ["## Docstring", "", f"`{_signature(obj)}`", "",
-          fence_indented(doc), ""]
+          '??? note "The class docstring"', "",
+          textwrap.indent(fence_indented(doc), "    "), ""]
   return "\n".join(out)
 
 
@@ -648,7 +652,8 @@ def api_pages():
     rows.append([f"[`tfmtl.{name}`]({name}.md)", _summary(obj)])
     pages[f"api/{name}.md"] = (
         f"# tfmtl.{name}\n\n::: {path_of(obj)}\n    options:\n"
-        "      show_root_heading: true\n      heading_level: 2\n")
+        "      show_root_heading: true\n      show_root_full_path: false\n"
+        "      heading_level: 2\n")
   for modname in public_modules():
     short = modname.split(".", 1)[1]
     rows.append([f"[`{modname}`]({short}.md)",
