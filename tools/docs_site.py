@@ -188,11 +188,21 @@ def expand(markdown: str, page: str) -> str:
   return _GENERATED.sub(lambda m: GENERATED[m.group(1)](page), markdown)
 
 
+# Google-style section titles: the indented lines under them are entries
+# (Griffe renders them), not a block to keep as it is.
+SECTIONS = ("Args", "Arguments", "Parameters", "Returns", "Yields",
+            "Raises", "Attributes", "Example", "Examples", "Note", "Notes",
+            "Warning", "Warnings", "References", "Todo", "See Also",
+            "Other Parameters", "Keyword Args", "Methods", "Functions",
+            "Classes", "Modules")
+
+
 def fence_indented(doc: str) -> str:
   """A docstring's indented blocks that stand alone (formulas, tables,
-  examples: after a blank line, outside a Google section such as Args:)
-  as fenced code, so Markdown keeps their layout instead of running them
-  into the paragraph. A block that parses as Python is highlighted so."""
+  examples: after a blank line, or under a line ending in ":" that is no
+  Google section title such as Args:) as fenced code, so Markdown keeps
+  their layout instead of running them into the paragraph. A block that
+  parses as Python is highlighted so."""
   lines = doc.splitlines()
   out, i, in_section = [], 0, False
   while i < len(lines):
@@ -203,13 +213,15 @@ def fence_indented(doc: str) -> str:
       i += 1
       continue
     if not indented:
-      in_section = bool(re.match(r"[A-Z][\w ]*:$", line.strip())) and \
-          i + 1 < len(lines) and lines[i + 1].startswith(" ")
+      in_section = line.strip().rstrip(":") in SECTIONS and \
+          line.rstrip().endswith(":")
       out.append(line)
       i += 1
       continue
     after_blank = i == 0 or not lines[i - 1].strip()
-    if in_section or not after_blank:
+    under_colon = not after_blank and lines[i - 1].rstrip().endswith(":") \
+        and not lines[i - 1].startswith(" ")
+    if in_section or not (after_blank or under_colon):
       out.append(line)
       i += 1
       continue
@@ -224,6 +236,8 @@ def fence_indented(doc: str) -> str:
       lang = "python"
     except SyntaxError:
       lang = "text"
+    if under_colon:
+      out.append("")  # a fence must not continue the paragraph
     out += [f"```{lang}", *block.splitlines(), "```"]
     i = j
   return "\n".join(out)
@@ -304,12 +318,40 @@ def _signature(obj) -> str:
 
 
 def _short_paper(paper: str) -> str:
-  """'Authors. "Title", Venue Year, ...' -> '"Title", Venue Year'."""
-  m = re.search(r'"([^"]+)",?\s*([^;]*?)(?:,\s*(?:eq|Alg|§|Sec|Algorithm)|\.?$)',
-                paper)
-  if m:
-    return f'"{m.group(1).rstrip(",")}", {m.group(2).rstrip(".")}'.rstrip(", ")
-  return paper if len(paper) < 90 else paper[:87] + "…"
+  """'Yu, Kumar, Finn. "Title", NeurIPS 2020, Algorithm 1.' -> 'Yu et al.,
+  NeurIPS 2020' (the method's page has the whole reference)."""
+  m = re.match(r'\s*([^"]*?)\.?\s*"([^"]+)"[,.]?\s*(.*)$', paper)
+  if not m:
+    return paper if len(paper) < 60 else paper[:57] + "…"
+  authors, _, rest = m.groups()
+  if "e.g." in authors or "`" in authors:  # a practice or a repository
+    return ", ".join(authors.split("e.g.")[0].split(", ")[:2]).strip(" ,")
+  names = [a.strip() for a in re.split(r",| and ", authors) if a.strip()]
+  who = names[0] if names else ""
+  if len(names) > 2 or "et al" in authors:
+    who = re.sub(r"\s*et al\.?", "", who) + " et al."
+  elif len(names) == 2:
+    who = f"{names[0]} & {names[1]}"
+  venue = re.split(r"\s\(|;|, (?:eq|Alg|§|Sec|Theorem|Table|the )", rest)[0]
+  return f"{who}, {venue.strip().rstrip('.,')}".strip(", ")
+
+
+def _short_cost(info) -> str:
+  """The cost column of the methods table (the legend above it says what
+  each form means)."""
+  level = info.level
+  text = ("1 backward" if level.startswith("loss") else
+          "Z-Jacobian" if level.startswith("representation") else "J")
+  batches = re.search(r"(\d+) batches", level)
+  if batches:
+    text += f" × {batches.group(1)} batches"
+  extra = {"variance": "variances", "grad_norms": "grad norms",
+           "losses_after": "+1 forward"}
+  text += "".join(f" + {extra[n]}" for n in info.needs if n in extra
+                  and n != "losses_after")
+  if "losses_after" in info.needs:
+    text += " +1 forward"
+  return text
 
 
 def _cost(info) -> str:
@@ -341,8 +383,12 @@ def methods_table(page: str) -> str:
   for name in tfmtl.methods.names():
     info = tfmtl.methods.describe(name)
     link = posixpath.relpath(f"methods/{name}.md", posixpath.dirname(page))
-    rows.append([f"[`{name}`]({link})", _FAMILY[info.family], _cost(info),
-                 _state(info), _short_paper(info.paper),
+    state = [f"{n} [{s}]" for n, s, _ in info.state]
+    if len(state) > 2:
+      state = state[:2] + [f"+{len(state) - 2} more"]
+    rows.append([f"[`{name}`]({link})", _FAMILY[info.family],
+                 _short_cost(info), ", ".join(state) or "none",
+                 _short_paper(info.paper),
                  MADE_FOR.get(name, "see its page")])
   return table(["method", "kind", "a step computes", "state", "paper",
                 "made for"], rows)
@@ -641,37 +687,65 @@ def owners():
   return out
 
 
+def _long_value(path) -> bool:
+  """Whether an attribute's assignment spans more than three lines (a
+  registry's table: its entries have pages of their own)."""
+  module, _, name = path.rpartition(".")
+  node = _defined(module)[0][name][1]
+  return node.end_lineno - node.lineno > 2
+
+
+def _block(path, level=2, full_path=False, extra=()):
+  return [f"::: {path}", "    options:", "      show_root_heading: true",
+          f"      show_root_full_path: {str(full_path).lower()}",
+          f"      heading_level: {level}", *extra, ""]
+
+
+def _module_doc(modname, title):
+  """A module's docstring under a heading of its own (the module where a
+  page's objects are defined often explains them: base.py's contract)."""
+  path = os.path.relpath(_module_file(modname), ROOT)
+  return [f"## {title} (`{path}`)", "", f"::: {modname}", "    options:",
+          "      members: false", "      show_root_heading: false", ""]
+
+
 def api_pages():
-  """{page: markdown} of the API reference."""
+  """{page: markdown} of the API reference: a page per top-level name and
+  per public module, each showing the docstrings of the modules its
+  objects are defined in."""
   import tfmtl  # pylint: disable=g-import-not-at-top
   pages = {}
   own = owners()
+  public = set(public_modules())
   rows = []
   for name in TOP_LEVEL:
     obj = getattr(tfmtl, name)
     rows.append([f"[`tfmtl.{name}`]({name}.md)", _summary(obj)])
-    pages[f"api/{name}.md"] = (
-        f"# tfmtl.{name}\n\n::: {path_of(obj)}\n    options:\n"
-        "      show_root_heading: true\n      show_root_full_path: false\n"
-        "      heading_level: 2\n")
+    lines = [f"# tfmtl.{name}", ""] + _block(path_of(obj))
+    if obj.__module__ not in public:
+      lines += _module_doc(obj.__module__, "About its module")
+    pages[f"api/{name}.md"] = "\n".join(lines)
   for modname in public_modules():
     short = modname.split(".", 1)[1]
     rows.append([f"[`{modname}`]({short}.md)",
                  _summary(importlib.import_module(modname))])
-    lines = [f"# {modname}", "", f"::: {modname}", "    options:",
-             "      members: false", "      show_root_heading: false", ""]
-    elsewhere = []
+    head = [f"# {modname}", "", f"::: {modname}", "    options:",
+            "      members: false", "      show_root_heading: false", ""]
+    body, elsewhere, explained = [], [], {modname}
     for name, path, kind, _ in public_members(modname):
       if path in own:
         elsewhere.append(f"[`{name}`]({posixpath.relpath(own[path], 'api')})")
         continue
-      lines += [f"::: {path}", "    options:", "      show_root_heading: true",
-                "      show_root_full_path: false", "      heading_level: 2",
-                ""]
+      home = path.rpartition(".")[0]
+      if home not in explained and home not in public:
+        explained.add(home)
+        body += _module_doc(home, f"`{name}` and its module")
+      extra = ["      show_attribute_values: false"] if \
+          kind == "attribute" and _long_value(path) else []
+      body += _block(path, extra=extra)
     if elsewhere:
-      lines[7:7] = ["On pages of their own: " + ", ".join(elsewhere) + ".",
-                    ""]
-    pages[f"api/{short}.md"] = "\n".join(lines)
+      head += ["On pages of their own: " + ", ".join(elsewhere) + ".", ""]
+    pages[f"api/{short}.md"] = "\n".join(head + body)
   pages["api/index.md"] = (
       "# API reference\n\nThe public names of `tfmtl` (`dir(tfmtl)`), "
       "imported on first use so that `import tfmtl` stays light. Each "
