@@ -527,6 +527,10 @@ def config_keys():
       else:
         rows.append((name, _show(config[name]) if name in config else
                      "(not set)", meaning))
+  unexplained = [k for k, _, m in rows if not m.strip()]
+  if unexplained:
+    raise ValueError("configs/common.py's docstring lists "
+                     f"{', '.join(unexplained)} without saying what they mean")
   missing = sorted(set(config) - seen)
   if missing:
     raise ValueError(f"base_config() sets {', '.join(missing)}, which "
