@@ -141,10 +141,11 @@ def test_config_keys_cover_base_config(monkeypatch):
 def test_links_of_copied_files_point_at_pages():
   text = docs_site.rewrite_links(
       "[r](RESULTS.md#qm9) ![p](docs/toy2d.png) [`tfmtl/kinds.py`]"
-      "(tfmtl/kinds.py) [x](https://example.org)", "README.md",
-      "guides/cli.md")
+      "(tfmtl/kinds.py) [x](https://example.org) [BUILD.md](BUILD.md)",
+      "README.md", "guides/cli.md")
   assert text == ("[r](../results.md#qm9) ![p](../toy2d.png) "
-                  "`tfmtl/kinds.py` [x](https://example.org)")
+                  "`tfmtl/kinds.py` [x](https://example.org) "
+                  "[Building and testing](../build.md)")
 
 
 def test_fence_indented_keeps_formulas_and_sections():

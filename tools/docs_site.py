@@ -39,6 +39,10 @@ log = logging.getLogger("mkdocs.hooks.tfmtl_docs")
 COPIED = {"BENCHMARKS.md": "benchmarks.md", "RESULTS.md": "results.md",
           "BUILD.md": "build.md"}
 SITE_OF = dict(COPIED, **{"README.md": "index.md"})
+# A link whose text is the file's name gets the page's title instead.
+PAGE_TITLES = {"benchmarks.md": "Benchmarks", "results.md": "Results",
+               "build.md": "Building and testing", "index.md": "Home",
+               "RELIABILITY.md": "Reliability"}
 
 GUIDES = [
     ("Bring your own model", "guides/own-model.md"),
@@ -170,6 +174,8 @@ def rewrite_links(text: str, src: str, page: str) -> str:
       code = f"`{repo}`"
       return code if label.strip("`") == path.rstrip("/") else \
           f"{label} ({code})"
+    if label == path and dest in PAGE_TITLES:  # "[BUILD.md](BUILD.md)"
+      label = PAGE_TITLES[dest]
     rel = posixpath.relpath(dest, posixpath.dirname(page) or ".")
     return f"{bang}[{label}]({rel}{'#' + anchor if anchor else ''})"
   return _LINK.sub(fix, text)
