@@ -38,8 +38,11 @@ config file.
   max_nonfinite_skips  stop after this many non-finite steps in a row
   show_method_logs     print task weights and method statistics in the
                        progress line too (TensorBoard always has them)
-  log_every, checkpoint_every, keep_checkpoints
-  eval_split, eval_batch_size
+  log_every            steps between progress lines and summaries
+  checkpoint_every     steps between checkpoints
+  keep_checkpoints     checkpoints kept (the oldest is deleted)
+  eval_split           the split eval.py scores (train | val | test)
+  eval_batch_size      examples per eval batch
   eval_metrics         {task: kind}: score a task as another kind than its
                        loss and output say (tfmtl/kinds.py: classification,
                        segmentation, motion, binary, regression, depth,

@@ -22,6 +22,7 @@ class NonFiniteError(UserError):
 # What a data check inside the step prints through tf.debugging.Assert;
 # `from_op_error` finds it in the op error TensorFlow raises.
 DATA_ERROR = "tfmtl data error: "
+"""Prefix of the data-check messages the step asserts."""
 
 
 def from_op_error(error) -> "UserError | None":

@@ -42,6 +42,7 @@ from tfmtl.metrics.task_metrics import HEADLINE, HIGHER_IS_BETTER  # noqa: F401 
 from tfmtl.metrics.task_metrics import TaskMetrics, headline_of
 
 KINDS = tuple(kinds_lib.KINDS)
+"""The kinds of task eval.py scores (`tfmtl.kinds.KINDS`' names)."""
 
 
 def _first_batch(ds, what: str):
@@ -249,6 +250,9 @@ class OdometryCollector:
         source, "splits") and hasattr(source, "label_scale")
 
   def add(self, inputs, labels, outputs):
+    """Keeps one batch's predicted translations and rotations (the
+    source's `odometry_tasks` outputs), in sequence order.
+    """
     del inputs, labels
     trans, rot = self.source.odometry_tasks
     self.trans.append(np.asarray(outputs[trans]))
@@ -272,6 +276,10 @@ class OdometryCollector:
     return out
 
   def results(self) -> Dict[str, float]:
+    """The KITTI metrics of the trajectories integrated from every batch
+    added: t_err, r_err, ATE and RPE averaged over the sequences, and each
+    sequence's t_err, r_err and ATE under `SEQUENCE/`.
+    """
     per_seq = {}
     for seq, (gt, pred) in self.trajectories().items():
       per_seq[seq] = metrics_lib.odometry.odometry_metrics(gt, pred)
@@ -293,6 +301,10 @@ def results_path(workdir, split, other_data: bool = False):
 
 
 def load_results(workdir, split):
+  """The results eval.py wrote for `split` of the run in `workdir`
+  (`results_path`), or a UserError saying what to rerun when the file is
+  missing, unreadable or holds no metrics.
+  """
   path = results_path(workdir, split)
   if not os.path.exists(path):
     raise UserError(f"{path} not found: run eval.py on {workdir} first")

@@ -51,12 +51,16 @@ KINDS = {
     "flow": "end-point error of [..., 2] flow",
     "loss": "the task's loss only",
 }
+"""{kind: the metrics it reports, and of what output}."""
 _FROM_FAMILY = {"regression": "regression", "depth": "depth",
                 "normal": "normal", "flow": "flow", "binary": "binary",
                 "binary_probs": "binary"}
 
 
 def check_name(kind: str, what: str = "kind") -> str:
+  """`kind` when it is a known kind (`KINDS`), else a UserError naming
+  `what` and the known kinds.
+  """
   if kind not in KINDS:
     raise UserError(f"{what} {kind!r} is not a kind of task; known: "
                     f"{', '.join(KINDS)}")

@@ -122,15 +122,18 @@ LOSSES = Registry("loss", {
     "flow_log_rmse": lambda: flow_log_rmse,
     "normal": lambda: normal,
 })
+"""The per-example losses by name; each entry makes the loss function."""
 
 # What each loss trains. "categorical": class logits against class ids;
 # "categorical_onehot": against one-hot (or soft) targets; "binary":
 # logits against {0, 1} labels; "binary_probs": probabilities against them.
 FAMILIES = ("categorical", "categorical_onehot", "binary", "binary_probs",
             "regression", "depth", "normal", "flow")
+"""Every family a loss can have (see the comment above)."""
 FAMILY = {mse: "regression", l1: "regression", huber: "regression",
           bce: "binary", sparse_ce: "categorical", masked_l1: "depth",
           normal: "normal", flow_log_rmse: "flow"}
+"""{loss function: its family} for the losses defined here."""
 # Keras losses, by class or function name.
 _KERAS_FAMILY = {
     "SparseCategoricalCrossentropy": "categorical",

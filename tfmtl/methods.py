@@ -16,6 +16,7 @@ from tfmtl.errors import UserError
 
 
 def names():
+  """Every registered method name, both families, sorted."""
   return sorted(weighting.WEIGHTINGS.names() + aggregation.AGGREGATORS.names())
 
 
@@ -286,8 +287,11 @@ def describe(name: str) -> MethodInfo:
   if method.batches_per_step > 1:
     level += f", {method.batches_per_step} batches"
   opts = options_lib.options_of(cls) if isinstance(cls, type) else []
+  # options_of already lists the shared options (rep_grad among them) of
+  # a class that declares them; add rep_grad only where it is missing.
   if isinstance(method, aggregation.GramianWeighted) and \
-      "representation" not in method.needs:
+      "representation" not in method.needs and \
+      "rep_grad" not in {o.name for o in opts}:
     opts.append(options_lib.Option(
         "rep_grad", bool, False, None,
         "weigh by the Gramian of the gradients w.r.t. the shared "

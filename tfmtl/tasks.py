@@ -9,6 +9,9 @@ from tfmtl import losses as losses_lib
 from tfmtl.errors import UserError, guard
 
 ROLES = ("main", "aux")
+"""A task's roles: "main" (reported) or "aux" (trained to guide the
+shared layers).
+"""
 
 
 @dataclasses.dataclass(frozen=True)

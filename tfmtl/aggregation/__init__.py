@@ -66,6 +66,7 @@ AGGREGATORS = Registry("aggregation method", {
     "aux_project": AuxProject,
     "metabalance": MetaBalance,
 })
+"""The gradient-level methods by name (`config.method`); `get` builds one."""
 
 
 def get(name, **kwargs) -> Aggregator:

@@ -58,6 +58,16 @@ class Aggregator(Method):
 
   def build(self, tasks: Sequence, num_params: Optional[int] = None,
             shared_variables: Optional[Sequence] = None) -> None:
+    """Learns the tasks' names, roles and configured weights and creates
+    the method's state; called once, inside the strategy's scope. Without it
+    every weight is 1 and every task is "main".
+
+    Args:
+      tasks: the `tfmtl.tasks.Task`s trained, in the order of J's rows.
+      num_params: n, the number of shared parameters (J's columns).
+      shared_variables: the shared variables J's columns are flattened from,
+        in order (for per-layer statistics).
+    """
     del num_params, shared_variables
     self.task_names = [t.name for t in tasks]
     self.roles = [t.role for t in tasks]

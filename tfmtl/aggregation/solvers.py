@@ -279,10 +279,18 @@ class GramianWeighted(Aggregator):
                 "gramian": lambda options: options.get("gramian_mode")}
 
   def build(self, tasks, num_params=None, shared_variables=None):
+    """As `Aggregator.build`, plus the `alpha` [T] state that records the
+    last task weights (for `logs()`).
+    """
     super().build(tasks, num_params, shared_variables)
     self.alpha = state(tf.zeros([len(tasks)]), "alpha")
 
   def task_combination(self, G, J, **extra):
+    """The method's rule: task weights w [T] from the Gramian G = J Jᵀ [T, T]
+    (and J [T, n] where the rule reads it; None at the representation level
+    and in `gramian_mode`); the update is d = Jᵀ w. `extra` holds what the
+    method declared in `needs` (the losses, the step).
+    """
     raise NotImplementedError
 
   def weights_from_gramian(self, G, J=None, present=None, **extra):

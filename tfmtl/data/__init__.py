@@ -24,6 +24,7 @@ SOURCES = Registry("data source", {
     "qm9": qm9.qm9,
     "multi_source": multi_source.multi_source,
 })
+"""The data sources by name (`config.data.name`); `get` builds one."""
 
 
 def get(name, **kwargs):

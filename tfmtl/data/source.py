@@ -38,6 +38,7 @@ class ArraySource:
 
   @property
   def task_names(self):
+    """The tasks the source labels: the keys of its label dict."""
     return list(self._labels)
 
   @property
@@ -58,6 +59,18 @@ class ArraySource:
               repeat: bool = False, seed: Optional[int] = None,
               drop_remainder: bool = True,
               input_context: Optional[tf.distribute.InputContext] = None):
+    """A tf.data pipeline of batches (inputs, {task: label}) of `split`.
+
+    Args:
+      split: "train", "val" or "test" (what the source has).
+      batch_size: global batch size; with `input_context`, split over the
+        replicas (each pipeline batches its share).
+      shuffle: shuffle the examples (seeded by `seed`, else the source's).
+      repeat: repeat the split without end.
+      seed: the shuffle seed.
+      drop_remainder: drop a last, smaller batch.
+      input_context: a tf.distribute input context: shard by input pipeline.
+    """
     x, y = self.arrays(split)
     if len(x) == 0:
       raise UserError(
@@ -142,6 +155,7 @@ class DatasetSource:
 
   @property
   def task_names(self):
+    """The tasks the source labels: the keys of its label dict."""
     return list(self._splits["train"].element_spec[1])
 
   def num_examples(self, split: str) -> int:
@@ -169,6 +183,10 @@ class DatasetSource:
               repeat: bool = False, seed: Optional[int] = None,
               drop_remainder: bool = True,
               input_context: Optional[tf.distribute.InputContext] = None):
+    """A tf.data pipeline of batches (inputs, {task: label}) of `split`,
+    sharded by `input_context` (a tf.distribute input context) when given;
+    the arguments are those of `ArraySource.dataset`.
+    """
     ds = self._get(split)
     if input_context is not None:
       ds = ds.shard(input_context.num_input_pipelines,

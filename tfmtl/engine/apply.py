@@ -34,7 +34,9 @@ from tfmtl.weighting.base import state
 
 # Dynamic loss scaling (mixed_float16), as keras.mixed_precision.
 INITIAL_LOSS_SCALE = 2.0 ** 15
+"""The loss scale a mixed_float16 run starts from."""
 LOSS_SCALE_PERIOD = 2000
+"""Finite steps in a row after which the loss scale doubles."""
 
 
 class Counters(tf.Module):

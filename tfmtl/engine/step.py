@@ -204,10 +204,12 @@ class TrainStep:
   # Kept for code that read the lists off the step.
   @property
   def shared(self):
+    """The shared variables the step trains (`parts.shared`)."""
     return self.parts.shared
 
   @property
   def task_vars(self):
+    """{task: its own variables the step trains} (`parts.tasks`)."""
     return self.parts.tasks
 
   def _build_method(self) -> Variables:

@@ -19,6 +19,7 @@ from tfmtl.metrics import depth, normals, odometry, segmentation
 HIGHER_IS_BETTER = {**segmentation.HIGHER_IS_BETTER, **depth.HIGHER_IS_BETTER,
                     **odometry.HIGHER_IS_BETTER,
                     **normals.HIGHER_IS_BETTER}
+"""{metric name: True when higher is better}, for Δm's sign."""
 
 
 def _higher(task, metric, higher_is_better):

@@ -39,6 +39,7 @@ MODELS = Registry("model", {
     "dselect_k": DSelectK,
     "mpnn": MPNN,
 })
+"""The models by name (`config.model.name`); `get` builds one."""
 
 
 def get(name, **kwargs):

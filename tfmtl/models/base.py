@@ -76,11 +76,13 @@ class MultiTaskModel(keras.Model):
     return type(self).call_split is not MultiTaskModel.call_split
 
   def call(self, inputs, training=False):
+    """{task: output}: the heads applied to the shared representation."""
     representation, heads = self.call_split(inputs, training=training)
     return heads(representation)
 
   @property
   def task_names(self) -> List[str]:
+    """The tasks the model has a head for, in the order they were given."""
     return list(self._task_layers)
 
   @property
@@ -115,6 +117,9 @@ class MultiTaskModel(keras.Model):
 
   @property
   def last_shared_layer(self) -> keras.Layer:
+    """The shared layer nearest the heads that has a kernel (else the
+    last shared layer): the layer GradNorm-style methods watch.
+    """
     for layer in reversed(self._shared_layers):
       if getattr(layer, "kernel", None) is not None:
         return layer

@@ -58,6 +58,9 @@ class HardSharingConv(L.LazyBuild, MultiTaskModel):
 
   @property
   def stride(self):
+    """How much the encoder downsamples (2 per conv block): input sides
+    must be multiples of it.
+    """
     return 2 ** len(self._config["filters"])
 
   def call_split(self, inputs, training=False):

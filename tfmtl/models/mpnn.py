@@ -141,6 +141,9 @@ class MPNN(MultiTaskModel):
         per_task={t: [h] for t, h in self.heads.items()})
 
   def build(self, input_shape=None):  # sublayers build on the first call
+    """Marks the model built; its sublayers build on the first call, when
+    the number of atoms is known.
+    """
     self.built = True
 
   def call_split(self, inputs, training=False):

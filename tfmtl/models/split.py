@@ -158,6 +158,10 @@ class TaskSplit:
 
   @property
   def has_representation(self) -> bool:
+    """Whether the model's shared representation is known: given as
+    `representation=`, or found as the cut between the shared part of a
+    functional model and its heads.
+    """
     if self._representation is not None:
       return True
     try:

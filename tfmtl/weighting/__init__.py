@@ -29,6 +29,7 @@ WEIGHTINGS = Registry("weighting method", {
     "stch": STCH,
     "imtl_l": IMTLL,
 })
+"""The loss-level methods by name (`config.method`); `get` builds one."""
 
 
 def get(name, **kwargs) -> Weighting:

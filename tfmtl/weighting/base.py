@@ -56,6 +56,12 @@ class Weighting(Method):
   ALLOWED_NEEDS = LOSS_NEEDS
 
   def build(self, tasks: Sequence) -> None:
+    """Learns the tasks' names and configured weights and creates the
+    method's state; called once, inside the strategy's scope.
+
+    Args:
+      tasks: the `tfmtl.tasks.Task`s trained, in the order of `losses`.
+    """
     self.num_tasks = len(tasks)
     self.task_names = [t.name for t in tasks]
     self.task_weights = tf.constant([t.weight for t in tasks], tf.float32)
@@ -64,6 +70,14 @@ class Weighting(Method):
     raise NotImplementedError
 
   def regularizer(self, present: Optional[tf.Tensor] = None) -> tf.Tensor:
+    """The extra loss term added to Σ_t w_t L_t (0 by default; uncertainty's
+    Σ_t s_t / 2, for example).
+
+    Args:
+      present: [T] bool, the tasks with a labelled example in the step (for
+        methods with `handles_absent`); a regularizer must not move an absent
+        task's variables.
+    """
     del present
     return tf.constant(0.0)
 
@@ -71,6 +85,18 @@ class Weighting(Method):
              grad_norms: Optional[tf.Tensor] = None,
              kpis: Optional[tf.Tensor] = None,
              present: Optional[tf.Tensor] = None) -> None:
+    """Updates the method's state after the step, from the step's global
+    statistics (nothing by default).
+
+    Args:
+      losses: the global task losses [T] of the step.
+      step: the optimizer step.
+      grad_norms: with Need.GRAD_NORMS, ‖∇_W L_t‖ [T] on the watched layer W.
+      kpis: with Need.KPIS, each task's KPI [T] in [0, 1].
+      present: [T] bool, the tasks with a labelled example in the step (for
+        methods with `handles_absent`): an absent task's statistics must not
+        move.
+    """
     del losses, step, grad_norms, kpis, present
 
   def update_after(self, losses_after: tf.Tensor,
