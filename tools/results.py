@@ -84,7 +84,7 @@ PARTIAL = "configs/demo.py:small,depth_labels=0.25"
 # (config, its argument, tasks of its single-task baselines) of the method
 # tables.
 TABLES = {
-    "dense": ("configs/demo.py", "", ("depth", "semantic", "motion")),
+    "dense": ("configs/demo.py", "table", ("depth", "semantic", "motion")),
     "multi_mnist": ("configs/multi_mnist.py", "", ("left", "right")),
     "qm9": ("configs/qm9.py", "reduced", QM9_TASKS),
 }
