@@ -39,7 +39,14 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "The run's workdir.")
 _SPLIT = flags.DEFINE_string("split", None, "Split to evaluate "
                              "(default: config.eval_split).")
 _EXPORT_DIR = flags.DEFINE_string(
-    "export_dir", None, "Write a SavedModel (serving endpoint `serve`) here.")
+    "export_dir", None, "Write the serving export here: one artefact per "
+    "--export_formats (the SavedModel, endpoint `serve`, at the directory "
+    "itself).")
+_EXPORT_FORMATS = flags.DEFINE_list(
+    "export_formats", ["saved_model"], "With --export_dir: any of "
+    "saved_model, tflite (model.tflite), tflite_int8 (model_int8.tflite).")
+_EXPORT_LOGITS = flags.DEFINE_bool(
+    "export_logits", False, "The SavedModel also returns <task>_logits.")
 _SINGLE = flags.DEFINE_list(
     "single_task", [], "Workdirs of single-task baselines (already "
     "evaluated) for Δm%.")
@@ -72,13 +79,16 @@ def main(argv):
             file=sys.stderr, flush=True)
     report = evaluation.evaluate_run(
         config, workdir, _SPLIT.value, _EXPORT_DIR.value, _SINGLE.value,
-        _PICTURES.value, other_data=other if _OTHER_DATA.value else None)
+        _PICTURES.value, other_data=other if _OTHER_DATA.value else None,
+        export_formats=_EXPORT_FORMATS.value,
+        export_logits=_EXPORT_LOGITS.value)
   except UserError as e:
     cli.report(e)
     sys.exit(2)
   print(evaluation.format_report(report, _FORMAT.value))
   if _EXPORT_DIR.value:
-    print(f"exported SavedModel to {_EXPORT_DIR.value}", file=sys.stderr)
+    print(f"exported {', '.join(_EXPORT_FORMATS.value)} to "
+          f"{_EXPORT_DIR.value}", file=sys.stderr)
 
 
 if __name__ == "__main__":

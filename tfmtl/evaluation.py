@@ -348,7 +348,9 @@ def run_config(workdir, given=None, other_data: bool = False):
 
 
 def evaluate_run(config, workdir, split=None, export_dir=None,
-                 single_task=(), num_pictures=0, other_data=None) -> dict:
+                 single_task=(), num_pictures=0, other_data=None,
+                 export_formats=("saved_model",),
+                 export_logits: bool = False) -> dict:
   """What eval.py does: restore the newest readable checkpoint of
   `workdir`, evaluate, add cost and Δm%, draw pictures, write the results
   file, and optionally export a SavedModel. Returns the report.
@@ -358,13 +360,19 @@ def evaluate_run(config, workdir, split=None, export_dir=None,
   so and goes to `results_<split>_other_data.json`. Whatever can be checked
   before the work (the baselines' results, the export directory, the
   split) is, so a mistake writes nothing.
+
+  The export writes each of `export_formats` under `export_dir`
+  (tfmtl/export/formats.py; the SavedModel is the serving signature:
+  uint8 images in, per-task answers out, `export_logits` adds the logits).
   """
+  from tfmtl.export import formats as formats_lib  # pylint: disable=g-import-not-at-top
   from tfmtl import export as export_lib  # pylint: disable=g-import-not-at-top
   split = split or config.eval_split
   baselines = {}
   for wd in single_task:  # read first: a missing one fails at once
     baselines.update(load_results(wd, split)["metrics"])
   if export_dir:
+    export_formats = formats_lib.check_formats(export_formats)
     export_lib.check_target(export_dir)
   exp, step = _restore(config, workdir)
   check_split(exp.source, split)
@@ -374,7 +382,10 @@ def evaluate_run(config, workdir, split=None, export_dir=None,
   _write(report, workdir, split, first, odometry, num_pictures,
          other_data is not None)
   if export_dir:
-    export_lib.export_saved_model(exp.model, _input_spec(exp), export_dir)
+    formats_lib.export_formats(
+        exp.model, _input_spec(exp), report["kinds"], export_dir,
+        export_formats, {t.name: t.family for t in exp.tasks},
+        exp.source.dataset("train", 1), export_logits)
   return report
 
 

@@ -60,29 +60,41 @@ def export_saved_model(model: keras.Model, inputs_spec, path: str) -> str:
   SavedModel is written to a temporary sibling directory and renamed into
   place, so `path` never holds a half-written export.
   """
-  check_target(path)
-  parent = os.path.dirname(os.path.abspath(path))
-  if isinstance(inputs_spec, (list, tuple)):
-    # Several positional inputs: named by the model's inputs, in order.
-    names = [_own_name(t, f"input_{i}") for i, t in enumerate(
-        getattr(model, "inputs", None) or inputs_spec)]
-    specs = input_signature(dict(zip(names, inputs_spec)))
-    feed = lambda features: [features[n] for n in names]  # noqa: E731
-  elif isinstance(inputs_spec, Mapping):
-    specs = input_signature(inputs_spec)
-    feed = lambda features: features  # noqa: E731
-  else:
-    name = input_name(model)
-    specs = input_signature(inputs_spec, name)
-    feed = lambda features: features[name]  # noqa: E731
+  specs, feed = signature_inputs(model, inputs_spec)
 
   def serve(features):
     out = model(feed(features), training=False)
     return {k: tf.identity(v, name=k) for k, v in out.items()}
 
+  return write_endpoint(model, serve, specs, path)
+
+
+def signature_inputs(model, inputs_spec):
+  """(specs, feed): the serving inputs {name: TensorSpec} for the model's
+  inputs `inputs_spec`, and the function that turns such a dict back into
+  what the model is called with (a dict, a list or a tensor)."""
+  if isinstance(inputs_spec, (list, tuple)):
+    # Several positional inputs: named by the model's inputs, in order.
+    names = [_own_name(t, f"input_{i}") for i, t in enumerate(
+        getattr(model, "inputs", None) or inputs_spec)]
+    specs = input_signature(dict(zip(names, inputs_spec)))
+    return specs, lambda features: [features[n] for n in names]
+  if isinstance(inputs_spec, Mapping):
+    return input_signature(inputs_spec), lambda features: features
+  name = input_name(model)
+  return (input_signature(inputs_spec, name),
+          lambda features: features[name])
+
+
+def write_endpoint(model, fn, specs, path: str, endpoint: str = "serve"):
+  """Writes a SavedModel at `path` tracking `model` with one endpoint
+  `endpoint` = `fn(features)` over the inputs `specs`; written to a
+  temporary sibling and renamed into place, so a failure leaves nothing."""
+  check_target(path)
+  parent = os.path.dirname(os.path.abspath(path))
   archive = keras.export.ExportArchive()
   archive.track(model)
-  archive.add_endpoint("serve", serve, input_signature=[specs])
+  archive.add_endpoint(endpoint, fn, input_signature=[specs])
   tmp = None
   try:
     os.makedirs(parent, exist_ok=True)
@@ -98,3 +110,15 @@ def export_saved_model(model: keras.Model, inputs_spec, path: str) -> str:
     if tmp and os.path.exists(tmp):
       shutil.rmtree(tmp, ignore_errors=True)
   return path
+
+
+def to_features(model, inputs_spec, x) -> dict:
+  """The serving feeds {name: value} of a dataset's inputs `x` (the
+  structure of `inputs_spec`): the inverse of `signature_inputs`' feed."""
+  specs, _ = signature_inputs(model, inputs_spec)
+  if isinstance(inputs_spec, (list, tuple)):
+    return dict(zip(specs, x))
+  if isinstance(inputs_spec, Mapping):
+    return dict(x)
+  (name,) = specs
+  return {name: x}

@@ -1,0 +1,89 @@
+"""LiteRT (TensorFlow Lite) flat buffers of the serving function.
+
+`convert(saved_model_dir)` turns the `serve` signature of a serving
+SavedModel (tfmtl/export/serving.py) into a .tflite: float32, or with
+`representative` full-integer int8 post-training quantisation (every op
+int8; the uint8 image input stays uint8, the float inputs and outputs stay
+float32 with the (de)quantisation inside, so consumers feed the two files
+alike). The .tflite keeps the SavedModel's signature `serve`, its input and
+output names. Interpreter: `tf.lite.Interpreter` (TensorFlow's own; the
+`ai_edge_litert` package is its successor with the same API).
+"""
+
+import re
+import warnings
+from typing import Callable, Iterable, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from tfmtl.errors import UserError
+
+SIGNATURE = "serve"
+
+
+def _first_error(e: Exception) -> str:
+  """The converter's first `error:` line (it names the op and the layer
+  path in `loc(...)`), else the exception's first line."""
+  text = str(e)
+  for line in text.splitlines():
+    if "error:" in line:
+      return re.sub(r"\s+", " ", line.split("error:", 1)[1]).strip()
+  return text.strip().splitlines()[0] if text.strip() else type(e).__name__
+
+
+def convert(saved_model_dir: str,
+            representative: Optional[Callable[[], Iterable[dict]]] = None
+            ) -> bytes:
+  """The .tflite bytes of `saved_model_dir`'s `serve` signature: float32,
+  or full-integer int8 when `representative` (a function returning an
+  iterable of {input name: array} feeds) is given. A layer that doesn't
+  convert is a UserError naming it."""
+  converter = tf.lite.TFLiteConverter.from_saved_model(
+      saved_model_dir, signature_keys=[SIGNATURE])
+  if representative is not None:
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    # Every op int8: a device without float kernels runs it all.
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+  try:
+    return converter.convert()
+  except Exception as e:  # pylint: disable=broad-except
+    what = "int8" if representative is not None else "float32"
+    raise UserError(f"LiteRT {what} conversion failed: {_first_error(e)}; "
+                    "replace that layer by one LiteRT supports (or export "
+                    "another format); nothing was exported") from None
+
+
+class Runner:
+  """Runs a .tflite's `serve` signature on {input name: array} feeds."""
+
+  def __init__(self, path_or_bytes):
+    kind = ("model_content" if isinstance(path_or_bytes, (bytes, bytearray))
+            else "model_path")
+    with warnings.catch_warnings():
+      # tf.lite.Interpreter's deprecation notice (ai_edge_litert has the
+      # same API); it is TensorFlow's, not the user's, to act on.
+      warnings.simplefilter("ignore")
+      self.interpreter = tf.lite.Interpreter(**{kind: (
+          bytes(path_or_bytes) if kind == "model_content"
+          else str(path_or_bytes))})
+    self.runner = self.interpreter.get_signature_runner(SIGNATURE)
+    details = self.runner.get_input_details()
+    self.inputs = {k: (tuple(int(d) for d in v["shape_signature"]),
+                       np.dtype(v["dtype"])) for k, v in details.items()}
+
+  def __call__(self, **feeds) -> dict:
+    """{output name: array} for one batch of `feeds` (checked against the
+    signature: a wrong dtype or size is a UserError, not a crash)."""
+    for k, (shape, dtype) in self.inputs.items():
+      if k not in feeds:
+        raise UserError(f"LiteRT model: input {k!r} missing (it takes "
+                        f"{', '.join(self.inputs)})")
+      x = np.asarray(feeds[k])
+      if x.dtype != dtype or x.ndim != len(shape) or any(
+          s not in (-1, d) for s, d in zip(shape, x.shape)):
+        raise UserError(f"LiteRT model: input {k!r} must be {dtype.name} "
+                        f"{list(shape)} (-1 any), got {x.dtype.name} "
+                        f"{list(x.shape)}")
+    return self.runner(**{k: np.asarray(feeds[k]) for k in self.inputs})
