@@ -1,0 +1,223 @@
+"""tfmtl.export: the serving signature, LiteRT export, atomic writes.
+
+A tiny two-input functional network (uint8 image + float flow) with one
+head of every post-processed kind; every check is against the Keras model
+on the same images, post-processed here in numpy.
+"""
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfmtl import export
+from tfmtl.errors import UserError
+from tfmtl.export import formats, litert
+
+H, W = 8, 16
+KINDS = {"semantic": "segmentation", "motion": "motion", "depth": "depth",
+         "normal": "normal", "flag": "binary", "pose": "regression"}
+
+
+def _model():
+  keras.utils.set_random_seed(0)
+  image = keras.Input((H, W, 3), name="image")
+  flow = keras.Input((H, W, 3), name="flow")
+  x = keras.layers.Concatenate()([image, flow])
+  x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+  pooled = keras.layers.GlobalAveragePooling2D()(x)
+  outputs = {
+      "semantic": keras.layers.Conv2D(4, 1, name="semantic")(x),
+      "motion": keras.layers.Conv2D(2, 1, name="motion")(x),
+      "depth": keras.layers.Conv2D(1, 1, activation="softplus",
+                                   name="depth")(x),
+      "normal": keras.layers.Conv2D(3, 1, name="normal")(x),
+      "flag": keras.layers.Dense(1, name="flag")(pooled),
+      "pose": keras.layers.Dense(6, name="pose")(pooled),
+  }
+  return keras.Model({"image": image, "flow": flow}, outputs)
+
+
+SPEC = {"image": tf.TensorSpec([1, H, W, 3], tf.float32),
+        "flow": tf.TensorSpec([1, H, W, 3], tf.float32)}
+
+
+def _feeds(batch=3, seed=0):
+  rng = np.random.default_rng(seed)
+  return {"image": rng.integers(0, 256, (batch, H, W, 3), dtype=np.uint8),
+          "flow": rng.normal(size=(batch, H, W, 3)).astype(np.float32)}
+
+
+def _keras(model, feeds):
+  """The Keras model's raw outputs on the serving feeds (image / 255)."""
+  out = model({"image": feeds["image"].astype(np.float32) / 255.0,
+               "flow": feeds["flow"]}, training=False)
+  return {k: v.numpy() for k, v in out.items()}
+
+
+def _softmax(y):
+  e = np.exp(y - y.max(-1, keepdims=True))
+  return e / e.sum(-1, keepdims=True)
+
+
+def _expected(raw):
+  """The serving outputs, post-processed in numpy from the raw outputs."""
+  out = {}
+  for t in ("semantic", "motion"):
+    out[f"{t}_class"] = raw[t].argmax(-1).astype(np.int32)
+    out[f"{t}_probs"] = _softmax(raw[t])
+  out["depth"] = raw["depth"]
+  # tf.math.l2_normalize: x / sqrt(max(|x|², 1e-12)) (a zero vector stays 0)
+  out["normal"] = raw["normal"] / np.sqrt(np.maximum(
+      (raw["normal"] ** 2).sum(-1, keepdims=True), 1e-12))
+  out["flag_probs"] = 1 / (1 + np.exp(-raw["flag"]))
+  out["flag_class"] = (out["flag_probs"] > 0.5).astype(np.int32)
+  out["pose"] = raw["pose"]
+  return out
+
+
+def _check(got, want, rtol, atol, raw_normal):
+  assert sorted(got) == sorted(want)
+  for k, v in want.items():
+    g = np.asarray(got[k])
+    assert g.dtype == v.dtype and g.shape == v.shape, (k, g.dtype, g.shape)
+    if k == "normal":
+      # Normalising divides the raw output's error by its length (down to
+      # ~0.01 here): scaled back by that length, it is the raw error again.
+      norm = np.linalg.norm(raw_normal, axis=-1, keepdims=True)
+      np.testing.assert_allclose(g * norm, v * norm, rtol=rtol, atol=atol,
+                                 err_msg=k)
+    elif v.dtype == np.int32:
+      np.testing.assert_array_equal(g, v, err_msg=k)
+    else:
+      np.testing.assert_allclose(g, v, rtol=rtol, atol=atol, err_msg=k)
+
+
+@pytest.fixture(scope="module")
+def model():
+  return _model()
+
+
+@pytest.fixture(scope="module")
+def serving_dir(model, tmp_path_factory):
+  path = str(tmp_path_factory.mktemp("serving") / "export")
+  export.export_serving(model, SPEC, KINDS, path, logits=True)
+  return path
+
+
+# Float32 end to end, the same ops in graph and eager mode: differences are
+# a few ulps of outputs of size <= 3 (measured <= 5e-7); 1e-5 relative with
+# 1e-6 absolute keeps a >10x margin.
+TOL = dict(rtol=1e-5, atol=1e-6)
+
+
+def test_serving_outputs_equal_post_processed_keras_in_a_fresh_process(
+    model, serving_dir, tmp_path):
+  feeds = _feeds()
+  np.savez(tmp_path / "feeds.npz", **feeds)
+  code = (
+      "import numpy as np, tensorflow as tf\n"
+      f"f = dict(np.load({str(tmp_path / 'feeds.npz')!r}))\n"
+      f"s = tf.saved_model.load({serving_dir!r}).signatures['serve']\n"
+      "out = s(image=tf.constant(f['image']), flow=tf.constant(f['flow']))\n"
+      f"np.savez({str(tmp_path / 'out.npz')!r}, "
+      "**{k: v.numpy() for k, v in out.items()})\n")
+  proc = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                        text=True, timeout=300, check=False)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  served = dict(np.load(tmp_path / "out.npz"))
+  raw = _keras(model, feeds)
+  want = _expected(raw)
+  want.update({f"{k}_logits": v for k, v in raw.items()})
+  _check(served, want, **TOL, raw_normal=raw["normal"])
+  # Unit normals and probabilities are what they claim to be.
+  norms = np.linalg.norm(served["normal"], axis=-1)
+  np.testing.assert_allclose(norms[norms > 0], 1, rtol=1e-5)
+  np.testing.assert_allclose(served["semantic_probs"].sum(-1), 1, rtol=1e-5)
+
+
+def test_without_logits_the_signature_has_only_the_answers(model, tmp_path):
+  path = str(tmp_path / "export")
+  export.export_serving(model, SPEC, KINDS, path)
+  sig = tf.saved_model.load(path).signatures["serve"]
+  assert sorted(sig.structured_outputs) == sorted(_expected(
+      _keras(model, _feeds(1))))
+  inputs = sig.structured_input_signature[1]
+  assert inputs["image"].dtype == tf.uint8
+  assert inputs["image"].shape.as_list() == [None, H, W, 3]
+  assert inputs["flow"].dtype == tf.float32
+
+
+def test_the_signature_refuses_a_wrong_dtype_or_size(serving_dir):
+  sig = tf.saved_model.load(serving_dir).signatures["serve"]
+  feeds = _feeds(1)
+  as_float = tf.constant(feeds["image"], tf.float32) / 255.0
+  with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError)):
+    sig(image=as_float, flow=tf.constant(feeds["flow"]))
+  with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError)):
+    sig(image=tf.zeros([1, H, W + 1, 3], tf.uint8),
+        flow=tf.constant(feeds["flow"]))
+
+
+def test_litert_float32_equals_the_serving_outputs(model, serving_dir):
+  runner = litert.Runner(litert.convert(serving_dir))
+  feeds = _feeds()
+  got = runner(**feeds)
+  raw = _keras(model, feeds)
+  want = _expected(raw)
+  want.update({f"{k}_logits": v for k, v in raw.items()})
+  # LiteRT's kernels sum in another order (XNNPACK): relative error of a
+  # few float32 ulps per layer, ~1e-6 here; the issue's bound is 1e-4.
+  _check(got, want, rtol=1e-4, atol=1e-5, raw_normal=raw["normal"])
+
+
+def test_litert_runner_refuses_a_wrong_dtype_or_size(serving_dir):
+  runner = litert.Runner(litert.convert(serving_dir))
+  feeds = _feeds(1)
+  with pytest.raises(UserError, match="input 'image' must be uint8"):
+    runner(image=feeds["image"].astype(np.float32), flow=feeds["flow"])
+  with pytest.raises(UserError, match="input 'flow' must be float32"):
+    runner(image=feeds["image"], flow=feeds["flow"][:, :, :-1])
+
+
+def test_export_formats_writes_one_artefact_per_format(model, tmp_path):
+  path = str(tmp_path / "export")
+  train = tf.data.Dataset.from_tensor_slices(
+      ({"image": np.random.default_rng(1).uniform(0, 1, (8, H, W, 3))
+        .astype(np.float32),
+        "flow": np.random.default_rng(2).normal(size=(8, H, W, 3))
+        .astype(np.float32)}, np.zeros(8))).batch(1)
+  written = formats.export_formats(model, SPEC, KINDS, path,
+                                   "saved_model,tflite,tflite_int8",
+                                   train_dataset=train)
+  assert sorted(written) == ["saved_model", "tflite", "tflite_int8"]
+  assert sorted(os.listdir(path)) == sorted(
+      ["assets", "fingerprint.pb", "saved_model.pb", "variables",
+       "model.tflite", "model_int8.tflite"])
+  assert os.listdir(tmp_path) == ["export"]  # no temporary left behind
+
+
+def test_an_unknown_or_unavailable_format_is_refused_first(model, tmp_path):
+  with pytest.raises(UserError, match=r"'tflite8' is unknown; known: "
+                     "saved_model, tflite, tflite_int8, onnx"):
+    formats.export_formats(model, SPEC, KINDS, str(tmp_path / "e"),
+                           "saved_model,tflite8")
+  with pytest.raises(UserError, match="'onnx' is not available"):
+    formats.export_formats(model, SPEC, KINDS, str(tmp_path / "e"), "onnx")
+  assert not os.listdir(tmp_path)
+
+
+def test_a_failed_conversion_leaves_nothing_half_written(model, tmp_path,
+                                                         monkeypatch):
+  def fails(*_):
+    raise UserError("LiteRT float32 conversion failed: 'tfl.x' op is "
+                    "neither a custom op nor a flex op")
+  monkeypatch.setattr(litert, "convert", fails)
+  with pytest.raises(UserError, match="conversion failed"):
+    formats.export_formats(model, SPEC, KINDS, str(tmp_path / "e"),
+                           "saved_model,tflite")
+  assert not os.listdir(tmp_path)  # neither the target nor a temporary
