@@ -221,3 +221,46 @@ def test_a_failed_conversion_leaves_nothing_half_written(model, tmp_path,
     formats.export_formats(model, SPEC, KINDS, str(tmp_path / "e"),
                            "saved_model,tflite")
   assert not os.listdir(tmp_path)  # neither the target nor a temporary
+
+
+def test_litert_int8_stays_within_its_per_task_tolerance(model, serving_dir):
+  rng = np.random.default_rng(1)
+  train = tf.data.Dataset.from_tensor_slices((
+      {"image": rng.uniform(0, 1, (32, H, W, 3)).astype(np.float32),
+       "flow": rng.normal(size=(32, H, W, 3)).astype(np.float32)},
+      np.zeros(32))).batch(1)
+  feeds = formats.representative_feeds(model, SPEC, train, ["image"])
+  first = next(iter(feeds()))
+  assert first["image"].dtype == np.uint8 and first["image"].shape == (
+      1, H, W, 3)
+  runner = litert.Runner(litert.convert(serving_dir, feeds))
+  assert runner.inputs["image"][1] == np.uint8  # the consumer's feed alike
+  test = _feeds(8, seed=5)
+  got, raw = runner(**test), _keras(model, test)
+  # Per-task tolerances, empirical: 10x the error measured on this network
+  # (int8 keeps 256 levels of each tensor's calibrated range; the measured
+  # logit error is 1-6 such steps, i.e. <= 2.3% of the output's range, the
+  # class maps agree on >= 98.5% of pixels, probabilities within 0.014).
+  for task, y in raw.items():
+    span = y.max() - y.min()
+    assert np.abs(got[f"{task}_logits"] - y).max() <= 0.25 * span, task
+  for task in ("semantic", "motion"):
+    agree = (got[f"{task}_class"] == raw[task].argmax(-1)).mean()
+    assert agree >= 0.85, (task, agree)
+    assert np.abs(got[f"{task}_probs"] - _softmax(raw[task])).max() <= 0.15
+
+
+def test_convertible_pooling_equals_segnets_argmax_pooling_with_ties():
+  from tfmtl.models import layers  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  # Values in {0, 1, 2}: most windows hold ties, which must go to the same
+  # (first, row-major) position as MaxPoolWithArgmax's.
+  x = tf.constant(rng.integers(0, 3, (2, 8, 6, 3)).astype(np.float32))
+  pooled, indices = layers.max_pool_with_argmax(x)
+  with layers.convertible_pooling():
+    pooled_m, mask = layers.max_pool_with_argmax(x)
+  assert mask.dtype == tf.float32 and mask.shape == x.shape
+  np.testing.assert_array_equal(pooled_m, pooled)
+  y = tf.constant(rng.normal(size=pooled.shape).astype(np.float32))
+  np.testing.assert_array_equal(layers.unpool(y, mask),
+                                layers.unpool(y, indices))

@@ -99,6 +99,8 @@ class DenseModelHarness:
   # Whether the heads read only a shared representation (call_split).
   has_representation: bool = True
   input_channels: int = 3
+  # False skips the LiteRT float32 parity check (classifier harnesses).
+  litert: bool = True
 
   # --- hooks a non-dense model overrides ------------------------------------
 
@@ -279,9 +281,38 @@ class DenseModelHarness:
                                  atol=1e-5)
 
 
+  def test_litert_float32_equals_keras(self, model, tmp_path):
+    """The shipped export path (serving SavedModel -> LiteRT float32) gives
+    the Keras logits within 1e-4 of the output's largest value: LiteRT's
+    kernels sum in another order, a few float32 ulps a layer."""
+    if not (self.heavy and self.litert):
+      pytest.skip("covered by the heavy variant of this model")
+    from tfmtl.export import litert, serving  # pylint: disable=g-import-not-at-top
+    h, w = self.sizes[0]
+    inputs = self.make_inputs(2, h, w, seed=4)
+    feeds = {k: v.numpy() for k, v in inputs.items()}
+    if "image" in feeds:  # the serving signature takes the uint8 image
+      feeds["image"] = np.round(feeds["image"] * 255).astype(np.uint8)
+      inputs = dict(inputs, image=tf.constant(feeds["image"], tf.float32)
+                    / 255.0)
+    spec = {k: tf.TensorSpec([1, h, w, self.input_channels], tf.float32)
+            for k in self.input_keys}
+    kinds = {t: "segmentation" if LOSS_OF[t] == "sparse_ce" else t
+             for t in self.task_names}
+    path = os.path.join(tmp_path, "serving")
+    serving.export_serving(model, spec, kinds, path, logits=True)
+    got = litert.Runner(litert.convert(path))(**feeds)
+    want = model(inputs, training=False)
+    for t in self.task_names:
+      y = want[t].numpy()
+      diff = np.abs(got[f"{t}_logits"] - y).max()
+      assert diff <= 1e-4 * np.abs(y).max(), (t, diff, np.abs(y).max())
+
+
 class ClassifierHarness(DenseModelHarness):
   """The same checks for image classifiers: one [B, classes] logit vector
   a task, integer class labels, sparse cross-entropy."""
+  litert = False
   channels: Dict[str, int] = {"left": 10, "right": 10}
   task_names: Sequence[str] = ("left", "right")
   input_channels: int = 1

@@ -89,7 +89,8 @@ def signature_inputs(model, inputs_spec):
 def write_endpoint(model, fn, specs, path: str, endpoint: str = "serve"):
   """Writes a SavedModel at `path` tracking `model` with one endpoint
   `endpoint` = `fn(features)` over the inputs `specs`; written to a
-  temporary sibling and renamed into place, so a failure leaves nothing."""
+  temporary sibling and renamed into place, so a failure leaves nothing.
+  """
   check_target(path)
   parent = os.path.dirname(os.path.abspath(path))
   archive = keras.export.ExportArchive()

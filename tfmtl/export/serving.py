@@ -33,6 +33,7 @@ from typing import Mapping, Optional
 import tensorflow as tf
 
 from tfmtl.export.saved_model import signature_inputs, write_endpoint
+from tfmtl.models import layers as model_layers
 
 IMAGE_INPUT = "image"
 """The input name taken as a uint8 image when the model has several."""
@@ -100,7 +101,9 @@ def serving_function(model, inputs_spec, kinds, families=None,
   specs = {k: (_uint8(v) if k in images else v) for k, v in specs.items()}
 
   def serve(features):
-    out = model(feed(preprocess(features, images)), training=False)
+    # SegNet's pooling indices as a mask: same values, ops LiteRT converts.
+    with model_layers.convertible_pooling():
+      out = model(feed(preprocess(features, images)), training=False)
     return postprocess(out, kinds, families, logits)
 
   return serve, specs

@@ -16,6 +16,7 @@ Plus `resolve_tasks`, which turns the arguments every model accepts into one
 ordered {task: output channels} dict.
 """
 
+import contextlib
 from typing import Dict, Mapping, Optional, Sequence
 
 import keras
@@ -94,10 +95,46 @@ def scaled(filters: Sequence[int], width: float):
 
 # --- pooling with indices ---------------------------------------------------
 
+_MASK_POOLING = [False]
+
+
+@contextlib.contextmanager
+def convertible_pooling():
+  """While tracing inside this, `max_pool_with_argmax` returns a 0/1 mask
+  of the argmax positions instead of flat indices, and `unpool` scatters
+  with it: the same values out, from ops LiteRT has (it has no
+  MaxPoolWithArgmax kernel). Only for export: no gradient is defined for
+  ties the way the indices' path defines it."""
+  _MASK_POOLING.append(True)
+  try:
+    yield
+  finally:
+    _MASK_POOLING.pop()
+
+
 def max_pool_with_argmax(x):
-  """2×2/2 max-pool; returns (pooled, flat argmax indices incl. batch)."""
+  """2×2/2 max-pool; returns (pooled, flat argmax indices incl. batch), or
+  (pooled, argmax mask) within `convertible_pooling`."""
+  if _MASK_POOLING[-1]:
+    return _max_pool_with_mask(x)
   return tf.nn.max_pool_with_argmax(x, ksize=2, strides=2, padding="VALID",
                                     include_batch_in_index=True)
+
+
+def _max_pool_with_mask(x):
+  """(pooled, mask [B, 2h, 2w, C] 1 at each window's first maximum): the
+  first in row-major window order, as MaxPoolWithArgmax picks ties."""
+  shape = tf.shape(x)
+  x = x[:, :shape[1] // 2 * 2, :shape[2] // 2 * 2]  # VALID drops odd edges
+  blocks = tf.nn.space_to_depth(x, 2)  # depth (dy * 2 + dx) * C + c
+  bshape = tf.shape(blocks)
+  channels = x.shape[-1]
+  windows = tf.reshape(blocks, [-1, 4, channels])
+  pooled = tf.reshape(tf.reduce_max(windows, axis=1),
+                      [bshape[0], bshape[1], bshape[2], channels])
+  first = tf.one_hot(tf.argmax(windows, axis=1), 4, axis=1, dtype=x.dtype)
+  mask = tf.nn.depth_to_space(tf.reshape(first, bshape), 2)
+  return pooled, mask
 
 
 def max_pool(x):
@@ -114,8 +151,13 @@ def unpool(x, indices):
   """Inverse of `max_pool_with_argmax`: scatter x to its argmax positions.
 
   The output is [B, 2h, 2w, C], zero except where a maximum came from
-  (SegNet, Badrinarayanan et al. 2017, §3; torch's MaxUnpool2d).
+  (SegNet, Badrinarayanan et al. 2017, §3; torch's MaxUnpool2d). With a
+  float argmax mask (`convertible_pooling`) the value is spread over its
+  window and kept where the mask is 1.
   """
+  if indices.dtype.is_floating:
+    spread = tf.nn.depth_to_space(tf.tile(x, [1, 1, 1, 4]), 2)
+    return spread * tf.cast(indices, x.dtype)
   shape = tf.shape(x, out_type=tf.int64)
   out_shape = tf.stack([shape[0], 2 * shape[1], 2 * shape[2], shape[3]])
   flat = tf.scatter_nd(tf.reshape(indices, [-1, 1]), tf.reshape(x, [-1]),

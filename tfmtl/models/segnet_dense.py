@@ -59,7 +59,9 @@ class SegNetDense(L.LazyBuild, MultiTaskModel):
     self.encoder_block = [_block(f[i], f[i], i, f"encoder_block{i}")
                           for i in range(5)]
     # Shared decoder blocks 1..4; block 0 is dead in the reference.
-    self.decoder_block = {k: _block(down[k], down[k], k, f"decoder_block{k}")
+    # String keys: SavedModel refuses a dict of layers with int keys.
+    self.decoder_block = {str(k): _block(down[k], down[k], k,
+                                         f"decoder_block{k}")
                           for k in range(1, 5)}
     self.encoder_t, self.decoder_t, self.heads = {}, {}, {}
     for t, c in tasks.items():
@@ -89,7 +91,7 @@ class SegNetDense(L.LazyBuild, MultiTaskModel):
     for j in range(5):
       ups.append(L.unpool(h, indices[4 - j]))
       if j < 4:
-        h = self.decoder_block[4 - j](ups[j], training=training)
+        h = self.decoder_block[str(4 - j)](ups[j], training=training)
     out = {}
     for t in c["tasks"]:
       h, t_idx = x, []
