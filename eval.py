@@ -47,6 +47,10 @@ _EXPORT_FORMATS = flags.DEFINE_list(
     "saved_model, tflite (model.tflite), tflite_int8 (model_int8.tflite).")
 _EXPORT_LOGITS = flags.DEFINE_bool(
     "export_logits", False, "The SavedModel also returns <task>_logits.")
+_MODEL_FILE = flags.DEFINE_string(
+    "model_file", None, "Evaluate this exported .tflite (from "
+    "--export_formats) instead of the checkpoint; results go to "
+    "results_<split>_<file stem>.json.")
 _SINGLE = flags.DEFINE_list(
     "single_task", [], "Workdirs of single-task baselines (already "
     "evaluated) for Δm%.")
@@ -81,7 +85,7 @@ def main(argv):
         config, workdir, _SPLIT.value, _EXPORT_DIR.value, _SINGLE.value,
         _PICTURES.value, other_data=other if _OTHER_DATA.value else None,
         export_formats=_EXPORT_FORMATS.value,
-        export_logits=_EXPORT_LOGITS.value)
+        export_logits=_EXPORT_LOGITS.value, model_file=_MODEL_FILE.value)
   except UserError as e:
     cli.report(e)
     sys.exit(2)

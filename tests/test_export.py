@@ -5,6 +5,7 @@ head of every post-processed kind; every check is against the Keras model
 on the same images, post-processed here in numpy.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -264,3 +265,41 @@ def test_convertible_pooling_equals_segnets_argmax_pooling_with_ties():
   y = tf.constant(rng.normal(size=pooled.shape).astype(np.float32))
   np.testing.assert_array_equal(layers.unpool(y, mask),
                                 layers.unpool(y, indices))
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _cli(*args):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+  return subprocess.run([sys.executable, *args], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=600,
+                        check=False)
+
+
+def test_eval_exports_tflite_and_scores_it_with_the_same_table(tmp_path):
+  wd, e = str(tmp_path / "wd"), str(tmp_path / "export")
+  config = "--config=configs/toy_two_task.py:runlocal"
+  proc = _cli("train.py", config, f"--workdir={wd}", "--config.steps=5")
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  proc = _cli("eval.py", f"--workdir={wd}", f"--export_dir={e}",
+              "--export_formats=tflite", "--format=json", "--pictures=0")
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  keras_report = json.loads(proc.stdout)
+  assert sorted(os.listdir(e)) == ["model.tflite"]
+  proc = _cli("eval.py", f"--workdir={wd}",
+              f"--model_file={e}/model.tflite", "--format=json")
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  lite_report = json.loads(proc.stdout)
+  assert lite_report["model_file"].endswith("model.tflite")
+  assert os.path.exists(os.path.join(wd, "results_test_model.json"))
+  # The same metrics, equal to LiteRT's float32 rounding (relative ~1e-6
+  # of each mean; 1e-4 is the issue's bound).
+  assert lite_report["metrics"].keys() == keras_report["metrics"].keys()
+  for task, values in keras_report["metrics"].items():
+    for k, v in values.items():
+      assert lite_report["metrics"][task][k] == pytest.approx(
+          v, rel=1e-4, abs=1e-6), (task, k)
+  proc = _cli("eval.py", f"--workdir={wd}", f"--model_file={e}/model.onnx")
+  assert proc.returncode == 2 and "ONNX evaluation is not available" in (
+      proc.stderr)

@@ -350,7 +350,7 @@ def run_config(workdir, given=None, other_data: bool = False):
 def evaluate_run(config, workdir, split=None, export_dir=None,
                  single_task=(), num_pictures=0, other_data=None,
                  export_formats=("saved_model",),
-                 export_logits: bool = False) -> dict:
+                 export_logits: bool = False, model_file=None) -> dict:
   """What eval.py does: restore the newest readable checkpoint of
   `workdir`, evaluate, add cost and Δm%, draw pictures, write the results
   file, and optionally export a SavedModel. Returns the report.
@@ -364,6 +364,10 @@ def evaluate_run(config, workdir, split=None, export_dir=None,
   The export writes each of `export_formats` under `export_dir`
   (tfmtl/export/formats.py; the SavedModel is the serving signature:
   uint8 images in, per-task answers out, `export_logits` adds the logits).
+
+  `model_file` (a .tflite written by that export) is evaluated instead of
+  the checkpoint, with the same metrics; its results go to
+  `results_<split>_<file stem>.json`, and nothing is exported.
   """
   from tfmtl.export import formats as formats_lib  # pylint: disable=g-import-not-at-top
   from tfmtl import export as export_lib  # pylint: disable=g-import-not-at-top
@@ -374,6 +378,9 @@ def evaluate_run(config, workdir, split=None, export_dir=None,
   if export_dir:
     export_formats = formats_lib.check_formats(export_formats)
     export_lib.check_target(export_dir)
+  if model_file:
+    return _evaluate_file(config, workdir, split, model_file, other_data,
+                          baselines if single_task else None)
   exp, step = _restore(config, workdir)
   check_split(exp.source, split)
   metrics, first, odometry = _evaluate_split(exp, config, split)
@@ -386,6 +393,37 @@ def evaluate_run(config, workdir, split=None, export_dir=None,
         exp.model, _input_spec(exp), report["kinds"], export_dir,
         export_formats, {t.name: t.family for t in exp.tasks},
         exp.source.dataset("train", 1), export_logits)
+  return report
+
+
+def _evaluate_file(config, workdir, split, model_file, other_data,
+                   baselines):
+  """evaluate_run for an exported .tflite: the run's network is built only
+  for its tasks, kinds and cost; the file makes every prediction."""
+  from tfmtl import distribute, experiment  # pylint: disable=g-import-not-at-top
+  from tfmtl import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  from tfmtl.export import litert, saved_model  # pylint: disable=g-import-not-at-top
+  stem, ext = os.path.splitext(os.path.basename(model_file))
+  if ext == ".onnx":
+    raise UserError(f"{model_file}: ONNX evaluation is not available in "
+                    "this version; evaluate the .tflite or the checkpoint")
+  if ext != ".tflite":
+    raise UserError(f"{model_file}: --model_file must be a .tflite written "
+                    "by eval.py --export_formats=tflite,tflite_int8")
+  if not os.path.isfile(model_file):
+    raise UserError(f"--model_file {model_file!r} does not exist")
+  exp = experiment.build(config, distribute.make_strategy("default"),
+                         with_step=False)
+  check_split(exp.source, split)
+  spec = _input_spec(exp)
+  lite = litert.LiteRTModel(
+      model_file, [t.name for t in exp.tasks],
+      lambda x: saved_model.to_features(exp.model, spec, x))
+  metrics, _, _ = _evaluate_split(exp, config, split, lite)
+  report = _report(exp, config, split, metrics, None, other_data, baselines)
+  report["model_file"] = os.path.abspath(model_file)
+  path = results_path(workdir, f"{split}_{stem}", other_data is not None)
+  workdir_lib.atomic_write(path, json.dumps(report, indent=2, sort_keys=True))
   return report
 
 
@@ -403,8 +441,9 @@ def _restore(config, workdir):
   return exp, ckpt.step
 
 
-def _evaluate_split(exp, config, split):
-  """(metrics, first batches for pictures, odometry collector or None)."""
+def _evaluate_split(exp, config, split, model=None):
+  """(metrics, first batches for pictures, odometry collector or None) of
+  `model` (default: the experiment's)."""
   first = []
   odometry = (OdometryCollector(exp.source, split)
               if OdometryCollector.applies(exp.source, exp.tasks)
@@ -419,7 +458,8 @@ def _evaluate_split(exp, config, split):
 
   try:
     metrics = evaluate_with_config(
-        exp.model, exp.tasks, exp.source, config, split, on_batch=on_batch)
+        model or exp.model, exp.tasks, exp.source, config, split,
+        on_batch=on_batch)
   except tf.errors.InvalidArgumentError as e:
     from tfmtl.data import pipeline  # pylint: disable=g-import-not-at-top
     better = pipeline.explain_decode_error(exp.source, e)  # names the file

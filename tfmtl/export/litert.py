@@ -87,3 +87,48 @@ class Runner:
                         f"{list(shape)} (-1 any), got {x.dtype.name} "
                         f"{list(x.shape)}")
     return self.runner(**{k: np.asarray(feeds[k]) for k in self.inputs})
+
+
+class LiteRTModel:
+  """A .tflite standing in for the Keras model in `tfmtl.evaluation`:
+  called on the dataset's inputs (images as [0, 1] floats), it feeds the
+  uint8 images the signature takes and returns {task: `<task>_logits`}, so
+  the metrics and losses are the Keras model's own. Works inside
+  tf.function (through tf.numpy_function)."""
+
+  def __init__(self, path: str, tasks, to_features):
+    self.runner = Runner(path)
+    self.tasks = list(tasks)
+    self.to_features = to_features  # dataset inputs -> {input name: tensor}
+    outputs = self.runner.runner.get_output_details()
+    missing = [t for t in self.tasks if f"{t}_logits" not in outputs]
+    if missing:
+      raise UserError(f"{path}: no {missing[0]}_logits output (it has "
+                      f"{', '.join(sorted(outputs))}); export it again with "
+                      "eval.py --export_formats=tflite (or tflite_int8)")
+    self.shapes = {t: [None] + [int(d) if d > 0 else None for d in
+                                outputs[f"{t}_logits"]["shape_signature"]][1:]
+                   for t in self.tasks}
+
+  def _run(self, names, *arrays):
+    feeds = {}
+    for name, a in zip(names, arrays):
+      name = name.decode() if isinstance(name, bytes) else name
+      if self.runner.inputs[name][1] == np.uint8:
+        a = np.round(np.clip(a, 0.0, 1.0) * 255.0).astype(np.uint8)
+      feeds[name] = a
+    out = self.runner(**feeds)
+    return [np.asarray(out[f"{t}_logits"], np.float32) for t in self.tasks]
+
+  def __call__(self, inputs, training=False):
+    del training  # inference only
+    features = self.to_features(inputs)
+    names = sorted(features)
+    outs = tf.numpy_function(
+        lambda *a: self._run(names, *a), [features[n] for n in names],
+        [tf.float32] * len(self.tasks), stateful=False)
+    result = {}
+    for t, o in zip(self.tasks, outs):
+      o.set_shape(self.shapes[t])
+      result[t] = o
+    return result
