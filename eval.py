@@ -44,11 +44,12 @@ _EXPORT_DIR = flags.DEFINE_string(
     "itself).")
 _EXPORT_FORMATS = flags.DEFINE_list(
     "export_formats", ["saved_model"], "With --export_dir: any of "
-    "saved_model, tflite (model.tflite), tflite_int8 (model_int8.tflite).")
+    "saved_model, tflite (model.tflite), tflite_int8 (model_int8.tflite), "
+    "onnx (model.onnx; the `onnx` extra).")
 _EXPORT_LOGITS = flags.DEFINE_bool(
     "export_logits", False, "The SavedModel also returns <task>_logits.")
 _MODEL_FILE = flags.DEFINE_string(
-    "model_file", None, "Evaluate this exported .tflite (from "
+    "model_file", None, "Evaluate this exported .tflite or .onnx (from "
     "--export_formats) instead of the checkpoint; results go to "
     "results_<split>_<file stem>.json.")
 _SINGLE = flags.DEFINE_list(

@@ -207,8 +207,6 @@ def test_an_unknown_or_unavailable_format_is_refused_first(model, tmp_path):
                      "saved_model, tflite, tflite_int8, onnx"):
     formats.export_formats(model, SPEC, KINDS, str(tmp_path / "e"),
                            "saved_model,tflite8")
-  with pytest.raises(UserError, match="'onnx' is not available"):
-    formats.export_formats(model, SPEC, KINDS, str(tmp_path / "e"), "onnx")
   assert not os.listdir(tmp_path)
 
 
@@ -282,24 +280,46 @@ def test_eval_exports_tflite_and_scores_it_with_the_same_table(tmp_path):
   config = "--config=configs/toy_two_task.py:runlocal"
   proc = _cli("train.py", config, f"--workdir={wd}", "--config.steps=5")
   assert proc.returncode == 0, proc.stderr[-2000:]
+  onnx = __import__("importlib").util.find_spec("tf2onnx") is not None
+  files = ["model.tflite"] + (["model.onnx"] if onnx else [])
   proc = _cli("eval.py", f"--workdir={wd}", f"--export_dir={e}",
-              "--export_formats=tflite", "--format=json", "--pictures=0")
+              "--export_formats=tflite" + (",onnx" if onnx else ""),
+              "--format=json", "--pictures=0")
   assert proc.returncode == 0, proc.stderr[-2000:]
   keras_report = json.loads(proc.stdout)
-  assert sorted(os.listdir(e)) == ["model.tflite"]
-  proc = _cli("eval.py", f"--workdir={wd}",
-              f"--model_file={e}/model.tflite", "--format=json")
-  assert proc.returncode == 0, proc.stderr[-2000:]
-  lite_report = json.loads(proc.stdout)
-  assert lite_report["model_file"].endswith("model.tflite")
-  assert os.path.exists(os.path.join(wd, "results_test_model.json"))
-  # The same metrics, equal to LiteRT's float32 rounding (relative ~1e-6
-  # of each mean; 1e-4 is the bound).
-  assert lite_report["metrics"].keys() == keras_report["metrics"].keys()
-  for task, values in keras_report["metrics"].items():
-    for k, v in values.items():
-      assert lite_report["metrics"][task][k] == pytest.approx(
-          v, rel=1e-4, abs=1e-6), (task, k)
-  proc = _cli("eval.py", f"--workdir={wd}", f"--model_file={e}/model.onnx")
-  assert proc.returncode == 2 and "ONNX evaluation is not available" in (
-      proc.stderr)
+  assert sorted(os.listdir(e)) == sorted(files)
+  for name in files:
+    proc = _cli("eval.py", f"--workdir={wd}", f"--model_file={e}/{name}",
+                "--format=json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    assert report["model_file"].endswith(name)
+    stem = os.path.splitext(name)[0]
+    assert os.path.exists(os.path.join(wd, f"results_test_{stem}.json"))
+    # The same metrics, equal up to the runtime's float32 rounding
+    # (relative ~1e-6 of each mean; 1e-4 is the bound).
+    assert report["metrics"].keys() == keras_report["metrics"].keys()
+    for task, values in keras_report["metrics"].items():
+      for k, v in values.items():
+        assert report["metrics"][task][k] == pytest.approx(
+            v, rel=1e-4, abs=1e-6), (name, task, k)
+  proc = _cli("eval.py", f"--workdir={wd}", f"--model_file={e}/model.pb")
+  assert proc.returncode == 2 and "must be a .tflite or .onnx" in proc.stderr
+
+
+def test_onnx_equals_the_serving_outputs(model):
+  pytest.importorskip("tf2onnx")
+  pytest.importorskip("onnxruntime")
+  from tfmtl.export import onnx  # pylint: disable=g-import-not-at-top
+  runner = onnx.Runner(onnx.convert(model, SPEC, KINDS))
+  assert runner.inputs["image"][1] == np.uint8
+  feeds = _feeds()
+  got = runner(**feeds)
+  raw = _keras(model, feeds)
+  want = _expected(raw)
+  want.update({f"{k}_logits": v for k, v in raw.items()})
+  # ONNX Runtime's kernels sum in another order: a few float32 ulps a
+  # layer (~1e-6 here); the bound is 1e-4.
+  _check(got, want, rtol=1e-4, atol=1e-5, raw_normal=raw["normal"])
+  with pytest.raises(UserError, match="input 'image' must be uint8"):
+    runner(image=feeds["image"].astype(np.float32), flow=feeds["flow"])

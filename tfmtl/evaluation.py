@@ -365,7 +365,7 @@ def evaluate_run(config, workdir, split=None, export_dir=None,
   (tfmtl/export/formats.py; the SavedModel is the serving signature:
   uint8 images in, per-task answers out, `export_logits` adds the logits).
 
-  `model_file` (a .tflite written by that export) is evaluated instead of
+  `model_file` (a .tflite or .onnx written by that export) is evaluated instead of
   the checkpoint, with the same metrics; its results go to
   `results_<split>_<file stem>.json`, and nothing is exported.
   """
@@ -398,27 +398,29 @@ def evaluate_run(config, workdir, split=None, export_dir=None,
 
 def _evaluate_file(config, workdir, split, model_file, other_data,
                    baselines):
-  """evaluate_run for an exported .tflite: the run's network is built only
+  """evaluate_run for an exported .tflite or .onnx: the run's network is built only
   for its tasks, kinds and cost; the file makes every prediction."""
   from tfmtl import distribute, experiment  # pylint: disable=g-import-not-at-top
   from tfmtl import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   from tfmtl.export import litert, saved_model  # pylint: disable=g-import-not-at-top
   stem, ext = os.path.splitext(os.path.basename(model_file))
-  if ext == ".onnx":
-    raise UserError(f"{model_file}: ONNX evaluation is not available in "
-                    "this version; evaluate the .tflite or the checkpoint")
-  if ext != ".tflite":
-    raise UserError(f"{model_file}: --model_file must be a .tflite written "
-                    "by eval.py --export_formats=tflite,tflite_int8")
+  if ext not in (".tflite", ".onnx"):
+    raise UserError(f"{model_file}: --model_file must be a .tflite or .onnx "
+                    "written by eval.py --export_formats=tflite,tflite_int8,"
+                    "onnx")
   if not os.path.isfile(model_file):
     raise UserError(f"--model_file {model_file!r} does not exist")
   exp = experiment.build(config, distribute.make_strategy("default"),
                          with_step=False)
   check_split(exp.source, split)
   spec = _input_spec(exp)
-  lite = litert.LiteRTModel(
+  runner = None
+  if ext == ".onnx":
+    from tfmtl.export import onnx as onnx_lib  # pylint: disable=g-import-not-at-top
+    runner = onnx_lib.Runner(model_file)
+  lite = litert.ExportedModel(
       model_file, [t.name for t in exp.tasks],
-      lambda x: saved_model.to_features(exp.model, spec, x))
+      lambda x: saved_model.to_features(exp.model, spec, x), runner)
   metrics, _, _ = _evaluate_split(exp, config, split, lite)
   report = _report(exp, config, split, metrics, None, other_data, baselines)
   report["model_file"] = os.path.abspath(model_file)

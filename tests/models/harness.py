@@ -309,6 +309,33 @@ class DenseModelHarness:
       assert diff <= 1e-4 * np.abs(y).max(), (t, diff, np.abs(y).max())
 
 
+  def test_onnx_equals_keras(self, model):
+    """ONNX (tf2onnx, run by ONNX Runtime) of the serving function gives
+    the Keras logits within 1e-4 of the output's largest value."""
+    if not (self.heavy and self.litert):
+      pytest.skip("covered by the heavy variant of this model")
+    pytest.importorskip("tf2onnx")
+    pytest.importorskip("onnxruntime")
+    from tfmtl.export import onnx  # pylint: disable=g-import-not-at-top
+    h, w = self.sizes[0]
+    inputs = self.make_inputs(2, h, w, seed=4)
+    feeds = {k: v.numpy() for k, v in inputs.items()}
+    if "image" in feeds:
+      feeds["image"] = np.round(feeds["image"] * 255).astype(np.uint8)
+      inputs = dict(inputs, image=tf.constant(feeds["image"], tf.float32)
+                    / 255.0)
+    spec = {k: tf.TensorSpec([1, h, w, self.input_channels], tf.float32)
+            for k in self.input_keys}
+    kinds = {t: "segmentation" if LOSS_OF[t] == "sparse_ce" else t
+             for t in self.task_names}
+    got = onnx.Runner(onnx.convert(model, spec, kinds))(**feeds)
+    want = model(inputs, training=False)
+    for t in self.task_names:
+      y = want[t].numpy()
+      diff = np.abs(got[f"{t}_logits"] - y).max()
+      assert diff <= 1e-4 * np.abs(y).max(), (t, diff, np.abs(y).max())
+
+
 class ClassifierHarness(DenseModelHarness):
   """The same checks for image classifiers: one [B, classes] logit vector
   a task, integer class labels, sparse cross-entropy."""

@@ -6,7 +6,10 @@
                preprocessing inside, per-task post-processed outputs out
                (`export_serving`, what `eval.py --export_dir` writes)
   litert       the serving function as a LiteRT (.tflite) flat buffer,
-               float32 or full-integer int8 (`export_tflite`)
+               float32 or full-integer int8 (`litert.convert`)
+  onnx         the serving function as ONNX (`onnx.convert`; the `onnx`
+               extra)
+  formats      `eval.py --export_formats`: one artefact per format
 
 Every export is written next to its target and renamed into place, so a
 failure leaves nothing half-written.

@@ -5,9 +5,10 @@
   tflite       `model.tflite`, LiteRT float32
   tflite_int8  `model_int8.tflite`, LiteRT full-integer int8, calibrated on
                `REPRESENTATIVE` examples of the train split
-  onnx         not in this version (refused before anything is written)
+  onnx         `model.onnx` (the `onnx` extra: tf2onnx; run with ONNX
+               Runtime)
 
-The .tflite files always carry `<task>_logits` too: `eval.py --model_file`
+The .tflite and .onnx files always carry `<task>_logits` too: `eval.py --model_file`
 scores them with the same metrics (and losses) as the Keras model. The
 whole directory is built in a temporary sibling and renamed into place.
 """
@@ -23,7 +24,8 @@ from tfmtl.export import litert, saved_model, serving
 
 FORMATS = ("saved_model", "tflite", "tflite_int8", "onnx")
 """The formats `--export_formats` knows."""
-FILES = {"tflite": "model.tflite", "tflite_int8": "model_int8.tflite"}
+FILES = {"tflite": "model.tflite", "tflite_int8": "model_int8.tflite",
+         "onnx": "model.onnx"}
 """The file each non-SavedModel format writes under the export directory."""
 REPRESENTATIVE = 64
 """Train examples int8 calibration reads (all of them when fewer)."""
@@ -40,9 +42,12 @@ def check_formats(formats) -> list:
       raise UserError(f"export format {f!r} is unknown; known: "
                       f"{', '.join(FORMATS)}")
     if f == "onnx":
-      raise UserError("export format 'onnx' is not available in this "
-                      "version; export saved_model and convert it with "
-                      "tf2onnx, or use tflite")
+      try:
+        import tf2onnx  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+      except ImportError:
+        raise UserError("export format 'onnx' needs the `onnx` extra: pip "
+                        "install 'tfmtl[onnx]' (tf2onnx, onnx, onnxruntime)"
+                        ) from None
   return list(dict.fromkeys(formats))
 
 
@@ -78,7 +83,12 @@ def export_formats(model, inputs_spec, kinds, path: str, formats,
       written["saved_model"] = path
     else:
       os.makedirs(out)
-    lite = [f for f in formats if f in FILES]
+    if "onnx" in formats:
+      from tfmtl.export import onnx as onnx_lib  # pylint: disable=g-import-not-at-top
+      _write_file(os.path.join(out, FILES["onnx"]), path, onnx_lib.convert(
+          model, inputs_spec, kinds, families))
+      written["onnx"] = os.path.join(path, FILES["onnx"])
+    lite = [f for f in formats if f in FILES and f != "onnx"]
     if lite:
       # The LiteRT files always keep the logits (eval.py scores them).
       scratch = os.path.join(tmp, "serving_with_logits")
@@ -94,13 +104,8 @@ def export_formats(model, inputs_spec, kinds, path: str, formats,
                                      serving.image_inputs(
                                          saved_model.signature_inputs(
                                              model, inputs_spec)[0]))
-        flat = litert.convert(scratch, rep)
-        try:
-          with open(os.path.join(out, FILES[f]), "wb") as fh:
-            fh.write(flat)
-        except OSError as e:
-          raise UserError(f"could not write {FILES[f]} under {path!r} ({e}); "
-                          "nothing was exported") from None
+        _write_file(os.path.join(out, FILES[f]), path,
+                    litert.convert(scratch, rep))
         written[f] = os.path.join(path, FILES[f])
     try:
       os.replace(out, path)
@@ -110,3 +115,12 @@ def export_formats(model, inputs_spec, kinds, path: str, formats,
   finally:
     shutil.rmtree(tmp, ignore_errors=True)
   return written
+
+
+def _write_file(file, path, content: bytes):
+  try:
+    with open(file, "wb") as fh:
+      fh.write(content)
+  except OSError as e:
+    raise UserError(f"could not write {os.path.basename(file)} under "
+                    f"{path!r} ({e}); nothing was exported") from None

@@ -72,42 +72,53 @@ class Runner:
     details = self.runner.get_input_details()
     self.inputs = {k: (tuple(int(d) for d in v["shape_signature"]),
                        np.dtype(v["dtype"])) for k, v in details.items()}
+    self.outputs = {k: tuple(int(d) for d in v["shape_signature"])
+                    for k, v in self.runner.get_output_details().items()}
 
   def __call__(self, **feeds) -> dict:
     """{output name: array} for one batch of `feeds` (checked against the
     signature: a wrong dtype or size is a UserError, not a crash)."""
-    for k, (shape, dtype) in self.inputs.items():
-      if k not in feeds:
-        raise UserError(f"LiteRT model: input {k!r} missing (it takes "
-                        f"{', '.join(self.inputs)})")
-      x = np.asarray(feeds[k])
-      if x.dtype != dtype or x.ndim != len(shape) or any(
-          s not in (-1, d) for s, d in zip(shape, x.shape)):
-        raise UserError(f"LiteRT model: input {k!r} must be {dtype.name} "
-                        f"{list(shape)} (-1 any), got {x.dtype.name} "
-                        f"{list(x.shape)}")
+    check_feeds("LiteRT model", self.inputs, feeds)
     return self.runner(**{k: np.asarray(feeds[k]) for k in self.inputs})
 
 
-class LiteRTModel:
-  """A .tflite standing in for the Keras model in `tfmtl.evaluation`:
+def check_feeds(what: str, inputs, feeds) -> None:
+  """A UserError unless `feeds` has every input of `inputs` ({name:
+  (shape with -1 for any, dtype)}) at its dtype and size."""
+  for k, (shape, dtype) in inputs.items():
+    if k not in feeds:
+      raise UserError(f"{what}: input {k!r} missing (it takes "
+                      f"{', '.join(inputs)})")
+    x = np.asarray(feeds[k])
+    if x.dtype != dtype or x.ndim != len(shape) or any(
+        s not in (-1, d) for s, d in zip(shape, x.shape)):
+      raise UserError(f"{what}: input {k!r} must be {dtype.name} "
+                      f"{list(shape)} (-1 any), got {x.dtype.name} "
+                      f"{list(x.shape)}")
+
+
+class ExportedModel:
+  """An exported file (a `Runner`: .tflite, or .onnx through
+  `tfmtl.export.onnx.Runner`) standing in for the Keras model in
+  `tfmtl.evaluation`:
   called on the dataset's inputs (images as [0, 1] floats), it feeds the
   uint8 images the signature takes and returns {task: `<task>_logits`}, so
   the metrics and losses are the Keras model's own. Works inside
   tf.function (through tf.numpy_function)."""
 
-  def __init__(self, path: str, tasks, to_features):
-    self.runner = Runner(path)
+  def __init__(self, path: str, tasks, to_features, runner=None):
+    self.runner = runner or Runner(path)
     self.tasks = list(tasks)
     self.to_features = to_features  # dataset inputs -> {input name: tensor}
-    outputs = self.runner.runner.get_output_details()
+    outputs = self.runner.outputs
     missing = [t for t in self.tasks if f"{t}_logits" not in outputs]
     if missing:
       raise UserError(f"{path}: no {missing[0]}_logits output (it has "
                       f"{', '.join(sorted(outputs))}); export it again with "
-                      "eval.py --export_formats=tflite (or tflite_int8)")
+                      "eval.py --export_formats=tflite (or tflite_int8, "
+                      "onnx)")
     self.shapes = {t: [None] + [int(d) if d > 0 else None for d in
-                                outputs[f"{t}_logits"]["shape_signature"]][1:]
+                                outputs[f"{t}_logits"]][1:]
                    for t in self.tasks}
 
   def _run(self, names, *arrays):
