@@ -249,14 +249,14 @@ def test_litert_int8_stays_within_its_per_task_tolerance(model, serving_dir):
     assert np.abs(got[f"{task}_probs"] - _softmax(raw[task])).max() <= 0.15
 
 
-def test_convertible_pooling_equals_segnets_argmax_pooling_with_ties():
+def test_convertible_equals_segnets_argmax_pooling_with_ties():
   from tfmtl.models import layers  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
   # Values in {0, 1, 2}: most windows hold ties, which must go to the same
   # (first, row-major) position as MaxPoolWithArgmax's.
   x = tf.constant(rng.integers(0, 3, (2, 8, 6, 3)).astype(np.float32))
   pooled, indices = layers.max_pool_with_argmax(x)
-  with layers.convertible_pooling():
+  with layers.convertible():
     pooled_m, mask = layers.max_pool_with_argmax(x)
   assert mask.dtype == tf.float32 and mask.shape == x.shape
   np.testing.assert_array_equal(pooled_m, pooled)
@@ -323,3 +323,14 @@ def test_onnx_equals_the_serving_outputs(model):
   _check(got, want, rtol=1e-4, atol=1e-5, raw_normal=raw["normal"])
   with pytest.raises(UserError, match="input 'image' must be uint8"):
     runner(image=feeds["image"].astype(np.float32), flow=feeds["flow"])
+
+
+def test_convertible_softplus_equals_softplus_over_depths_range():
+  from tfmtl.models import layers  # pylint: disable=g-import-not-at-top
+  x = tf.constant(np.linspace(-30, 90, 2001, dtype=np.float32))
+  want = layers.output_activation(x, "depth", ["depth"], "softplus")
+  with layers.convertible():
+    got = layers.output_activation(x, "depth", ["depth"], "softplus")
+  # log(1 + e) for e = exp(−|x|) ≤ 1 rounds 1 + e: absolute error ≤ 1.2e-7
+  # (half an ulp of 1); relu(x) adds x's own rounding, relative 6e-8.
+  np.testing.assert_allclose(got, want, rtol=1e-6, atol=2e-7)

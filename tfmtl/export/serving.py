@@ -102,7 +102,7 @@ def serving_function(model, inputs_spec, kinds, families=None,
 
   def serve(features):
     # SegNet's pooling indices as a mask: same values, ops LiteRT converts.
-    with model_layers.convertible_pooling():
+    with model_layers.convertible():
       out = model(feed(preprocess(features, images)), training=False)
     return postprocess(out, kinds, families, logits)
 

@@ -95,27 +95,32 @@ def scaled(filters: Sequence[int], width: float):
 
 # --- pooling with indices ---------------------------------------------------
 
-_MASK_POOLING = [False]
+_CONVERTIBLE = [False]
 
 
 @contextlib.contextmanager
-def convertible_pooling():
-  """While tracing inside this, `max_pool_with_argmax` returns a 0/1 mask
-  of the argmax positions instead of flat indices, and `unpool` scatters
-  with it: the same values out, from ops LiteRT has (it has no
-  MaxPoolWithArgmax kernel). Only for export: no gradient is defined for
-  ties the way the indices' path defines it."""
-  _MASK_POOLING.append(True)
+def convertible():
+  """Export mode: while tracing inside this, the layers use ops LiteRT
+  converts and int8 quantises well, with the same values out.
+
+  `max_pool_with_argmax` returns a 0/1 mask of the argmax positions
+  instead of flat indices and `unpool` scatters with it (LiteRT has no
+  MaxPoolWithArgmax kernel); the depth head's softplus is written
+  relu(x) + log(1 + exp(−|x|)) (int8 softplus goes through exp(x), which
+  saturates for the large x of far depths). Only for export: no gradient
+  is defined for pooling ties the way the indices' path defines it.
+  """
+  _CONVERTIBLE.append(True)
   try:
     yield
   finally:
-    _MASK_POOLING.pop()
+    _CONVERTIBLE.pop()
 
 
 def max_pool_with_argmax(x):
   """2×2/2 max-pool; returns (pooled, flat argmax indices incl. batch), or
-  (pooled, argmax mask) within `convertible_pooling`."""
-  if _MASK_POOLING[-1]:
+  (pooled, argmax mask) within `convertible`."""
+  if _CONVERTIBLE[-1]:
     return _max_pool_with_mask(x)
   return tf.nn.max_pool_with_argmax(x, ksize=2, strides=2, padding="VALID",
                                     include_batch_in_index=True)
@@ -152,7 +157,7 @@ def unpool(x, indices):
 
   The output is [B, 2h, 2w, C], zero except where a maximum came from
   (SegNet, Badrinarayanan et al. 2017, §3; torch's MaxUnpool2d). With a
-  float argmax mask (`convertible_pooling`) the value is spread over its
+  float argmax mask (`convertible`) the value is spread over its
   window and kept where the mask is 1.
   """
   if indices.dtype.is_floating:
@@ -256,11 +261,21 @@ def output_activation(x, task: str, depth_tasks: Sequence[str],
   """
   if task not in depth_tasks:
     return x
+  if depth_activation == "softplus" and _CONVERTIBLE[-1]:
+    return _softplus_for_export(x)
   if depth_activation == "softplus":
     return tf.nn.softplus(x)
   if depth_activation == "relu":
     return tf.nn.relu(x)
   return 1.0 / (tf.nn.softplus(x) + 1e-3)
+
+
+def _softplus_for_export(x):
+  """softplus(x) = relu(x) + log(1 + exp(−|x|)): exp's argument stays ≤ 0,
+  so every intermediate is bounded and quantises (see `convertible`). Log,
+  not log1p: tf2onnx writes an ONNX op for Log1p that no runtime has; in
+  float32 the two differ by < 1e-7 absolute here."""
+  return tf.nn.relu(x) + tf.math.log(1.0 + tf.exp(-tf.abs(x)))
 
 
 def check_depth_activation(value: str):
