@@ -334,3 +334,29 @@ def test_convertible_softplus_equals_softplus_over_depths_range():
   # log(1 + e) for e = exp(−|x|) ≤ 1 rounds 1 + e: absolute error ≤ 1.2e-7
   # (half an ulp of 1); relu(x) adds x's own rounding, relative 6e-8.
   np.testing.assert_allclose(got, want, rtol=1e-6, atol=2e-7)
+
+
+class _ArgmaxPool(keras.layers.Layer):
+  """A layer LiteRT has no kernel for (MaxPoolWithArgmax outside export
+  mode): the conversion must fail naming it."""
+
+  def call(self, x):
+    return tf.nn.max_pool_with_argmax(x, 2, 2, "VALID")[0]
+
+
+def test_a_layer_that_does_not_convert_is_one_line_naming_it(tmp_path):
+  image = keras.Input((H, W, 3), name="image")
+  pooled = _ArgmaxPool(name="bad_pool")(image)
+  model = keras.Model(image, {"pose": keras.layers.Dense(2)(
+      keras.layers.Flatten()(pooled))})
+  spec = tf.TensorSpec([1, H, W, 3], tf.float32)
+  path = str(tmp_path / "e")
+  with pytest.raises(UserError) as e:
+    formats.export_formats(model, spec, {"pose": "regression"}, path,
+                           "saved_model,tflite")
+  message = str(e.value)
+  assert "\n" not in message
+  assert message.startswith("LiteRT float32 conversion failed: layer ")
+  assert "bad_pool" in message and "MaxPoolWithArgmax" in message
+  assert "nothing was exported" in message
+  assert not os.listdir(tmp_path)

@@ -23,12 +23,18 @@ SIGNATURE = "serve"
 
 
 def _first_error(e: Exception) -> str:
-  """The converter's first `error:` line (it names the op and the layer
-  path in `loc(...)`), else the exception's first line."""
+  """The converter's first `error:` line as "layer PATH: message" (PATH
+  from the op's `loc(...)`, the Keras layer path of the failing op), else
+  the exception's first line."""
   text = str(e)
   for line in text.splitlines():
     if "error:" in line:
-      return re.sub(r"\s+", " ", line.split("error:", 1)[1]).strip()
+      message = re.sub(r"\s+", " ", line.split("error:", 1)[1]).strip()
+      # loc(callsite(fused["Op:", "model/layer/Op@__inference_..."] at ...
+      path = re.search(r'fused\["[^"]*", "([^"@]+)', line)
+      if message.startswith("loc("):
+        message = message.rsplit(")): ", 1)[-1]
+      return f"layer {path.group(1)}: {message}" if path else message
   return text.strip().splitlines()[0] if text.strip() else type(e).__name__
 
 
