@@ -14,7 +14,7 @@ stays light:
   weighting, aggregation   the loss-level and gradient-level families
   losses, kinds, metrics   per-example losses; what a task is; its metrics
   data, models       data sources and models by name
-  export             SavedModel export with named serving signatures
+  export             SavedModel, LiteRT, ONNX export; the serving signature
   evaluation         per-task metrics over a split (what eval.py reports)
   UserError, NonFiniteError   the errors a user can fix
 """
