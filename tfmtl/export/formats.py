@@ -8,9 +8,10 @@
   onnx         `model.onnx` (the `onnx` extra: tf2onnx; run with ONNX
                Runtime)
 
-The .tflite and .onnx files always carry `<task>_logits` too: `eval.py --model_file`
-scores them with the same metrics (and losses) as the Keras model. The
-whole directory is built in a temporary sibling and renamed into place.
+The .tflite and .onnx files always carry `<task>_logits` too: `eval.py
+--model_file` scores them with the same metrics (and losses) as the Keras
+model. The whole directory is built in a temporary sibling and renamed
+into place.
 """
 
 import os
