@@ -34,7 +34,7 @@ def test_train_eval_export_serve(tmp_path):
   wd, export = str(tmp_path / "wd"), str(tmp_path / "export")
   train_main.train(config, wd)
   report = evaluation.evaluate_run(config, wd, export_dir=export,
-                                   num_pictures=2)
+                                   num_pictures=2, export_logits=True)
 
   # Metrics of every task, the network's cost, and the results file.
   assert set(report["metrics"]) == {"depth", "semantic", "motion"}
@@ -51,15 +51,18 @@ def test_train_eval_export_serve(tmp_path):
   events.Reload()
   assert "pictures/semantic" in events.Tags()["tensors"]
 
-  # The SavedModel, served by a fresh process, predicts what the restored
-  # Keras model predicts.
+  # The SavedModel, served by a fresh process on the uint8 image (and the
+  # float flow), answers what the restored Keras model answers on that
+  # image scaled to [0, 1].
   exp = experiment.build(config, distribute.make_strategy("default"),
                          with_step=False)
   ckpt = checkpoint.Checkpointer(os.path.join(wd, "checkpoints"),
                                  model=exp.model)
   ckpt.checkpoint.restore(ckpt.latest).expect_partial()
   x, _ = next(iter(exp.source.dataset("test", 1)))
-  np.savez(tmp_path / "x.npz", **{k: v.numpy() for k, v in x.items()})
+  x = {k: v.numpy() for k, v in x.items()}
+  x["image"] = np.round(x["image"] * 255).astype(np.uint8)
+  np.savez(tmp_path / "x.npz", **x)
   code = (
       "import numpy as np, tensorflow as tf\n"
       f"x = dict(np.load({str(tmp_path / 'x.npz')!r}))\n"
@@ -71,7 +74,11 @@ def test_train_eval_export_serve(tmp_path):
                         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
   assert proc.returncode == 0, proc.stderr[-2000:]
   served = np.load(tmp_path / "y.npz")
-  expected = exp.model(x, training=False)
+  expected = exp.model(dict(x, image=x["image"].astype(np.float32) / 255),
+                       training=False)
   for task in ("depth", "semantic", "motion"):
-    np.testing.assert_allclose(served[task], expected[task].numpy(),
-                               atol=1e-4)
+    np.testing.assert_allclose(served[f"{task}_logits"],
+                               expected[task].numpy(), atol=1e-4)
+  for task in ("semantic", "motion"):
+    np.testing.assert_array_equal(
+        served[f"{task}_class"], np.argmax(served[f"{task}_logits"], -1))
