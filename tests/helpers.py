@@ -113,3 +113,14 @@ def assert_rounds_to(actual, printed, decimals):
   its float32 error."""
   np.testing.assert_array_equal(
       np.round(np.asarray(actual, np.float64), decimals), printed)
+
+
+def toy_cli_config(**overrides):
+  """configs/toy_two_task.py:runlocal for the CLI-path tests: 2 steps, a
+  checkpoint at the end, one eval batch."""
+  from configs import toy_two_task  # pylint: disable=g-import-not-at-top
+  c = toy_two_task.get_config("runlocal")
+  c.update(dict(steps=2, log_every=1, checkpoint_every=2, eval_batch_size=500))
+  c.data.kwargs.n = 1000
+  c.update(overrides)
+  return c

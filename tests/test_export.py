@@ -164,16 +164,23 @@ def test_the_signature_refuses_a_wrong_dtype_or_size(serving_dir):
         flow=tf.constant(feeds["flow"]))
 
 
-def test_litert_float32_equals_the_serving_outputs(model, serving_dir):
-  runner = litert.Runner(litert.convert(serving_dir))
+def _check_runner(runner, model):
+  """A runtime's answers and logits on `_feeds()` against Keras', to 1e-4
+  relative; returns the feeds."""
   feeds = _feeds()
   got = runner(**feeds)
   raw = _keras(model, feeds)
   want = _expected(raw)
   want.update({f"{k}_logits": v for k, v in raw.items()})
+  _check(got, want, rtol=1e-4, atol=1e-5, raw_normal=raw["normal"])
+  return feeds
+
+
+def test_litert_float32_equals_the_serving_outputs(model, serving_dir):
+  runner = litert.Runner(litert.convert(serving_dir))
   # LiteRT's kernels sum in another order (XNNPACK): relative error of a
   # few float32 ulps per layer, ~1e-6 here; the issue's bound is 1e-4.
-  _check(got, want, rtol=1e-4, atol=1e-5, raw_normal=raw["normal"])
+  _check_runner(runner, model)
 
 
 def test_litert_runner_refuses_a_wrong_dtype_or_size(serving_dir):
@@ -313,14 +320,9 @@ def test_onnx_equals_the_serving_outputs(model):
   from tfmtl.export import onnx  # pylint: disable=g-import-not-at-top
   runner = onnx.Runner(onnx.convert(model, SPEC, KINDS))
   assert runner.inputs["image"][1] == np.uint8
-  feeds = _feeds()
-  got = runner(**feeds)
-  raw = _keras(model, feeds)
-  want = _expected(raw)
-  want.update({f"{k}_logits": v for k, v in raw.items()})
   # ONNX Runtime's kernels sum in another order: a few float32 ulps a
   # layer (~1e-6 here); the issue's bound is 1e-4.
-  _check(got, want, rtol=1e-4, atol=1e-5, raw_normal=raw["normal"])
+  feeds = _check_runner(runner, model)
   with pytest.raises(UserError, match="input 'image' must be uint8"):
     runner(image=feeds["image"].astype(np.float32), flow=feeds["flow"])
 

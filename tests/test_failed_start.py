@@ -16,23 +16,18 @@ import pytest
 import tensorflow as tf
 
 import train as train_main
-from configs import toy_two_task
 from tfmtl import checkpoint, cli, errors, experiment, export
 from tfmtl import workdir as workdir_lib
 from tfmtl.data.multi_source import MultiSource
 from tfmtl.data.source import DatasetSource
 from tfmtl.errors import UserCodeError, UserError
+from tests.helpers import toy_cli_config
 from tests.user_functions import split as _split
 
 HERE = "tests.user_functions"  # a user's module
 
 
-def _config(**overrides):
-  c = toy_two_task.get_config("runlocal")
-  c.update(dict(steps=2, log_every=1, checkpoint_every=2, eval_batch_size=500))
-  c.data.kwargs.n = 1000
-  c.update(overrides)
-  return c
+_config = toy_cli_config
 
 
 def _listing(path):

@@ -18,6 +18,7 @@ import tensorflow as tf
 
 import train as train_main
 from configs import toy_two_task
+from tests.helpers import toy_cli_config
 from tfmtl import checkpoint, evaluation
 from tfmtl import workdir as workdir_lib
 from tfmtl.data import cityscapes, embedded, kitti_odometry, marker, scenes
@@ -26,12 +27,7 @@ from tfmtl.errors import UserError
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _config(**overrides):
-  c = toy_two_task.get_config("runlocal")
-  c.update(dict(steps=2, log_every=1, checkpoint_every=2, eval_batch_size=500))
-  c.data.kwargs.n = 1000
-  c.update(overrides)
-  return c
+_config = toy_cli_config
 
 
 # ------------------------------------------- impossible settings (item 6)

@@ -281,42 +281,15 @@ class DenseModelHarness:
                                  atol=1e-5)
 
 
-  def test_litert_float32_equals_keras(self, model, tmp_path):
-    """The shipped export path (serving SavedModel -> LiteRT float32) gives
-    the Keras logits within 1e-4 of the output's largest value: LiteRT's
-    kernels sum in another order, a few float32 ulps a layer."""
-    if not (self.heavy and self.litert):
+  def _export_case(self):
+    """(Keras inputs, runtime feeds, spec, kinds) of the parity checks: the
+    serving signature takes the uint8 image, so Keras gets that image
+    scaled back to [0, 1]."""
+    if not self.heavy:
       pytest.skip("covered by the heavy variant of this model")
-    from tfmtl.export import litert, serving  # pylint: disable=g-import-not-at-top
-    h, w = self.sizes[0]
-    inputs = self.make_inputs(2, h, w, seed=4)
-    feeds = {k: v.numpy() for k, v in inputs.items()}
-    if "image" in feeds:  # the serving signature takes the uint8 image
-      feeds["image"] = np.round(feeds["image"] * 255).astype(np.uint8)
-      inputs = dict(inputs, image=tf.constant(feeds["image"], tf.float32)
-                    / 255.0)
-    spec = {k: tf.TensorSpec([1, h, w, self.input_channels], tf.float32)
-            for k in self.input_keys}
-    kinds = {t: "segmentation" if LOSS_OF[t] == "sparse_ce" else t
-             for t in self.task_names}
-    path = os.path.join(tmp_path, "serving")
-    serving.export_serving(model, spec, kinds, path, logits=True)
-    got = litert.Runner(litert.convert(path))(**feeds)
-    want = model(inputs, training=False)
-    for t in self.task_names:
-      y = want[t].numpy()
-      diff = np.abs(got[f"{t}_logits"] - y).max()
-      assert diff <= 1e-4 * np.abs(y).max(), (t, diff, np.abs(y).max())
-
-
-  def test_onnx_equals_keras(self, model):
-    """ONNX (tf2onnx, run by ONNX Runtime) of the serving function gives
-    the Keras logits within 1e-4 of the output's largest value."""
-    if not (self.heavy and self.litert):
-      pytest.skip("covered by the heavy variant of this model")
-    pytest.importorskip("tf2onnx")
-    pytest.importorskip("onnxruntime")
-    from tfmtl.export import onnx  # pylint: disable=g-import-not-at-top
+    if not self.litert:
+      pytest.skip("classifier harness: its export parity is checked on the "
+                  "dense models, which share the export code")
     h, w = self.sizes[0]
     inputs = self.make_inputs(2, h, w, seed=4)
     feeds = {k: v.numpy() for k, v in inputs.items()}
@@ -328,12 +301,36 @@ class DenseModelHarness:
             for k in self.input_keys}
     kinds = {t: "segmentation" if LOSS_OF[t] == "sparse_ce" else t
              for t in self.task_names}
-    got = onnx.Runner(onnx.convert(model, spec, kinds))(**feeds)
+    return inputs, feeds, spec, kinds
+
+  def _check_logits(self, model, inputs, got):
+    """Each task's logits within 1e-4 of the output's largest value."""
     want = model(inputs, training=False)
     for t in self.task_names:
       y = want[t].numpy()
       diff = np.abs(got[f"{t}_logits"] - y).max()
       assert diff <= 1e-4 * np.abs(y).max(), (t, diff, np.abs(y).max())
+
+  def test_litert_float32_equals_keras(self, model, tmp_path):
+    """The shipped export path (serving SavedModel -> LiteRT float32) gives
+    the Keras logits: LiteRT's kernels sum in another order, a few float32
+    ulps a layer."""
+    inputs, feeds, spec, kinds = self._export_case()
+    from tfmtl.export import litert, serving  # pylint: disable=g-import-not-at-top
+    path = os.path.join(tmp_path, "serving")
+    serving.export_serving(model, spec, kinds, path, logits=True)
+    self._check_logits(model, inputs,
+                       litert.Runner(litert.convert(path))(**feeds))
+
+  def test_onnx_equals_keras(self, model):
+    """ONNX (tf2onnx, run by ONNX Runtime) of the serving function gives
+    the Keras logits."""
+    inputs, feeds, spec, kinds = self._export_case()
+    pytest.importorskip("tf2onnx")
+    pytest.importorskip("onnxruntime")
+    from tfmtl.export import onnx  # pylint: disable=g-import-not-at-top
+    self._check_logits(model, inputs,
+                       onnx.Runner(onnx.convert(model, spec, kinds))(**feeds))
 
 
 class ClassifierHarness(DenseModelHarness):

@@ -267,14 +267,23 @@ def gramian_level(tape, shares, method, variables: Variables,
       shares, variables.shared,
       output_gradients=[tf.cast(tf.stop_gradient(alpha[i]), s.dtype)
                         for i, s in enumerate(shares)])
-  combined = ctx.all_reduce(SUM, zeros_for_none(combined, variables.shared))
+  grads, weights = _reduced_with_own(combined, own, gram, method, variables,
+                                     ctx, scale)
+  return grads, weights, bad_grad
+
+
+def _reduced_with_own(shared, own, gram, method, variables: Variables, ctx,
+                      scale):
+  """The Gramian paths' last phase: the combined shared gradient summed over
+  replicas and unscaled, then each task's own variables with its weight."""
+  shared = ctx.all_reduce(SUM, zeros_for_none(shared, variables.shared))
   if scale is not None:
-    combined = [g / scale for g in combined]
+    shared = [g / scale for g in shared]
   weights = method.weights_for(gram)
-  grads = list(combined)
+  grads = list(shared)
   for i, g in enumerate(own):
     grads += [weights[i] * x for x in g]
-  return grads, weights, bad_grad
+  return grads, weights
 
 
 def weighting_part(tape, weighting, objective, losses, step, inputs,
@@ -315,13 +324,8 @@ def representation_level(tape, shares, representation, method,
                     for i, g in enumerate(z_grads)])
           for k in range(len(z))]
   shared = tape.gradient(z, variables.shared, output_gradients=seed)
-  shared = ctx.all_reduce(SUM, zeros_for_none(shared, variables.shared))
-  if scale is not None:
-    shared = [g / scale for g in shared]
-  weights = method.weights_for(gram)
-  grads = list(shared)
-  for i, g in enumerate(own):
-    grads += [weights[i] * x for x in g]
+  grads, weights = _reduced_with_own(shared, own, gram, method, variables,
+                                     ctx, scale)
   return grads, weights, bad_grad
 
 
