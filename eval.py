@@ -51,7 +51,8 @@ _EXPORT_LOGITS = flags.DEFINE_bool(
 _MODEL_FILE = flags.DEFINE_string(
     "model_file", None, "Evaluate this exported .tflite or .onnx (from "
     "--export_formats) instead of the checkpoint; results go to "
-    "results_<split>_<file stem>.json.")
+    "results_<split>_<file>_<ext>.json (model.tflite: "
+    "results_test_model_tflite.json).")
 _SINGLE = flags.DEFINE_list(
     "single_task", [], "Workdirs of single-task baselines (already "
     "evaluated) for Δm%.")

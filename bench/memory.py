@@ -13,7 +13,9 @@ own: build the net, the optimizer and the step, then
   dict (construction + first step, steady step).
 
 Cases: keras, fixed, pcgrad, upgrad, upgrad_gramian (gramian_mode),
-upgrad_rep (rep_grad). Run on an idle machine (results in BENCHMARKS.md):
+upgrad_rep (rep_grad) through make_train_step, and trainer_fixed,
+trainer_pcgrad: `tfmtl.Trainer`'s train_on_batch (Keras' own loop).
+Run on an idle machine (results in BENCHMARKS.md):
 
   python bench/memory.py                           # every case, T = 2 3 4 8
   python bench/memory.py --cases=upgrad,upgrad_gramian --tasks=3,8
@@ -30,7 +32,7 @@ import threading
 import time
 
 CASES = ("keras", "fixed", "pcgrad", "upgrad", "upgrad_gramian",
-         "upgrad_rep")
+         "upgrad_rep", "trainer_fixed", "trainer_pcgrad")
 TRUNK = (4096, 4096, 1024)
 INPUT, TOWER, BATCH = 1024, (32, 16), 16
 
@@ -97,6 +99,13 @@ def child(case: str, num_tasks: int) -> dict:
     model.compile(optimizer=keras.optimizers.Adam(1e-4),
                   loss={t: "mse" for t in names})
     run = lambda: model.train_on_batch(x, y)  # noqa: E731
+  elif case.startswith("trainer_"):
+    import tfmtl  # pylint: disable=g-import-not-at-top
+    trainer = tfmtl.Trainer(model, {t: "mse" for t in names},
+                            case[len("trainer_"):])
+    # Keras resolves its own "auto" to no XLA on a CPU: compare like forms.
+    trainer.compile(optimizer=keras.optimizers.Adam(1e-4), jit_compile=False)
+    run = lambda: trainer.train_on_batch(x, y)  # noqa: E731
   else:
     method, options = {
         "upgrad_gramian": ("upgrad", {"gramian_mode": True}),

@@ -31,7 +31,8 @@ config file.
   strategy             default | mirrored | multi_worker | tpu
   num_devices          mirrored: 0 = all GPUs, or N logical CPUs
   tpu_address          tpu: resolver address
-  jit_compile          compile the step with XLA
+  jit_compile          compile the step with XLA: True, False, or "auto"
+                       (time both on the first steps, keep the faster)
   steps_per_loop       steps per tf.function call (>= 1)
   deterministic        op determinism + seeded data order
   mixed_precision      "" | mixed_float16 | mixed_bfloat16
@@ -82,7 +83,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.strategy = "default"
   c.num_devices = 0
   c.tpu_address = ""
-  c.jit_compile = False
+  # Any of True / False / "auto" (a plain str default would refuse a bool).
+  c.jit_compile = ml_collections.FieldReference("auto", field_type=object)
   c.steps_per_loop = 1
   c.deterministic = False
   c.mixed_precision = ""

@@ -111,9 +111,10 @@ CASES = [
                          r"known: default"),
     ("num_devices", -1, r"config.num_devices = -1 must be >= 0"),
     ("tpu_address", 3, r"config.tpu_address = 3 must be a string"),
-    ("jit_compile", "yes", r"config.jit_compile = 'yes' must be True or "
-                           r"False"),
-    ("jit_compile", 1, r"config.jit_compile = 1 must be True or False"),
+    ("jit_compile", "yes", r"config.jit_compile = 'yes' must be True, "
+                           r"False or 'auto'"),
+    ("jit_compile", 1, r"config.jit_compile = 1 must be True, False or "
+                       r"'auto'"),
     ("steps_per_loop", 0, r"config.steps_per_loop = 0 must be > 0"),
     ("steps_per_loop", -3, r"config.steps_per_loop = -3 must be > 0"),
     ("deterministic", "no", r"config.deterministic = 'no' must be True or "

@@ -45,7 +45,7 @@ _BOUNDS = {
 _INTEGERS = ("seed", "batch_size", "steps", "epochs", "log_every",
              "checkpoint_every", "keep_checkpoints", "eval_batch_size",
              "max_nonfinite_skips", "steps_per_loop", "num_devices")
-_BOOLEANS = ("jit_compile", "deterministic", "show_method_logs")
+_BOOLEANS = ("deterministic", "show_method_logs")
 _STRINGS = ("method", "strategy", "tpu_address", "eval_split",
             "mixed_precision", "per_sample_mode")
 # Seeds Keras takes (keras.utils.set_random_seed).
@@ -61,6 +61,10 @@ def check(config) -> None:
   for key in _BOOLEANS:
     if key in config and not isinstance(config[key], bool):
       raise UserError(f"config.{key} = {config[key]!r} must be True or False")
+  if "jit_compile" in config and not (
+      isinstance(config.jit_compile, bool) or config.jit_compile == "auto"):
+    raise UserError(f"config.jit_compile = {config.jit_compile!r} must be "
+                    "True, False or 'auto'")
   for key in _STRINGS:
     if key in config and not isinstance(config[key], str):
       raise UserError(f"config.{key} = {config[key]!r} must be a string")

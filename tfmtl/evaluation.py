@@ -367,7 +367,8 @@ def evaluate_run(config, workdir, split=None, export_dir=None,
 
   `model_file` (a .tflite or .onnx written by that export) is evaluated instead of
   the checkpoint, with the same metrics; its results go to
-  `results_<split>_<file stem>.json`, and nothing is exported.
+  `results_<split>_<file name with . as _>.json` (model.tflite:
+  `results_test_model_tflite.json`), and nothing is exported.
   """
   from tfmtl.export import formats as formats_lib  # pylint: disable=g-import-not-at-top
   from tfmtl import export as export_lib  # pylint: disable=g-import-not-at-top
@@ -424,7 +425,9 @@ def _evaluate_file(config, workdir, split, model_file, other_data,
   metrics, _, _ = _evaluate_split(exp, config, split, lite)
   report = _report(exp, config, split, metrics, None, other_data, baselines)
   report["model_file"] = os.path.abspath(model_file)
-  path = results_path(workdir, f"{split}_{stem}", other_data is not None)
+  # The extension is part of the name: model.tflite and model.onnx differ.
+  path = results_path(workdir, f"{split}_{stem}_{ext[1:]}",
+                      other_data is not None)
   workdir_lib.atomic_write(path, json.dumps(report, indent=2, sort_keys=True))
   return report
 

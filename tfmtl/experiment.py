@@ -52,7 +52,7 @@ def preflight(config) -> None:
     raise UserError(
         f"config.mixed_precision = {setting(config, 'mixed_precision')!r} is "
         f"not one of {', '.join(repr(p) for p in PRECISIONS)}")
-  if config.strategy == "tpu" or config.jit_compile:
+  if config.strategy == "tpu" or config.jit_compile is True:
     ok, reason = methods.xla_support(config.method)
     if not ok:
       where = "on TPU" if config.strategy == "tpu" else "with jit_compile"

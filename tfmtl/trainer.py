@@ -47,6 +47,7 @@ import tensorflow as tf
 from tfmtl import contract, errors
 from tfmtl import losses as losses_lib
 from tfmtl import methods as methods_lib
+from tfmtl.engine import jit_choice
 from tfmtl.engine.forward import float32, label_weights
 from tfmtl.engine.step import TrainStep
 from tfmtl.errors import NonFiniteError, UserError
@@ -225,14 +226,21 @@ class Trainer(keras.Model):
               steps_per_execution=1, **kwargs):
     """Keras' compile; the loss comes from the tasks and the method.
 
-    `jit_compile="auto"` means off (it turns XLA on on GPUs, where a method
-    that can't be compiled would fail); pass True to compile the step.
+    `jit_compile="auto"` times the first train steps with and without XLA
+    and keeps the faster (one line says which; the choice is saved with the
+    weights, so a resumed fit keeps it). It is off where XLA can't run the
+    step (a method with a py_function, several mirrored replicas). True
+    compiles the step, False never does.
     """
     if kwargs.pop("loss", None) is not None:
       raise UserError("Trainer.compile takes no loss: each task's loss is "
                       "given in tasks={name: loss}")
-    jit = jit_compile is True
-    super().compile(optimizer=optimizer, metrics=metrics, jit_compile=jit,
+    try:
+      jit = jit_choice.resolve(jit_compile)
+    except ValueError as e:
+      raise UserError(str(e)) from None
+    super().compile(optimizer=optimizer, metrics=metrics,
+                    jit_compile=jit is True,
                     steps_per_execution=steps_per_execution,
                     auto_scale_loss=False, **kwargs)
     self._jit = jit
@@ -250,6 +258,29 @@ class Trainer(keras.Model):
         strategy=self.distribute_strategy, function=False,
         jit_compile=self._jit, **self._options)
     self.built = True  # its network is: callbacks may load weights now
+
+  def make_train_function(self, force=False):
+    """Keras' train function; under `jit_compile="auto"` one that times
+    both forms on its first calls and then is the faster
+    (engine/jit_choice.py)."""
+    if (self._jit != "auto" or self.run_eagerly or self._engine is None or
+        (self.train_function is not None and not force)):
+      return super().make_train_function(force)
+    engine = self._engine
+    why = engine.xla_unavailable()
+    forms = {}
+    for form in (False,) if why else (False, True):
+      self.jit_compile = form
+      super().make_train_function(force=True)
+      forms[form] = engine.in_form(self.train_function, form)
+    self.jit_compile = False
+
+    def chosen(form, unused_message):
+      self.train_function = forms[form == jit_choice.XLA]
+    self.train_function = jit_choice.Chooser(
+        forms[False], forms.get(True), engine.counters.xla,
+        on_choice=chosen, why=why)
+    return self.train_function
 
   # --------------------------------------------------------------- fit
 

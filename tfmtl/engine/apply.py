@@ -55,6 +55,9 @@ class Counters(tf.Module):
                           dtype=tf.bool)
     self.loss_scale = state(INITIAL_LOSS_SCALE, "loss_scale")
     self.good_steps = state(0, "good_steps", dtype=tf.int64)
+    # jit_compile="auto"'s choice (-1 undecided, 0 plain, 1 XLA): a resumed
+    # run keeps the form it chose (engine/jit_choice.py).
+    self.xla = state(-1, "xla_choice", dtype=tf.int64)
 
 
 def all_finite(tensors):

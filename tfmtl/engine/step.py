@@ -38,7 +38,7 @@ import tensorflow as tf
 from tfmtl import contract
 from tfmtl.aggregation.base import Aggregator
 from tfmtl.aggregation.composed import Composed
-from tfmtl.engine import apply, gradients
+from tfmtl.engine import apply, gradients, jit_choice
 from tfmtl.engine.forward import (SUM, forward, label_counts, label_weights,
                                   loss_shares, present)
 from tfmtl.engine.gradients import Variables, size
@@ -145,7 +145,7 @@ class TrainStep:
                clip_global_norm: Optional[float] = None,
                clip_by_value: Optional[Dict[str, float]] = None,
                per_sample_mode: str = "independent",
-               function: bool = True, jit_compile: bool = False,
+               function: bool = True, jit_compile=False,
                input_spec=None):
     # === The method and where it runs ===
     self.tasks, self.method = list(tasks), method
@@ -153,14 +153,16 @@ class TrainStep:
     self.strategy = strategy or tf.distribute.get_strategy()
     self.clip_global_norm = clip_global_norm
     self.per_sample_mode = per_sample_mode
+    jit_compile = jit_choice.resolve(jit_compile)
+    self.jit_compile = jit_compile
     # XLA has no in-place row update: J is stacked there (gradients.py).
-    self.in_place = not (jit_compile or isinstance(
+    self.in_place = not (jit_compile is True or isinstance(
         self.strategy, tf.distribute.TPUStrategy))
     self.kind = _kind(method)
     self.on_representation = Need.REPRESENTATION in method.needs
     self.batches_per_step = int(method.batches_per_step)
     _check_method(method)
-    _check_strategy(method, self.strategy, jit_compile)
+    _check_strategy(method, self.strategy, jit_compile is True)
     self.split = resolve(model, [t.name for t in self.tasks],
                          input_spec=input_spec)
     self.model = self.split.model
@@ -187,11 +189,61 @@ class TrainStep:
     # === The functions ===
     self._step = self._distributed_step
     self._loop = self._run_loop
+    self.chooser = None
     if function:
-      self._step = tf.function(self._step, jit_compile=jit_compile)
+      if jit_compile == "auto":
+        self._step = self._auto_step()
+      else:
+        self._step = self._compiled(jit_compile is True)
       # The loop holds the iterator (not compilable); each step inside it
       # is the compiled `_step`.
       self._loop = tf.function(self._loop, jit_compile=False)
+
+  def _compiled(self, xla: bool):
+    # No autograph: the step's code uses tf.cond / tf.while_loop where it
+    # branches on tensors (as it must under Keras' fit, which converts
+    # nothing of ours), and converting its ~60 functions cost about half
+    # of the first step's time.
+    return tf.function(self._distributed_step, jit_compile=xla,
+                       autograph=False)
+
+  def in_form(self, fn, xla: bool):
+    """`fn` (a step function) run with the J layout of its form: rows
+    stacked under XLA, written in place otherwise (read while tracing)."""
+    in_place = not xla and self.in_place
+
+    def run(*args):
+      before, self.in_place = self.in_place, in_place
+      try:
+        return fn(*args)
+      finally:
+        self.in_place = before
+    return run
+
+  def xla_unavailable(self) -> str:
+    """Why XLA can't run this step ("" when it can)."""
+    if xla_problem(self.method):
+      return xla_problem(self.method)
+    if (self.strategy.num_replicas_in_sync > 1 and
+        not isinstance(self.strategy, tf.distribute.TPUStrategy)):
+      return (f"XLA doesn't compile a step over "
+              f"{self.strategy.num_replicas_in_sync} replicas of "
+              f"{type(self.strategy).__name__}")
+    return ""
+
+  def _auto_step(self):
+    if isinstance(self.strategy, tf.distribute.TPUStrategy):
+      return self._compiled(True)  # TPUs compile every step
+    why = self.xla_unavailable()
+    xla = None if why else self.in_form(self._compiled(True), True)
+
+    def chosen(form, unused_message):
+      self._step = self.chooser.xla if form == jit_choice.XLA else \
+          self.chooser.plain
+    self.chooser = jit_choice.Chooser(
+        self.in_form(self._compiled(False), False), xla,
+        self.counters.xla, on_choice=chosen, why=why)
+    return self.chooser
 
   @property
   def weighting(self) -> Optional[Weighting]:
@@ -241,6 +293,12 @@ class TrainStep:
 
   def loop(self, iterator, num_steps: int):
     """Runs `num_steps` steps inside one call (what TPUs need)."""
+    logs = None
+    while self._step is self.chooser and num_steps > 0:
+      logs = self(self.draw(iterator))  # "auto" times single steps first
+      num_steps -= 1
+    if num_steps == 0:
+      return logs
     return self._loop(iterator, tf.constant(num_steps, tf.int32))
 
   def draw(self, iterator):
@@ -498,7 +556,7 @@ def make_train_step(model, tasks: Sequence, method, optimizer, *,
                     clip_by_value: Optional[Dict[str, float]] = None,
                     per_sample_mode: str = "independent",
                     function: bool = True,
-                    jit_compile: bool = False,
+                    jit_compile=False,
                     input_spec=None) -> TrainStep:
   """Builds the train step.
 
@@ -517,7 +575,10 @@ def make_train_step(model, tasks: Sequence, method, optimizer, *,
     per_sample_mode: "independent" or "coupled" for methods that need
       per-sample gradient variance.
     function: wrap in tf.function (False runs eagerly, for debugging).
-    jit_compile: compile the step with XLA.
+    jit_compile: compile the step with XLA (True), not (False), or "auto":
+      time both forms on the first steps and keep the faster (it says which;
+      engine/jit_choice.py). XLA is faster on conv nets and slower on small
+      MLPs (BENCHMARKS.md "XLA or not").
     input_spec: symbolic inputs for inferring a subclassed model's split
       (default: the shapes it was first called with).
   """
