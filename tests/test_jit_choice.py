@@ -161,3 +161,18 @@ def test_trainer_fit_with_auto_says_which_and_keeps_it(monkeypatch, capsys):
   assert "jit_compile='auto': " in said and "medians of 3" in said
   assert not isinstance(trainer.train_function, Chooser)
   assert int(trainer._engine.counters.xla.numpy()) in (PLAIN, XLA)  # pylint: disable=protected-access
+
+
+def test_an_xla_compile_failure_keeps_the_plain_form(monkeypatch):
+  chooser, calls, said = _chooser(monkeypatch, 0.3, 0.2)
+
+  def broken(x):
+    calls.append("xla")
+    raise tf.errors.InvalidArgumentError(None, None, "op Foo has no XLA "
+                                         "kernel\nmore text")
+  chooser.xla = broken
+  _run(chooser, 5)
+  assert calls == ["plain", "plain", "xla", "plain", "plain", "plain"]
+  assert int(chooser.choice.numpy()) == PLAIN
+  assert said == ["jit_compile='auto': no XLA (XLA failed to compile the "
+                  "step: op Foo has no XLA kernel)"]

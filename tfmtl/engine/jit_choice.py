@@ -90,6 +90,16 @@ class Chooser:
       self._decide(PLAIN, why)
       return self.plain(*args)
     form = self._next_form()
+    if form == XLA and not self._calls[XLA]:
+      try:  # the compile: a model XLA can't compile keeps the plain form
+        out = self._timed(form, *args)
+      except (tf.errors.OpError, ValueError, TypeError,
+              NotImplementedError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        self._decide(PLAIN, f"XLA failed to compile the step: {first[:200]}")
+        return self.plain(*args)
+      self._maybe_decide()
+      return out
     out = self._timed(form, *args)
     self._maybe_decide()
     return out
