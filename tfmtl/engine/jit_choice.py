@@ -1,9 +1,10 @@
 """`jit_compile="auto"`: time the step with and without XLA, keep the faster.
 
-Whether XLA pays depends on the model, not on the method: on a conv net it
-fuses the elementwise work around the convolutions and is faster (issue 26:
-0.6× the uncompiled step); on a small MLP its launch overhead makes it
-several times slower. So "auto" measures. Its first steps are real training
+Whether XLA pays depends on the network and the device more than on the
+method: issue 26 measured it at 0.6× the uncompiled step on a conv net,
+while on this project's 2-core CPU it was 1.0–1.3× slower on another conv
+net and 4× slower on the demo's dual encoder, and the issue found it 3.3×
+slower on the seed MLP (BENCHMARKS.md "XLA or not"). So "auto" measures. Its first steps are real training
 steps: the uncompiled step is traced and timed, and when it is fast enough
 that a compile could matter at all (`MIN_STEP_S`), the XLA step is compiled
 and the two are timed in alternation; the faster form runs from then on.

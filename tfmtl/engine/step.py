@@ -577,8 +577,9 @@ def make_train_step(model, tasks: Sequence, method, optimizer, *,
     function: wrap in tf.function (False runs eagerly, for debugging).
     jit_compile: compile the step with XLA (True), not (False), or "auto":
       time both forms on the first steps and keep the faster (it says which;
-      engine/jit_choice.py). XLA is faster on conv nets and slower on small
-      MLPs (BENCHMARKS.md "XLA or not").
+      engine/jit_choice.py). Whether XLA pays depends on the network and
+      the device: on this project's 2-core CPU it was slower for every
+      network measured (BENCHMARKS.md "XLA or not").
     input_spec: symbolic inputs for inferring a subclassed model's split
       (default: the shapes it was first called with).
   """
