@@ -57,6 +57,21 @@ def _data(seed=0):
   return x, y
 
 
+def _timed(run, start, warmups, steps):
+  """(seconds from `start` to the end of the first step, median step
+  after `warmups` more)."""
+  run()
+  first = time.perf_counter() - start
+  for _ in range(warmups):
+    run()
+  times = []
+  for _ in range(steps):
+    t0 = time.perf_counter()
+    run()
+    times.append(time.perf_counter() - t0)
+  return first, statistics.median(times)
+
+
 def tfmtl_child(method: str, form: str, steps: int) -> dict:
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
   import keras  # pylint: disable=g-import-not-at-top
@@ -87,21 +102,11 @@ def tfmtl_child(method: str, form: str, steps: int) -> dict:
   x = tf.constant(x_np)
   y = {k: tf.constant(v) for k, v in y_np.items()}
   run = lambda: step((x, y))["total_loss"].numpy()  # noqa: E731
-  run()
-  first = time.perf_counter() - start
   # "auto" decides on its first steps: warm up past them.
-  for _ in range(2 if form != "auto" else 10):
-    run()
-  times = []
-  for _ in range(steps):
-    t0 = time.perf_counter()
-    run()
-    times.append(time.perf_counter() - t0)
-  chose = None
-  if step.chooser is not None:
-    chose = step.chooser.message
+  first, step_s = _timed(run, start, 2 if form != "auto" else 10, steps)
+  chose = step.chooser.message if step.chooser is not None else None
   return {"params": model.count_params(), "first_s": first,
-          "step_s": statistics.median(times), "chose": chose}
+          "step_s": step_s, "chose": chose}
 
 
 def libmtl_child(method: str, steps: int) -> dict:
@@ -185,17 +190,9 @@ def libmtl_child(method: str, steps: int) -> dict:
     optimizer.step()
     return float(losses.detach().sum())
 
-  run()
-  first = time.perf_counter() - start
-  for _ in range(2):
-    run()
-  times = []
-  for _ in range(steps):
-    t0 = time.perf_counter()
-    run()
-    times.append(time.perf_counter() - t0)
+  first, step_s = _timed(run, start, 2, steps)
   return {"params": sum(int(np.prod(p.shape)) for p in model.parameters()),
-          "first_s": first, "step_s": statistics.median(times), "chose": None}
+          "first_s": first, "step_s": step_s, "chose": None}
 
 
 def main():
