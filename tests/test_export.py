@@ -272,6 +272,38 @@ def test_convertible_equals_segnets_argmax_pooling_with_ties():
                                 layers.unpool(y, indices))
 
 
+
+def test_convertible_unpooling_survives_int8():
+  """unpool(pool(x)) in full int8 is within the two roundings it has: the
+  input's quantisation (½ step) and the output's (½ step, same range), so
+  two steps bound it. A 0/1 mask that quantises wrong (LiteRT's int8
+  ONE_HOT reads 1/2) puts whole values at the other three positions,
+  ~50 steps off."""
+  from tfmtl.models import layers  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  data = rng.normal(size=(17, 1, 8, 6, 3)).astype(np.float32)
+
+  @tf.function(input_signature=[tf.TensorSpec([1, 8, 6, 3], tf.float32)])
+  def f(x):
+    with layers.convertible():
+      return {"y": layers.unpool(*layers.max_pool_with_argmax(x))}
+
+  converter = tf.lite.TFLiteConverter.from_concrete_functions(
+      [f.get_concrete_function()], f)
+  converter.optimizations = [tf.lite.Optimize.DEFAULT]
+  converter.representative_dataset = lambda: ([x] for x in data[:16])
+  converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+  interpreter = tf.lite.Interpreter(model_content=converter.convert())
+  ops = {op["op_name"] for op in interpreter._get_ops_details()}  # pylint: disable=protected-access
+  assert not ops & {"ONE_HOT", "CAST"}, ops  # the mask stays int8
+  interpreter.allocate_tensors()
+  x = data[16]
+  interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+  interpreter.invoke()
+  got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+  step = (data[:16].max() - data[:16].min()) / 255
+  assert np.abs(got - f(x)["y"].numpy()).max() <= 2 * step
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

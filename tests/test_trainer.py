@@ -6,8 +6,12 @@
 - BackupAndRestore resumes a fit killed mid-epoch, method state included,
   and ends where an uninterrupted fit ends;
 - predict returns the task dict; the trained user model saves (.keras) and
-  exports (SavedModel) and both reload to the same predictions.
+  exports (SavedModel) and both reload to the same predictions;
+- a SegNet exports to a LiteRT int8 file that runs without Flex ops, and a
+  layer LiteRT lacks is named in a warning.
 """
+
+import contextlib
 
 import keras
 import numpy as np
@@ -17,6 +21,7 @@ import tensorflow as tf
 import tfmtl
 from tfmtl import methods
 from tfmtl.errors import UserError
+from tfmtl.export import litert
 from tfmtl.trainer import make_tasks
 from tfmtl.engine import make_train_step
 
@@ -140,6 +145,42 @@ def test_predict_save_and_export(tmp_path):
                                predicted[t], atol=1e-6)
     np.testing.assert_allclose(served[t], predicted[t], atol=1e-6)
 
+
+
+def test_litert_export_of_a_segnet_runs_without_flex_ops_in_int8(
+    tmp_path, monkeypatch):
+  # SegNet's MaxPoolWithArgmax has no LiteRT kernel: Keras' export alone
+  # keeps it as a Flex op the plain interpreter refuses. (The export mode's
+  # values: tests/test_export.py, float32 and int8.)
+  network = tfmtl.models.SegNet(tasks={"kind": 3, "size": 1}, width=0.0625)
+  x = np.random.default_rng(0).uniform(size=(4, 32, 32, 3)).astype(
+      np.float32)
+  want = network(x)
+  trainer = tfmtl.Trainer(network, {"kind": "sparse_ce", "size": "mse"},
+                          "fixed")
+  path = str(tmp_path / "m_int8.tflite")
+  # Keras' converter attributes reach the converter: a full-int8 file.
+  trainer.export(path, format="litert",
+                 optimizations=[tf.lite.Optimize.DEFAULT],
+                 representative_dataset=lambda: ([x[i:i + 1]]
+                                                 for i in range(4)),
+                 target_spec={"supported_ops": [
+                     tf.lite.OpsSet.TFLITE_BUILTINS_INT8]})
+  assert not litert.flex_ops(path)
+  interpreter = tf.lite.Interpreter(model_path=path)
+  details = interpreter.get_tensor_details()
+  convs = [op for op in interpreter._get_ops_details()  # pylint: disable=protected-access
+           if op["op_name"] == "CONV_2D"]
+  assert convs and all(details[op["outputs"][0]]["dtype"] == np.int8
+                       for op in convs)
+  got = interpreter.get_signature_runner()(args_0=x[:1])
+  assert {k: v.shape for k, v in got.items()} == {
+      k: (1,) + tuple(v.shape[1:]) for k, v in want.items()}
+  # A layer LiteRT lacks is named, not written silently.
+  monkeypatch.setattr(tfmtl.models.layers, "convertible",
+                      contextlib.nullcontext)
+  with pytest.warns(UserWarning, match="FlexMaxPoolWithArgmax"):
+    trainer.export(str(tmp_path / "flex.tflite"), format="litert")
 
 def test_tasks_and_compile_errors():
   with pytest.raises(UserError, match="not a tfmtl loss name"):

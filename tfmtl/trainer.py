@@ -38,6 +38,7 @@ as train.py does.
 """
 
 import json
+import warnings
 from typing import Mapping, Optional, Union
 
 import keras
@@ -472,18 +473,43 @@ class Trainer(keras.Model):
     """Exports the trained network. A SavedModel (the default) gets the
     endpoint `serve` taking the model's own input names (the data's input
     spec when the network is not functional) and returning {task:
-    output}; other formats are Keras' `Model.export` of the network."""
+    output}; other formats ("litert", "onnx", ...) are Keras'
+    `Model.export` of the network, its keyword arguments included (for
+    "litert", TFLiteConverter attributes: `optimizations`,
+    `representative_dataset`, `target_spec={"supported_ops": ...}` make
+    an int8 file).
+
+    Every format traces the network in export mode
+    (`tfmtl.models.layers.convertible`): SegNet's pooling indices become
+    a mask of the same values, which LiteRT runs without TensorFlow's Flex
+    kernels and int8 quantises. A .tflite that still needs Flex kernels
+    (a layer LiteRT lacks) is written, with a warning
+    naming them."""
     from tfmtl import export as export_lib  # pylint: disable=g-import-not-at-top
+    from tfmtl.models import layers as model_layers  # pylint: disable=g-import-not-at-top
     if format != "tf_saved_model":
-      return self.network.export(filepath, format=format, verbose=verbose,
-                                 input_signature=input_signature, **kwargs)
+      with model_layers.convertible():
+        out = self.network.export(filepath, format=format, verbose=verbose,
+                                  input_signature=input_signature, **kwargs)
+      if format == "litert":
+        from tfmtl.export import litert  # pylint: disable=g-import-not-at-top
+        flex = litert.flex_ops(filepath)
+        if flex:
+          warnings.warn(
+              f"{filepath} needs TensorFlow's Flex kernels for "
+              f"{', '.join(flex)} (layers LiteRT has no kernel for): the "
+              "plain LiteRT interpreter refuses it. Link the Flex delegate "
+              "(tensorflow-lite-select-tf-ops), or replace those layers",
+              stacklevel=2)
+      return out
     spec = input_signature or getattr(self, "_data_spec", None) or \
         self._options["input_spec"] or export_lib.model_input_spec(
             self.network)
     if spec is None:
       raise UserError("Trainer.export: the network's inputs are unknown; "
                       "fit first or pass input_signature=")
-    path = export_lib.export_saved_model(self.network, spec, str(filepath))
+    with model_layers.convertible():
+      path = export_lib.export_saved_model(self.network, spec, str(filepath))
     if verbose:
       print(f"exported SavedModel to {path}")
     return path

@@ -4,6 +4,7 @@ over seeds (RESULTS.md "Exported networks").
 
   python tools/export_table.py --what=demo --seeds=0,1,2,3,4
   python tools/export_table.py --what=mtan --seeds=0,1,2,3,4 --steps=400
+  python tools/export_table.py --what=segnet --seeds=0,1,2,3,4 --steps=400
 
 Per seed: train.py trains the configuration, eval.py evaluates the
 checkpoint and writes every export (`--export_formats=saved_model,tflite,
@@ -29,7 +30,11 @@ from absl import app, flags
 
 ROOT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = {"demo": "configs/demo.py",
-           "mtan": "configs/cityscapes_mtan.py:runlocal"}
+           "mtan": "configs/cityscapes_mtan.py:runlocal",
+           "segnet": "configs/cityscapes_segnet.py:split,runlocal",
+           "segnet_dense": "configs/cityscapes_segnet.py:dense,runlocal",
+           "cross_stitch": "configs/cityscapes_segnet.py:cross_stitch,"
+                           "runlocal"}
 FILES = (("LiteRT float32", "model.tflite"),
          ("LiteRT int8", "model_int8.tflite"), ("ONNX", "model.onnx"))
 

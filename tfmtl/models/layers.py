@@ -137,7 +137,14 @@ def _max_pool_with_mask(x):
   windows = tf.reshape(blocks, [-1, 4, channels])
   pooled = tf.reshape(tf.reduce_max(windows, axis=1),
                       [bshape[0], bshape[1], bshape[2], channels])
-  first = tf.one_hot(tf.argmax(windows, axis=1), 4, axis=1, dtype=x.dtype)
+  # select(argmax == k, 1, 0) rather than one_hot: LiteRT's int8 ONE_HOT
+  # copies its on/off values' int8 codes into an output of another scale,
+  # so its "0/1" mask reads 1/2 (measured: MTAN's int8 depth error went
+  # 6.6 -> 59 m). The select quantises its two constants with its output's
+  # scale, and keeps the mask int8 where a cast would go through float32.
+  index = tf.argmax(windows, axis=1, output_type=tf.int32)[:, None, :]
+  first = tf.where(tf.equal(index, tf.reshape(tf.range(4), [1, 4, 1])),
+                   tf.constant(1, x.dtype), tf.constant(0, x.dtype))
   mask = tf.nn.depth_to_space(tf.reshape(first, bshape), 2)
   return pooled, mask
 
