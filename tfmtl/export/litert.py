@@ -61,7 +61,6 @@ def convert(saved_model_dir: str,
                     "another format); nothing was exported") from None
 
 
-
 def flex_ops(path: str) -> list:
   """The TensorFlow ("Flex") ops the .tflite at `path` needs: ops LiteRT
   has no kernel for, which only an interpreter linked with the Flex
@@ -71,6 +70,7 @@ def flex_ops(path: str) -> list:
     interpreter = tf.lite.Interpreter(model_path=str(path))
   return sorted({op["op_name"] for op in interpreter._get_ops_details()  # pylint: disable=protected-access
                  if op["op_name"].startswith("Flex")})
+
 
 class Runner:
   """Runs a .tflite's `serve` signature on {input name: array} feeds."""
